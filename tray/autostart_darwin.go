@@ -1,0 +1,6 @@
+package tray
+
+// NewAutostart returns the LaunchAgent for the given command line.
+func NewAutostart(exec []string) (Autostart, error) {
+	return NewLaunchAgent(exec)
+}
