@@ -1,0 +1,103 @@
+package sysproxy
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// GNOME and its relatives (Unity, Cinnamon, MATE, Budgie, Pantheon) keep
+// the proxy in the GSettings schema org.gnome.system.proxy, which libproxy,
+// GLib's GProxyResolver, Firefox and Chromium read. Sluice touches only
+// the keys below; ftp and socks are left as they are.
+const (
+	gnomeSchema = "org.gnome.system.proxy"
+	gnomeMode   = gnomeSchema + " mode"
+	gnomeIgnore = gnomeSchema + " ignore-hosts"
+	gnomeHTTPH  = gnomeSchema + ".http host"
+	gnomeHTTPP  = gnomeSchema + ".http port"
+	gnomeHTTPSH = gnomeSchema + ".https host"
+	gnomeHTTPSP = gnomeSchema + ".https port"
+)
+
+// gnomeKeys are written in this order, with mode moved first or last by
+// Write.
+var gnomeKeys = []string{gnomeIgnore, gnomeHTTPH, gnomeHTTPP, gnomeHTTPSH, gnomeHTTPSP, gnomeMode}
+
+// GNOME is the gsettings backend. Values are kept as gsettings prints them
+// (GVariant text), so a snapshot is written back exactly as read.
+type GNOME struct {
+	// Run runs gsettings; its environment decides which settings backend
+	// (dconf, or keyfile with GSETTINGS_BACKEND=keyfile) is used.
+	Run Runner
+}
+
+// Name is "gnome".
+func (GNOME) Name() string { return "gnome" }
+
+// Read gets every key Sluice touches with `gsettings get`.
+func (g GNOME) Read(ctx context.Context) (Settings, error) {
+	s := Settings{}
+	for _, k := range gnomeKeys {
+		schema, key, _ := strings.Cut(k, " ")
+		out, err := g.Run.Run(ctx, "gsettings", "get", schema, key)
+		if err != nil {
+			return nil, fmt.Errorf("read GNOME proxy setting: %w", err)
+		}
+		s[k] = Value{V: strings.TrimSpace(string(out))}
+	}
+	return s, nil
+}
+
+// Want is manual mode with Sluice as the HTTP and HTTPS proxy.
+func (GNOME) Want(_ Settings, t Target) Settings {
+	host, port := gvQuote(t.Host), strconv.Itoa(t.Port)
+	return Settings{
+		gnomeMode:   {V: "'manual'"},
+		gnomeHTTPH:  {V: host},
+		gnomeHTTPP:  {V: port},
+		gnomeHTTPSH: {V: host},
+		gnomeHTTPSP: {V: port},
+		gnomeIgnore: {V: gvQuoteStrings(t.Bypass)},
+	}
+}
+
+// Write sets each key with `gsettings set`. When the new mode is manual it
+// is set last, so programs watching the schema never see manual mode with
+// half-written hosts; otherwise it is set first, so they stop using the
+// old proxy before its host changes.
+func (g GNOME) Write(ctx context.Context, s Settings) error {
+	order := gnomeKeys // mode is last in gnomeKeys
+	if v, ok := s[gnomeMode]; ok {
+		if m, _ := gvString(v.V); m != "manual" {
+			order = append([]string{gnomeMode}, gnomeKeys[:len(gnomeKeys)-1]...)
+		}
+	}
+	for _, k := range order {
+		v, ok := s[k]
+		if !ok {
+			continue
+		}
+		schema, key, _ := strings.Cut(k, " ")
+		if _, err := g.Run.Run(ctx, "gsettings", "set", schema, key, v.V); err != nil {
+			return fmt.Errorf("write GNOME proxy setting: %w", err)
+		}
+	}
+	return nil
+}
+
+// PointsAt is true in manual mode with both HTTP and HTTPS at t.
+func (GNOME) PointsAt(cur Settings, t Target) bool {
+	if m, err := gvString(cur[gnomeMode].V); err != nil || m != "manual" {
+		return false
+	}
+	for _, hp := range [][2]string{{gnomeHTTPH, gnomeHTTPP}, {gnomeHTTPSH, gnomeHTTPSP}} {
+		h, err := gvString(cur[hp[0]].V)
+		p, perr := gvInt(cur[hp[1]].V)
+		if err != nil || perr != nil || h != t.Host || p != int64(t.Port) {
+			return false
+		}
+	}
+	return true
+}

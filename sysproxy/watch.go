@@ -1,0 +1,98 @@
+package sysproxy
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Watch is the watchdog: it polls process pid every interval and, when
+// that process is gone while the state file still names it as owner,
+// restores the snapshot and returns. It returns nil as soon as the state
+// file is gone or names another owner (the owner switched off normally,
+// or a newer Sluice took over). Run it in a process of its own, so that
+// a kill -9 of the owner does not take it along.
+func (m *Manager) Watch(ctx context.Context, pid int, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		st, err := loadState(m.path)
+		if err != nil {
+			return err
+		}
+		if st == nil || st.Owner != pid {
+			return nil
+		}
+		if !alive(pid, st.OwnerStart) {
+			m.log.Warn("Sluice exited without switching the system proxy off; restoring it", "pid", pid)
+			_, err := m.Restore()
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Guard re-applies Sluice's setting every interval while this Manager's
+// owner has the system proxy on and another program has switched it
+// away ([sysproxy] guard). The snapshot to restore stays the one from
+// before Sluice. It returns when ctx is done.
+func (m *Manager) Guard(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := m.reapply(); err != nil {
+			m.log.Warn("re-apply the system proxy", "err", err)
+		}
+	}
+}
+
+// reapply is one Guard tick.
+func (m *Manager) reapply() error {
+	ctx, cancel := m.ctx()
+	defer cancel()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st, err := loadState(m.path)
+	if err != nil || st == nil || st.Owner != m.opts.Owner {
+		return err
+	}
+	changed := false
+	for i := range st.Backends {
+		bs := &st.Backends[i]
+		b, err := m.resolve(bs.Name)
+		if err != nil {
+			return err
+		}
+		cur, err := b.Read(ctx)
+		if err != nil {
+			return err
+		}
+		if unchanged(cur, bs.Wrote) {
+			continue
+		}
+		m.log.Warn("another program switched the system proxy away from Sluice; switching it back ([sysproxy] guard)", "backend", bs.Name, "was", cur.String())
+		if err := m.write(ctx, b, b.Want(cur, st.Target)); err != nil {
+			return err
+		}
+		if bs.Wrote, err = b.Read(ctx); err != nil {
+			return err
+		}
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	if err := saveState(m.path, st); err != nil {
+		return fmt.Errorf("guard: %w", err)
+	}
+	return nil
+}
