@@ -1,0 +1,286 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"syscall"
+
+	"github.com/sluiceproxy/sluice/proxy"
+	"github.com/sluiceproxy/sluice/proxy/stats"
+)
+
+// Version and Commit are set at build time with -ldflags -X.
+var (
+	Version = "dev"
+	Commit  = "none"
+)
+
+// Options are the command-line choices for one run.
+type Options struct {
+	// ConfigPath is the config file; "" means ConfigPath().
+	ConfigPath string
+	// Listen overrides [proxy] listen when not empty.
+	Listen string
+	// Headless runs without the tray.
+	Headless bool
+	// SystemProxy points the system proxy at Sluice while it runs.
+	SystemProxy bool
+	// Stderr receives the app log too when not nil (headless runs).
+	Stderr io.Writer
+}
+
+// App is one running Sluice: config, logs, proxy and their lifecycle.
+type App struct {
+	opts  Options
+	log   *slog.Logger
+	stats *stats.Collector
+
+	mu        sync.Mutex
+	cfg       *Config      // the config in force; guarded by mu
+	cfgErr    error        // the last reload's error; guarded by mu
+	srv       *proxy.Server // guarded by mu
+	ln        net.Listener // guarded by mu
+	listenErr error        // guarded by mu
+	serveErr  chan error   // Serve's result for the current listener
+
+	quit     chan struct{} // closed by Quit
+	quitOnce sync.Once
+}
+
+// New loads the config and prepares an App. Nothing listens yet.
+func New(opts Options) (*App, error) {
+	if opts.ConfigPath == "" {
+		p, err := ConfigPath()
+		if err != nil {
+			return nil, err
+		}
+		opts.ConfigPath = p
+	}
+	a := &App{opts: opts, stats: stats.New(), quit: make(chan struct{})}
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	a.cfg = cfg
+	var w io.Writer = io.Discard
+	if opts.Stderr != nil {
+		w = opts.Stderr
+	}
+	a.log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: parseLevel(cfg.Log.Level)}))
+	return a, nil
+}
+
+// loadConfig reads the config file and applies the flag overrides
+// (flag > env > file > default).
+func (a *App) loadConfig() (*Config, error) {
+	cfg, err := LoadConfig(a.opts.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	if a.opts.Listen != "" {
+		if err := cfg.Set("proxy.listen", a.opts.Listen, "flag --listen"); err != nil {
+			return nil, err
+		}
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
+}
+
+func parseLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+// Config returns the config in force.
+func (a *App) Config() *Config {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg
+}
+
+// Logger returns the app log.
+func (a *App) Logger() *slog.Logger { return a.log }
+
+// Stats returns a snapshot of the live counters.
+func (a *App) Stats() stats.Snapshot { return a.stats.Snapshot() }
+
+// ConfigPath returns the config file this App reads.
+func (a *App) ConfigPath() string { return a.opts.ConfigPath }
+
+// ConfigError returns the last reload's error, or nil.
+func (a *App) ConfigError() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfgErr
+}
+
+// ListenAddr returns the address the proxy listens on.
+func (a *App) ListenAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ln != nil {
+		return a.ln.Addr().String()
+	}
+	return a.cfg.Proxy.Listen
+}
+
+// ListenErr returns why the proxy is not listening, or nil.
+func (a *App) ListenErr() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.listenErr
+}
+
+// proxyConfig maps the [proxy] section onto the engine's Config.
+func (a *App) proxyConfig(cfg *Config) proxy.Config {
+	p := &cfg.Proxy
+	pool := p.PoolMaxIdlePerHost
+	if pool == 0 {
+		pool = -1 // 0 in the file means no pooling; in proxy.Config, the default
+	}
+	return proxy.Config{
+		Listen:                p.Listen,
+		ConnectPorts:          p.ConnectPorts,
+		NoVia:                 !p.Via,
+		MaxIdlePerHost:        pool,
+		IdleConnTimeout:       p.PoolIdleTimeout.Duration,
+		ConnectTimeout:        p.ConnectTimeout.Duration,
+		ResponseHeaderTimeout: p.ResponseHeaderTimeout.Duration,
+		MaxHeaderBytes:        p.MaxHeaderBytes,
+		MaxConcurrent:         p.MaxConcurrent,
+		MaxBodyBytes:          p.MaxBodyBytes,
+		ReadHeaderTimeout:     p.ReadHeaderTimeout.Duration,
+		ClientIdleTimeout:     p.ClientIdleTimeout.Duration,
+		LogQuery:              cfg.Log.LogQuery,
+		Stats:                 a.stats,
+		Local:                 a.localHandler(cfg),
+		Logger:                a.log,
+	}
+}
+
+// localHandler serves the endpoints on the proxy port besides /healthz.
+func (a *App) localHandler(cfg *Config) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /stats", stats.Handler(a.stats))
+	if cfg.Metrics.Enabled {
+		mux.Handle("GET /metrics", stats.MetricsHandler(a.stats))
+	}
+	return mux
+}
+
+// Start listens and serves. A listen failure is returned and also kept
+// for ListenErr (the tray shows it).
+func (a *App) Start() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	srv, err := proxy.New(a.proxyConfig(a.cfg))
+	if err != nil {
+		return err
+	}
+	a.srv = srv
+	a.stats.SetPoolIdleFunc(srv.IdleUpstreamConns)
+	ln, err := listen(a.cfg.Proxy.Listen, a.cfg.sources["proxy.listen"])
+	if err != nil {
+		a.listenErr = err
+		return err
+	}
+	a.ln, a.listenErr = ln, nil
+	a.serve(ln)
+	a.log.Info("listening", "addr", ln.Addr().String(), "config", a.opts.ConfigPath, "version", Version)
+	return nil
+}
+
+// serve runs the proxy on ln in the background; mu is held.
+func (a *App) serve(ln net.Listener) {
+	errc := make(chan error, 1)
+	a.serveErr = errc
+	srv := a.srv
+	go func() { errc <- srv.Serve(ln) }()
+}
+
+// listen opens addr, turning "address in use" into advice that names the
+// setting to change.
+func listen(addr, source string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err == nil {
+		return ln, nil
+	}
+	where := "set [proxy] listen in config.toml or pass --listen"
+	if source != "" {
+		where = "it came from " + source + "; choose another"
+	}
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("%s is in use (is Sluice already running?): %s", addr, where)
+	}
+	return nil, fmt.Errorf("listen on %s: %w (%s)", addr, err, where)
+}
+
+// Stop stops accepting, lets in-flight requests finish for up to the
+// configured grace period (or until ctx ends), and releases everything.
+func (a *App) Stop(ctx context.Context) error {
+	a.mu.Lock()
+	srv, grace := a.srv, a.cfg.Proxy.ShutdownGrace.Duration
+	a.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, grace)
+	defer cancel()
+	err := srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		a.log.Warn("shutdown grace period over; closed the remaining connections", "grace", grace)
+		err = nil
+	}
+	return err
+}
+
+// Quit asks Run to stop, as a signal would.
+func (a *App) Quit() { a.quitOnce.Do(func() { close(a.quit) }) }
+
+// Run starts the app and serves until ctx ends (a signal) or Quit, then
+// stops gracefully.
+func (a *App) Run(ctx context.Context) error {
+	if err := a.Start(); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr(), "Sluice listening on %s\nTry: curl -x http://%s http://example.com/\n", a.ListenAddr(), a.ListenAddr())
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case <-a.quit:
+	case serveErr = <-a.serveErrChan():
+		a.log.Error("proxy stopped", "err", serveErr)
+	}
+	a.log.Info("stopping")
+	stopErr := a.Stop(context.Background())
+	if serveErr != nil && !errors.Is(serveErr, proxy.ErrServerClosed) {
+		return serveErr
+	}
+	return stopErr
+}
+
+func (a *App) serveErrChan() <-chan error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.serveErr
+}
+
+func (a *App) stderr() io.Writer {
+	if a.opts.Stderr != nil {
+		return a.opts.Stderr
+	}
+	return os.Stdout
+}
+

@@ -1,0 +1,9 @@
+// Package app wires Sluice together: it loads and validates config.toml,
+// sets up logging, starts and stops the proxy, the resolver and the system
+// proxy switch, reloads the config without a restart, and keeps the state
+// files that let a crashed run be cleaned up.
+//
+// app is the only package that knows every other one; the packages below
+// it (proxy, resolver, sysproxy, tray) take small config structs and
+// interfaces and never import app.
+package app

@@ -1,0 +1,3 @@
+// Package assets embeds the files Sluice ships inside its binary: the
+// default config.toml and the icons. It holds data only, no logic.
+package assets

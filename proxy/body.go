@@ -1,0 +1,284 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+)
+
+// Streaming policy: the relay never holds a body. Bytes move from the
+// source's read buffer to the destination's write buffer, and the write
+// buffer is flushed whenever the next read would block, so a response that
+// trickles (server-sent events, chunked with pauses) reaches the client as
+// each piece arrives, while a fast stream is still written in full buffers.
+// Long runs of known length between two TCP connections go through the
+// kernel's splice path instead (see spliceMin).
+
+// spliceMin is the least remaining length worth handing to the kernel's
+// splice path, which costs a few syscalls to set up.
+const spliceMin = 64 << 10
+
+// copyError says which side of a copy failed, so the proxy can tell a
+// client that went away from an upstream that broke.
+type copyError struct {
+	write bool // the destination failed; otherwise the source
+	err   error
+}
+
+func (e *copyError) Error() string {
+	if e.write {
+		return "write: " + e.err.Error()
+	}
+	return "read: " + e.err.Error()
+}
+
+func (e *copyError) Unwrap() error { return e.err }
+
+func readErr(err error) error {
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return &copyError{err: err}
+}
+
+func writeErr(err error) error { return &copyError{write: true, err: err} }
+
+// isWriteErr reports whether err came from the destination side of a copy.
+func isWriteErr(err error) bool {
+	var ce *copyError
+	return errors.As(err, &ce) && ce.write
+}
+
+// fill makes sure src has buffered data, flushing dst first if reading
+// would block, so whatever dst holds reaches its peer without delay.
+func fill(dst *bufio.Writer, src *bufio.Reader) error {
+	if src.Buffered() > 0 {
+		return nil
+	}
+	if dst.Buffered() > 0 {
+		if err := dst.Flush(); err != nil {
+			return writeErr(err)
+		}
+	}
+	if _, err := src.Peek(1); err != nil {
+		return readErr(err)
+	}
+	return nil
+}
+
+// copyN copies exactly n bytes from src to dst through their buffers.
+// When both underlying connections are TCP and much remains, the rest
+// goes through splice.
+func copyN(dst *bufio.Writer, dconn net.Conn, src *bufio.Reader, sconn net.Conn, n int64) (int64, error) {
+	var done int64
+	for done < n {
+		if rem := n - done; rem-int64(src.Buffered()) >= spliceMin {
+			if dt, ok := dconn.(*net.TCPConn); ok {
+				if st, ok := sconn.(*net.TCPConn); ok {
+					k, err := spliceN(dst, dt, src, st, rem)
+					return done + k, err
+				}
+			}
+		}
+		if err := fill(dst, src); err != nil {
+			return done, err
+		}
+		k := min(int64(src.Buffered()), n-done)
+		p, _ := src.Peek(int(k))
+		if _, err := dst.Write(p); err != nil {
+			return done, writeErr(err)
+		}
+		src.Discard(int(k))
+		done += k
+	}
+	return done, nil
+}
+
+// spliceN writes src's buffered bytes through dst, flushes, then lets the
+// kernel move the rest of n straight from sconn to dconn.
+func spliceN(dst *bufio.Writer, dconn *net.TCPConn, src *bufio.Reader, sconn *net.TCPConn, n int64) (int64, error) {
+	b := int64(src.Buffered())
+	p, _ := src.Peek(int(b))
+	if _, err := dst.Write(p); err != nil {
+		return 0, writeErr(err)
+	}
+	src.Discard(int(b))
+	if err := dst.Flush(); err != nil {
+		return b, writeErr(err)
+	}
+	lr := io.LimitedReader{R: sconn, N: n - b}
+	k, err := dconn.ReadFrom(&lr)
+	switch {
+	case err != nil:
+		// splice does not say which side failed; a dead destination is
+		// by far the common case (a client that went away).
+		return b + k, writeErr(err)
+	case lr.N > 0:
+		return b + k, readErr(io.ErrUnexpectedEOF)
+	}
+	return b + k, nil
+}
+
+// copyChunked relays a chunked body from src to dst. With chunkedOut it
+// forwards the chunk framing (sizes, data, trailer fields); without, only
+// the data (for an HTTP/1.0 client reading to close). limit bounds the data
+// (0 means none); over it, errBodyTooLarge. It returns the data bytes.
+func copyChunked(dst *bufio.Writer, dconn net.Conn, src *bufio.Reader, sconn net.Conn, chunkedOut bool, limit int64) (int64, error) {
+	var total int64
+	for {
+		if err := fill(dst, src); err != nil {
+			return total, err
+		}
+		line, err := src.ReadSlice('\n')
+		if err != nil {
+			return total, readErr(errBadChunk)
+		}
+		size, ok := parseChunkSize(line)
+		if !ok {
+			return total, readErr(errBadChunk)
+		}
+		if limit > 0 && total+size > limit {
+			return total, errBodyTooLarge
+		}
+		if size == 0 {
+			return total, copyTrailer(dst, src, chunkedOut)
+		}
+		if chunkedOut {
+			var hdr [24]byte
+			h := strconv.AppendInt(hdr[:0], size, 16)
+			h = append(h, '\r', '\n')
+			if _, err := dst.Write(h); err != nil {
+				return total, writeErr(err)
+			}
+		}
+		k, err := copyN(dst, dconn, src, sconn, size)
+		total += k
+		if err != nil {
+			return total, err
+		}
+		if err := fill(dst, src); err != nil {
+			return total, err
+		}
+		if line, err := src.ReadSlice('\n'); err != nil || len(trimCRLF(line)) != 0 {
+			return total, readErr(errBadChunk)
+		}
+		if chunkedOut {
+			if _, err := dst.WriteString("\r\n"); err != nil {
+				return total, writeErr(err)
+			}
+		}
+	}
+}
+
+// copyTrailer relays the trailer section after the last chunk, up to and
+// including the empty line that ends the body.
+func copyTrailer(dst *bufio.Writer, src *bufio.Reader, chunkedOut bool) error {
+	if chunkedOut {
+		if _, err := dst.WriteString("0\r\n"); err != nil {
+			return writeErr(err)
+		}
+	}
+	for n := 0; ; n++ {
+		if n > 100 {
+			return readErr(errBadChunk) // a trailer flood
+		}
+		if err := fill(dst, src); err != nil {
+			return err
+		}
+		line, err := src.ReadSlice('\n')
+		if err != nil {
+			return readErr(errBadChunk)
+		}
+		if chunkedOut {
+			if _, err := dst.Write(line); err != nil {
+				return writeErr(err)
+			}
+		}
+		if len(trimCRLF(line)) == 0 {
+			return nil
+		}
+	}
+}
+
+// copyUntilEOF relays a close-delimited body. With chunkedOut each read is
+// sent as one chunk, so an HTTP/1.1 client can keep its connection.
+func copyUntilEOF(dst *bufio.Writer, src *bufio.Reader, chunkedOut bool) (int64, error) {
+	var total int64
+	for {
+		if err := fill(dst, src); err != nil {
+			if ce := (*copyError)(nil); errors.As(err, &ce) && !ce.write && errors.Is(ce.err, io.ErrUnexpectedEOF) {
+				break // EOF is the end of this body
+			}
+			return total, err
+		}
+		k := src.Buffered()
+		p, _ := src.Peek(k)
+		if chunkedOut {
+			var hdr [24]byte
+			h := strconv.AppendInt(hdr[:0], int64(k), 16)
+			h = append(h, '\r', '\n')
+			dst.Write(h)
+		}
+		if _, err := dst.Write(p); err != nil {
+			return total, writeErr(err)
+		}
+		if chunkedOut {
+			if _, err := dst.WriteString("\r\n"); err != nil {
+				return total, writeErr(err)
+			}
+		}
+		src.Discard(k)
+		total += int64(k)
+	}
+	if chunkedOut {
+		if _, err := dst.WriteString("0\r\n\r\n"); err != nil {
+			return total, writeErr(err)
+		}
+	}
+	return total, nil
+}
+
+var (
+	errBadChunk     = errors.New("malformed chunked encoding")
+	errBodyTooLarge = errors.New("request body over the limit")
+)
+
+// parseChunkSize parses a chunk-size line ("1a;ext=v\r\n"), ignoring chunk
+// extensions, which the relay drops.
+func parseChunkSize(line []byte) (int64, bool) {
+	line = trimCRLF(line)
+	var n int64
+	digits := 0
+	for _, c := range line {
+		var d byte
+		switch {
+		case '0' <= c && c <= '9':
+			d = c - '0'
+		case 'a' <= c && c <= 'f':
+			d = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			d = c - 'A' + 10
+		case c == ';' || c == ' ' || c == '\t':
+			return n, digits > 0
+		default:
+			return 0, false
+		}
+		if digits++; digits > 15 {
+			return 0, false // over 2^60: nobody sends that, overflow does
+		}
+		n = n<<4 | int64(d)
+	}
+	return n, digits > 0
+}
+
+func trimCRLF(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+	}
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		b = b[:n-1]
+	}
+	return b
+}

@@ -1,0 +1,146 @@
+package proxy
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/sluiceproxy/sluice/proxy/stats"
+)
+
+// DialFunc opens a TCP connection to address ("host:port"). dnsCached
+// reports whether the name was answered from a DNS cache, for the access
+// log. The returned conn should be a *net.TCPConn so that tunnels and large
+// bodies can use the kernel's splice path.
+type DialFunc func(ctx context.Context, network, address string) (c net.Conn, dnsCached bool, err error)
+
+// AccessLogger receives one record per finished request or tunnel. LogAccess
+// is called on the request path: it must not block (hand the record to a
+// queue and return) and must not keep rec after it returns.
+type AccessLogger interface {
+	LogAccess(rec *AccessRecord)
+}
+
+// AccessRecord describes one finished request or tunnel.
+type AccessRecord struct {
+	// Time is when the request head started to arrive.
+	Time time.Time
+	// Client is the client's address ("ip:port").
+	Client string
+	// Method is the request method; "CONNECT" for tunnels.
+	Method string
+	// Scheme is "http" for relayed requests, "" for tunnels.
+	Scheme string
+	// Host and Port name the upstream.
+	Host string
+	Port string
+	// Path is the request path, with the query only if Config.LogQuery.
+	Path string
+	// Status is the status code sent to the client; 0 if none was sent.
+	Status int
+	// BytesIn and BytesOut count body bytes from and to the client (for
+	// tunnels: all bytes each way).
+	BytesIn, BytesOut int64
+	// Duration and TTFB are as in stats.Sample.
+	Duration, TTFB time.Duration
+	// Reused reports whether the upstream connection came from the pool.
+	Reused bool
+	// DNSCached reports whether the upstream name came from the DNS cache.
+	DNSCached bool
+	// Tunnel is true for CONNECT and Upgrade tunnels.
+	Tunnel bool
+	// Err is why the request failed; stats.ErrNone if it did not.
+	Err stats.ErrKind
+}
+
+// Config is the proxy's configuration. The zero value of each field means
+// its documented default, so Config{} is a working proxy on the default
+// address.
+type Config struct {
+	// Listen is the address to listen on. Default "127.0.0.1:8877".
+	Listen string
+
+	// ConnectPorts lists the ports CONNECT may reach. Empty allows all.
+	ConnectPorts []int
+
+	// NoVia turns off the Via header added to requests and responses.
+	NoVia bool
+
+	// MaxIdlePerHost bounds the idle upstream connections kept per
+	// host:port. Zero means 64; negative disables pooling.
+	MaxIdlePerHost int
+
+	// IdleConnTimeout closes pooled upstream connections idle this long.
+	// Zero means 90s.
+	IdleConnTimeout time.Duration
+
+	// ConnectTimeout bounds dialing an upstream. Zero means 10s.
+	ConnectTimeout time.Duration
+
+	// ResponseHeaderTimeout bounds the wait for the upstream's response
+	// head after the request was sent. Zero means 60s.
+	ResponseHeaderTimeout time.Duration
+
+	// MaxHeaderBytes bounds a request head (request line and headers).
+	// Zero means 64 KiB. Larger heads get 431.
+	MaxHeaderBytes int
+
+	// MaxConcurrent bounds simultaneous client connections. Zero means
+	// 2048. A connection over the limit waits up to OverloadWait for a
+	// slot, then gets 503.
+	MaxConcurrent int
+
+	// OverloadWait is how long a connection over MaxConcurrent waits for
+	// a slot before it gets 503. Zero means 100ms.
+	OverloadWait time.Duration
+
+	// MaxBodyBytes bounds a request body; larger ones get 413. Zero means
+	// no limit.
+	MaxBodyBytes int64
+
+	// ReadHeaderTimeout bounds reading a request head once its first byte
+	// arrived, against slow clients. Zero means 10s.
+	ReadHeaderTimeout time.Duration
+
+	// ClientIdleTimeout closes kept-alive client connections that send no
+	// new request for this long. Zero means 120s.
+	ClientIdleTimeout time.Duration
+
+	// LogQuery keeps the query string in AccessRecord.Path.
+	LogQuery bool
+
+	// Dial opens upstream connections. Nil means a net.Dialer with
+	// ConnectTimeout and the system resolver.
+	Dial DialFunc
+
+	// Stats receives the live counters. Nil means a private Collector,
+	// reachable through Server.Stats.
+	Stats *stats.Collector
+
+	// Access receives access records. Nil means none are made.
+	Access AccessLogger
+
+	// Local serves origin-form requests ("GET /healthz") addressed to the
+	// proxy itself, to loopback clients only. Nil means only /healthz.
+	// It is not on the hot path: responses are built with net/http types.
+	Local http.Handler
+
+	// Logger receives warnings and errors. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults used where a Config field is zero.
+const (
+	DefaultListen                = "127.0.0.1:8877"
+	DefaultMaxIdlePerHost        = 64
+	DefaultIdleConnTimeout       = 90 * time.Second
+	DefaultConnectTimeout        = 10 * time.Second
+	DefaultResponseHeaderTimeout = 60 * time.Second
+	DefaultMaxHeaderBytes        = 64 << 10
+	DefaultMaxConcurrent         = 2048
+	DefaultOverloadWait          = 100 * time.Millisecond
+	DefaultReadHeaderTimeout     = 10 * time.Second
+	DefaultClientIdleTimeout     = 120 * time.Second
+)

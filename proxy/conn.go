@@ -1,0 +1,685 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sluiceproxy/sluice/proxy/stats"
+)
+
+// clientConn is one client connection and the buffers it reuses from one
+// request to the next, so a kept-alive request allocates almost nothing.
+type clientConn struct {
+	s    *Server
+	conn net.Conn
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	// idle is true while the conn waits for a request, when Shutdown may
+	// close it.
+	idle atomic.Bool
+	// loopback is true for clients on this machine, the only ones served
+	// the local endpoints.
+	loopback bool
+	remote   string // client address, built once for access records
+
+	req     request
+	head    []byte // request head
+	resp    response
+	rhead   []byte // response head
+	out     []byte // outgoing heads are built here
+	key     []byte // pool key of the current request
+	res     result
+	started time.Time
+}
+
+// result is what one request did, for the counters and the access log.
+type result struct {
+	status    int
+	bytesIn   int64
+	bytesOut  int64
+	ttfb      time.Duration
+	err       stats.ErrKind
+	reused    bool
+	dnsCached bool
+	tunnel    bool
+}
+
+// response is one parsed upstream response head.
+type response struct {
+	code   int
+	minor  int
+	reason []byte
+	fields []field
+	mi     messageInfo
+}
+
+func (s *Server) serve(c net.Conn) {
+	s.stats.ConnOpened()
+	cc := &clientConn{s: s, conn: c, br: newReader(c), bw: newWriter(c)}
+	cc.idle.Store(true)
+	if ap, ok := addrPortOf(c.RemoteAddr()); ok {
+		cc.loopback = ap.Addr().IsLoopback()
+	}
+	if s.addConn(cc) {
+		for cc.serveOne() {
+		}
+		s.removeConn(cc)
+	}
+	c.Close()
+	putReader(cc.br)
+	putWriter(cc.bw)
+	s.active.Add(-1)
+	s.stats.ConnClosed()
+}
+
+func (s *Server) addConn(cc *clientConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutting.Load() {
+		return false
+	}
+	s.conns[cc] = struct{}{}
+	return true
+}
+
+func (s *Server) removeConn(cc *clientConn) {
+	s.mu.Lock()
+	delete(s.conns, cc)
+	s.mu.Unlock()
+}
+
+// serveOne reads and answers one request. It returns false when the
+// connection should close.
+func (cc *clientConn) serveOne() bool {
+	cfg := cc.s.cfg.Load()
+	c := cc.conn
+	if cc.br.Buffered() == 0 {
+		c.SetReadDeadline(time.Now().Add(cfg.ClientIdleTimeout))
+		if _, err := cc.br.Peek(1); err != nil {
+			return false // the client left, or idled out: nothing to answer
+		}
+	}
+	cc.idle.Store(false)
+	cc.started = time.Now()
+	cc.res = result{}
+	c.SetReadDeadline(cc.started.Add(cfg.ReadHeaderTimeout))
+	head, err := readHead(cc.br, cc.head, cfg.MaxHeaderBytes)
+	cc.head = head
+	if err != nil {
+		cc.headError(err, cfg)
+		return false
+	}
+	c.SetReadDeadline(time.Time{})
+	req := &cc.req
+	if err := req.parse(head); err != nil {
+		var se *statusError
+		errors.As(err, &se)
+		cc.fail(se.code, stats.ErrBadRequest, se.reason, false)
+		cc.finish(cfg)
+		return false
+	}
+	var keep bool
+	switch req.form {
+	case formAuthority:
+		keep = cc.connect(cfg)
+	case formOrigin:
+		keep = cc.serveLocal(cfg)
+	default:
+		keep = cc.relay(cfg)
+	}
+	cc.finish(cfg)
+	if !keep || cc.s.shuttingDown() {
+		return false
+	}
+	cc.idle.Store(true)
+	return true
+}
+
+// headError answers a request head that could not be read.
+func (cc *clientConn) headError(err error, cfg *Config) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, errHeadTooLarge):
+		cc.fail(http.StatusRequestHeaderFieldsTooLarge, stats.ErrTooLarge, "request head over max_header_bytes", false)
+	case errors.As(err, &ne) && ne.Timeout():
+		cc.fail(http.StatusRequestTimeout, stats.ErrClientTimeout, "request head not received within read_header_timeout", false)
+	case len(cc.head) == 0:
+		return // closed between requests
+	default:
+		cc.fail(http.StatusBadRequest, stats.ErrBadRequest, "incomplete request head", false)
+	}
+	cc.finish(cfg)
+}
+
+// finish reports the request to the counters and the access log.
+func (cc *clientConn) finish(cfg *Config) {
+	r := &cc.res
+	d := time.Since(cc.started)
+	if r.tunnel {
+		cc.s.stats.TunnelClosed(r.bytesIn, r.bytesOut)
+	} else {
+		cc.s.stats.Request(&stats.Sample{Status: r.status, BytesIn: r.bytesIn, BytesOut: r.bytesOut, Duration: d, TTFB: r.ttfb, Err: r.err})
+	}
+	if cfg.Access == nil {
+		return
+	}
+	if cc.remote == "" {
+		cc.remote = cc.conn.RemoteAddr().String()
+	}
+	req := &cc.req
+	rec := AccessRecord{
+		Time: cc.started, Client: cc.remote, Method: methodString(req.method),
+		Host: string(req.host), Port: string(req.port),
+		Status: r.status, BytesIn: r.bytesIn, BytesOut: r.bytesOut,
+		Duration: d, TTFB: r.ttfb, Reused: r.reused, DNSCached: r.dnsCached,
+		Tunnel: r.tunnel, Err: r.err,
+	}
+	if req.form == formAbsolute {
+		rec.Scheme = "http"
+	}
+	if !r.tunnel {
+		p := req.path
+		if !cfg.LogQuery {
+			if i := indexByte(p, '?'); i >= 0 {
+				p = p[:i]
+			}
+		}
+		rec.Path = string(p)
+	}
+	cfg.Access.LogAccess(&rec)
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// relay forwards an absolute-form request to its origin and streams the
+// response back. It returns whether the client connection may be kept.
+func (cc *clientConn) relay(cfg *Config) bool {
+	req := &cc.req
+	if cfg.MaxBodyBytes > 0 && req.mi.length > cfg.MaxBodyBytes {
+		cc.fail(http.StatusRequestEntityTooLarge, stats.ErrTooLarge, "request body over max_body_bytes", false)
+		return false
+	}
+	if cc.s.targetIsSelf(string(req.host), string(req.port)) {
+		cc.fail(http.StatusLoopDetected, stats.ErrLoop, "the request is addressed to Sluice itself", !req.hasBody() && req.clientKeepAlive())
+		return !req.hasBody() && req.clientKeepAlive()
+	}
+	cc.key = appendKey(cc.key[:0], req.host, req.port)
+	hasBody := req.hasBody()
+	sent100 := false
+	var uc *upstreamConn
+	for attempt := 0; ; attempt++ {
+		var err error
+		var reused bool
+		// A request with a body cannot be replayed on a fresh connection
+		// if a pooled one turns out dead, so its pooled conn is checked
+		// first; a bodiless one is simply retried.
+		uc, reused, err = cc.s.upstream(cfg, cc.key, attempt > 0, hasBody)
+		if err != nil {
+			cc.dialFailed(err)
+			return !hasBody && req.clientKeepAlive()
+		}
+		cc.res.reused, cc.res.dnsCached = reused, uc.dnsCached
+		if req.mi.expect100 && !sent100 && req.minor == 1 {
+			// Sluice answers 100-continue itself once the upstream is
+			// connected, as nginx does; the origin gets the body outright.
+			sent100 = true
+			cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+			if err := cc.bw.Flush(); err != nil {
+				uc.close()
+				cc.res.err = stats.ErrClientAbort
+				return false
+			}
+		}
+		err = cc.sendRequest(uc, cfg)
+		if err == nil {
+			err = cc.readResponseHead(uc, cfg)
+		}
+		if err == nil {
+			break
+		}
+		uc.close()
+		switch {
+		case errors.Is(err, errClientBody):
+			cc.res.err = stats.ErrClientAbort
+			return false
+		case errors.Is(err, errBodyTooLarge):
+			cc.fail(http.StatusRequestEntityTooLarge, stats.ErrTooLarge, "request body over max_body_bytes", false)
+			return false
+		case reused && !hasBody && attempt == 0 && !isTimeout(err):
+			continue // the origin closed the pooled conn: retry once, fresh
+		case isTimeout(err):
+			cc.fail(http.StatusGatewayTimeout, stats.ErrUpstreamTimeout, "no response from "+string(cc.key)+" within response_header_timeout", false)
+		default:
+			cc.fail(http.StatusBadGateway, stats.ErrUpstream, "upstream "+string(cc.key)+": "+describe(err), false)
+		}
+		return false
+	}
+	cc.s.stats.UpstreamConn(cc.res.reused)
+	return cc.relayResponse(uc, cfg)
+}
+
+// errClientBody marks a failure reading the request body from the client.
+var errClientBody = errors.New("client request body")
+
+// sendRequest writes the request head and streams its body upstream.
+func (cc *clientConn) sendRequest(uc *upstreamConn, cfg *Config) error {
+	req := &cc.req
+	b := cc.out[:0]
+	b = append(b, req.method...)
+	b = append(b, ' ')
+	if len(req.path) == 0 || req.path[0] == '?' {
+		b = append(b, '/')
+	}
+	b = append(b, req.path...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, req.authority...)
+	b = append(b, "\r\n"...)
+	for i := range req.fields {
+		f := &req.fields[i]
+		if isHopHeader(f.name, req.mi.connTokens) || fieldIs(f.name, "host") || fieldIs(f.name, "expect") && req.mi.expect100 {
+			continue
+		}
+		b = appendField(b, f.name, f.value)
+	}
+	if !cfg.NoVia {
+		b = appendVia(b, req.minor)
+	}
+	if req.mi.wantsUpgrade() {
+		b = append(b, "Connection: Upgrade\r\nUpgrade: "...)
+		b = append(b, req.mi.upgrade...)
+		b = append(b, "\r\n"...)
+	}
+	if req.mi.chunked {
+		b = appendField(b, []byte("Transfer-Encoding"), req.mi.te)
+	}
+	b = append(b, "\r\n"...)
+	cc.out = b
+	if _, err := uc.bw.Write(b); err != nil {
+		return err
+	}
+	var n int64
+	var err error
+	switch {
+	case req.mi.chunked:
+		n, err = copyChunked(uc.bw, uc.conn, cc.br, cc.conn, true, cfg.MaxBodyBytes)
+	case req.mi.length > 0:
+		n, err = copyN(uc.bw, uc.conn, cc.br, cc.conn, req.mi.length)
+	}
+	cc.res.bytesIn = n
+	if err != nil {
+		if errors.Is(err, errBodyTooLarge) {
+			return err
+		}
+		if !isWriteErr(err) {
+			return errors.Join(errClientBody, err)
+		}
+		return err
+	}
+	return uc.bw.Flush()
+}
+
+// appendVia adds this hop to Via (RFC 9110 §7.6.3), naming the protocol
+// version it was received with.
+func appendVia(b []byte, minor int) []byte {
+	if minor == 0 {
+		return append(b, "Via: 1.0 sluice\r\n"...)
+	}
+	return append(b, "Via: 1.1 sluice\r\n"...)
+}
+
+// readResponseHead reads the final response head (after any 1xx) into
+// cc.resp, forwarding informational responses the client can use.
+func (cc *clientConn) readResponseHead(uc *upstreamConn, cfg *Config) error {
+	uc.conn.SetReadDeadline(time.Now().Add(cfg.ResponseHeaderTimeout))
+	defer uc.conn.SetReadDeadline(time.Time{})
+	for {
+		head, err := readHead(uc.br, cc.rhead, cfg.MaxHeaderBytes)
+		cc.rhead = head
+		if err != nil {
+			return err
+		}
+		if err := cc.resp.parse(head); err != nil {
+			return err
+		}
+		code := cc.resp.code
+		if code >= 200 || code == http.StatusSwitchingProtocols {
+			return nil
+		}
+		// 100 is for Sluice (it answered the client itself); other 1xx
+		// (103 Early Hints) go on to HTTP/1.1 clients.
+		if code != http.StatusContinue && cc.req.minor == 1 {
+			cc.writeResponseHead(cfg, false, true)
+			if err := cc.bw.Flush(); err != nil {
+				return errors.Join(errClientBody, err)
+			}
+		}
+	}
+}
+
+var errBadResponse = errors.New("malformed response head")
+
+func (r *response) parse(head []byte) error {
+	r.fields = r.fields[:0]
+	first := true
+	ok := true
+	splitLines(head, func(line []byte) bool {
+		if first {
+			first = false
+			// HTTP/1.1 200 OK
+			if len(line) < 12 || line[8] != ' ' || len(line) > 12 && line[12] != ' ' {
+				ok = false
+				return false
+			}
+			major, minor, vok := parseVersion(line[:8])
+			code := parseContentLength(line[9:12])
+			if !vok || major != 1 || code < 100 || code > 999 {
+				ok = false
+				return false
+			}
+			r.code, r.minor = int(code), minor
+			r.reason = nil
+			if len(line) > 13 {
+				r.reason = line[13:]
+			}
+			return true
+		}
+		if len(line) == 0 {
+			return false
+		}
+		f, fok := parseField(line)
+		if !fok {
+			ok = false
+			return false
+		}
+		r.fields = append(r.fields, f)
+		return true
+	})
+	if !ok {
+		return errBadResponse
+	}
+	r.mi.scan(r.fields)
+	if r.mi.badCL {
+		return errors.New("invalid Content-Length in response")
+	}
+	return nil
+}
+
+// bodyKind is how a response body is delimited.
+type bodyKind uint8
+
+const (
+	bodyNone bodyKind = iota
+	bodyLength
+	bodyChunked
+	bodyUntilClose
+)
+
+func (cc *clientConn) responseBody() bodyKind {
+	r := &cc.resp
+	switch {
+	case string(cc.req.method) == "HEAD", r.code < 200, r.code == 204, r.code == 304:
+		return bodyNone
+	case r.mi.chunked:
+		return bodyChunked
+	case r.mi.hasTE:
+		return bodyUntilClose // a coding other than chunked last (RFC 9112 §6.3)
+	case r.mi.length >= 0:
+		return bodyLength
+	}
+	return bodyUntilClose
+}
+
+// relayResponse sends the response head and streams the body to the
+// client, then pools or closes uc. It returns whether the client
+// connection may be kept.
+func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
+	req, resp := &cc.req, &cc.resp
+	if resp.code == http.StatusSwitchingProtocols {
+		return cc.upgrade(uc, cfg)
+	}
+	kind := cc.responseBody()
+	http11 := req.minor == 1
+	keep := req.clientKeepAlive() && !cc.s.shuttingDown()
+	// An HTTP/1.0 client can only find the end of an unknown-length
+	// body by the connection closing.
+	if !http11 && (kind == bodyChunked || kind == bodyUntilClose) {
+		keep = false
+	}
+	cc.res.status = resp.code
+	cc.writeResponseHead(cfg, keep, http11)
+	cc.res.ttfb = time.Since(cc.started)
+	var n int64
+	var err error
+	switch kind {
+	case bodyLength:
+		n, err = copyN(cc.bw, cc.conn, uc.br, uc.conn, resp.mi.length)
+	case bodyChunked:
+		n, err = copyChunked(cc.bw, cc.conn, uc.br, uc.conn, http11, 0)
+	case bodyUntilClose:
+		n, err = copyUntilEOF(cc.bw, uc.br, http11 && !resp.mi.hasTE)
+	}
+	cc.res.bytesOut = n
+	if err == nil {
+		if ferr := cc.bw.Flush(); ferr != nil {
+			err = writeErr(ferr)
+		}
+	}
+	if err != nil {
+		uc.close()
+		if isWriteErr(err) {
+			cc.res.err = stats.ErrClientAbort
+		} else {
+			// The upstream broke mid-body. The status is already sent, so
+			// the only honest signal left is closing the connection.
+			cc.res.err = stats.ErrUpstream
+			cc.s.log.Debug("upstream failed mid-body", "upstream", string(cc.key), "err", err)
+		}
+		return false
+	}
+	if kind != bodyUntilClose && upstreamKeepAlive(resp) && cfg.MaxIdlePerHost > 0 {
+		cc.s.pool.put(uc, time.Now())
+	} else {
+		uc.close()
+	}
+	return keep
+}
+
+func upstreamKeepAlive(r *response) bool {
+	if r.minor == 0 {
+		return r.mi.keepAlive && !r.mi.connClose
+	}
+	return !r.mi.connClose
+}
+
+// writeResponseHead writes cc.resp's head to the client buffer, without
+// hop-by-hop fields, with this proxy's framing and Connection fields.
+func (cc *clientConn) writeResponseHead(cfg *Config, keep, http11 bool) {
+	resp := &cc.resp
+	b := appendStatusLine(cc.out[:0], resp.code, resp.reason)
+	for i := range resp.fields {
+		f := &resp.fields[i]
+		if isHopHeader(f.name, resp.mi.connTokens) {
+			continue
+		}
+		if resp.mi.hasTE && fieldIs(f.name, "content-length") {
+			continue // Transfer-Encoding won (RFC 9112 §6.3)
+		}
+		b = appendField(b, f.name, f.value)
+	}
+	if !cfg.NoVia {
+		b = appendVia(b, resp.minor)
+	}
+	if resp.code >= 200 {
+		switch kind := cc.responseBody(); {
+		case kind == bodyChunked && http11:
+			b = appendField(b, []byte("Transfer-Encoding"), resp.mi.te)
+		case kind == bodyUntilClose && http11 && !resp.mi.hasTE:
+			b = append(b, "Transfer-Encoding: chunked\r\n"...)
+		}
+		switch {
+		case !keep:
+			b = append(b, "Connection: close\r\n"...)
+		case !http11:
+			b = append(b, "Connection: keep-alive\r\n"...)
+		}
+	}
+	b = append(b, "\r\n"...)
+	cc.out = b
+	cc.bw.Write(b)
+}
+
+// upgrade completes a 101 Switching Protocols (WebSocket) and tunnels
+// both ways until either side closes.
+func (cc *clientConn) upgrade(uc *upstreamConn, cfg *Config) bool {
+	if !cc.req.mi.wantsUpgrade() {
+		uc.close()
+		cc.fail(http.StatusBadGateway, stats.ErrUpstream, "upstream switched protocols unasked", false)
+		return false
+	}
+	resp := &cc.resp
+	cc.res.status = resp.code
+	b := appendStatusLine(cc.out[:0], resp.code, resp.reason)
+	for i := range resp.fields {
+		f := &resp.fields[i]
+		if isHopHeader(f.name, resp.mi.connTokens) {
+			continue
+		}
+		b = appendField(b, f.name, f.value)
+	}
+	b = append(b, "Connection: Upgrade\r\nUpgrade: "...)
+	b = append(b, resp.mi.upgrade...)
+	b = append(b, "\r\n\r\n"...)
+	cc.out = b
+	cc.bw.Write(b)
+	cc.res.ttfb = time.Since(cc.started)
+	if err := cc.bw.Flush(); err != nil {
+		uc.close()
+		cc.res.err = stats.ErrClientAbort
+		return false
+	}
+	cc.res.tunnel = true
+	cc.s.stats.TunnelOpened()
+	cc.res.bytesIn, cc.res.bytesOut = tunnel(cc.conn, cc.br, uc.conn, uc.br)
+	uc.close()
+	return false
+}
+
+// upstream returns a pooled conn for key or dials a new one. fresh skips
+// the pool; check makes sure a pooled conn is still open first.
+func (s *Server) upstream(cfg *Config, key []byte, fresh, check bool) (*upstreamConn, bool, error) {
+	if !fresh && cfg.MaxIdlePerHost > 0 {
+		now := time.Now()
+		for uc := s.pool.get(key, now); uc != nil; uc = s.pool.get(key, now) {
+			if check && !connAlive(uc.conn) {
+				uc.close()
+				continue
+			}
+			return uc, true, nil
+		}
+	}
+	conn, cached, err := s.dial(cfg, string(key))
+	if err != nil {
+		return nil, false, err
+	}
+	return &upstreamConn{conn: conn, br: newReader(conn), bw: newWriter(conn), key: string(key), dnsCached: cached}, false, nil
+}
+
+// errLoop is a dial that reached Sluice's own listener.
+var errLoop = errors.New("the target is Sluice itself")
+
+func (s *Server) dial(cfg *Config, addr string) (net.Conn, bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ConnectTimeout)
+	defer cancel()
+	conn, cached, err := cfg.Dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, cached, err
+	}
+	if s.connIsSelf(conn) {
+		conn.Close()
+		return nil, cached, errLoop
+	}
+	return conn, cached, nil
+}
+
+// dialFailed answers a failed upstream dial with 502, 504 or 508.
+func (cc *clientConn) dialFailed(err error) {
+	keep := !cc.req.hasBody() && cc.req.clientKeepAlive()
+	code, kind, reason := classifyDialError(err, string(cc.key))
+	cc.fail(code, kind, reason, keep)
+}
+
+func classifyDialError(err error, addr string) (int, stats.ErrKind, string) {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, errLoop):
+		return http.StatusLoopDetected, stats.ErrLoop, "the request is addressed to Sluice itself"
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return http.StatusBadGateway, stats.ErrDNS, "unknown host " + dnsErr.Name
+	case errors.As(err, &dnsErr):
+		return http.StatusBadGateway, stats.ErrDNS, "cannot resolve " + dnsErr.Name + ": " + dnsErr.Err
+	case isTimeout(err):
+		return http.StatusGatewayTimeout, stats.ErrConnectTimeout, "connecting to " + addr + " timed out (connect_timeout)"
+	case isRefused(err):
+		return http.StatusBadGateway, stats.ErrRefused, "connection refused by " + addr
+	}
+	return http.StatusBadGateway, stats.ErrRefused, "cannot connect to " + addr + ": " + describe(err)
+}
+
+func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// describe shortens an error for a one-line reason: the innermost cause.
+func describe(err error) string {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return "connection closed before a complete response"
+	}
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err.Error()
+		}
+		var op *net.OpError
+		if errors.As(err, &op) {
+			return op.Err.Error()
+		}
+		err = u
+	}
+}
+
+// appendKey builds the pool key and dial address "host:port", with IPv6
+// literals in brackets.
+func appendKey(b, host, port []byte) []byte {
+	if indexByte(host, ':') >= 0 {
+		b = append(b, '[')
+		b = append(b, host...)
+		b = append(b, ']')
+	} else {
+		for _, c := range host {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A' // names are case-insensitive; share one pool
+			}
+			b = append(b, c)
+		}
+	}
+	b = append(b, ':')
+	return append(b, port...)
+}

@@ -1,0 +1,193 @@
+package proxy
+
+import (
+	"bufio"
+	"net"
+	"sync"
+	"time"
+)
+
+// upstreamConn is one connection to an origin, with its buffers. It is
+// owned by exactly one request at a time, or by the pool while idle.
+type upstreamConn struct {
+	conn net.Conn
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	// key is the pool key, "host:port" as the client wrote it.
+	key string
+	// idleSince is when the conn went back to the pool.
+	idleSince time.Time
+	// dnsCached reports whether the dial's lookup hit the DNS cache.
+	dnsCached bool
+}
+
+// Buffer sizes. 4 KiB holds a typical head; long bodies bypass buffers
+// through splice, so bigger buffers would only cost memory per connection.
+const (
+	readBufSize  = 4 << 10
+	writeBufSize = 4 << 10
+)
+
+var (
+	readerPool sync.Pool
+	writerPool sync.Pool
+)
+
+func newReader(r net.Conn) *bufio.Reader {
+	if v := readerPool.Get(); v != nil {
+		br := v.(*bufio.Reader)
+		br.Reset(r)
+		return br
+	}
+	return bufio.NewReaderSize(r, readBufSize)
+}
+
+func putReader(br *bufio.Reader) {
+	br.Reset(nil)
+	readerPool.Put(br)
+}
+
+func newWriter(w net.Conn) *bufio.Writer {
+	if v := writerPool.Get(); v != nil {
+		bw := v.(*bufio.Writer)
+		bw.Reset(w)
+		return bw
+	}
+	return bufio.NewWriterSize(w, writeBufSize)
+}
+
+func putWriter(bw *bufio.Writer) {
+	bw.Reset(nil)
+	writerPool.Put(bw)
+}
+
+// close closes the connection and returns its buffers to their pools.
+func (uc *upstreamConn) close() {
+	uc.conn.Close()
+	putReader(uc.br)
+	putWriter(uc.bw)
+	uc.br, uc.bw = nil, nil
+}
+
+// pool keeps idle upstream connections per host:port, most recently used
+// first: a warm connection is likelier to still be open at the far end.
+// All clients share it.
+type pool struct {
+	mu   sync.Mutex
+	idle map[string][]*upstreamConn // guarded by mu
+	n    int                        // idle conns in all lists; guarded by mu
+	// maxPerHost and timeout are read under mu, since a reload may
+	// change them.
+	maxPerHost int
+	timeout    time.Duration
+	stop       chan struct{}
+}
+
+func newPool(maxPerHost int, timeout time.Duration) *pool {
+	p := &pool{idle: make(map[string][]*upstreamConn), maxPerHost: maxPerHost, timeout: timeout, stop: make(chan struct{})}
+	go p.sweep()
+	return p
+}
+
+// setLimits applies new limits to connections returned from now on.
+func (p *pool) setLimits(maxPerHost int, timeout time.Duration) {
+	p.mu.Lock()
+	p.maxPerHost, p.timeout = maxPerHost, timeout
+	p.mu.Unlock()
+}
+
+// get returns the most recently used idle conn for key, or nil. Conns idle
+// longer than the timeout are closed on the way.
+func (p *pool) get(key []byte, now time.Time) *upstreamConn {
+	p.mu.Lock()
+	list := p.idle[string(key)]
+	for len(list) > 0 {
+		uc := list[len(list)-1]
+		list[len(list)-1] = nil
+		list = list[:len(list)-1]
+		p.n--
+		if now.Sub(uc.idleSince) < p.timeout {
+			p.idle[uc.key] = list
+			p.mu.Unlock()
+			return uc
+		}
+		p.mu.Unlock()
+		uc.close()
+		p.mu.Lock()
+		list = p.idle[string(key)]
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+// put returns a conn whose last response was read to the end, or closes
+// it if the host's list is full.
+func (p *pool) put(uc *upstreamConn, now time.Time) {
+	p.mu.Lock()
+	list := p.idle[uc.key]
+	if len(list) >= p.maxPerHost {
+		p.mu.Unlock()
+		uc.close()
+		return
+	}
+	uc.idleSince = now
+	p.idle[uc.key] = append(list, uc)
+	p.n++
+	p.mu.Unlock()
+}
+
+// idleCount returns how many idle conns the pool holds.
+func (p *pool) idleCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n
+}
+
+// sweep closes expired idle conns in the background, so an idle pool does
+// not hold sockets open at origins long after their use.
+func (p *pool) sweep() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case now := <-t.C:
+			p.closeIdle(func(uc *upstreamConn) bool { return now.Sub(uc.idleSince) >= p.timeout })
+		}
+	}
+}
+
+// closeIdle closes every idle conn for which expired returns true
+// (expired is called with mu held).
+func (p *pool) closeIdle(expired func(*upstreamConn) bool) {
+	var dead []*upstreamConn
+	p.mu.Lock()
+	for key, list := range p.idle {
+		keep := list[:0]
+		for _, uc := range list {
+			if expired(uc) {
+				dead = append(dead, uc)
+			} else {
+				keep = append(keep, uc)
+			}
+		}
+		clear(list[len(keep):])
+		p.n -= len(list) - len(keep)
+		if len(keep) == 0 {
+			delete(p.idle, key)
+		} else {
+			p.idle[key] = keep
+		}
+	}
+	p.mu.Unlock()
+	for _, uc := range dead {
+		uc.close()
+	}
+}
+
+// close stops the sweeper and closes every idle conn.
+func (p *pool) close() {
+	close(p.stop)
+	p.closeIdle(func(*upstreamConn) bool { return true })
+}

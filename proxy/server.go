@@ -1,0 +1,292 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluiceproxy/sluice/proxy/stats"
+)
+
+// Server is a forward proxy. Create it with New, then call Serve with one
+// or more listeners.
+type Server struct {
+	cfg   atomic.Pointer[Config] // with defaults filled in; swapped by Update
+	stats *stats.Collector
+	pool  *pool
+	log   *slog.Logger
+
+	active   atomic.Int64 // client connections being served
+	shutting atomic.Bool
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}   // guarded by mu
+	conns     map[*clientConn]struct{}    // guarded by mu
+	selfAddrs map[netip.AddrPort]struct{} // listener addresses, for loop detection; guarded by mu
+	localIPs  map[netip.Addr]struct{}     // this host's addresses; guarded by mu
+	connsDone chan struct{}               // closed when conns empties during shutdown
+}
+
+// New returns a Server for cfg. It fails only on an invalid cfg.
+func New(cfg Config) (*Server, error) {
+	c, err := withDefaults(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		stats:     c.Stats,
+		log:       c.Logger,
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*clientConn]struct{}),
+		selfAddrs: make(map[netip.AddrPort]struct{}),
+	}
+	s.cfg.Store(c)
+	s.pool = newPool(c.MaxIdlePerHost, c.IdleConnTimeout)
+	return s, nil
+}
+
+// withDefaults returns a copy of cfg with every zero field set to its
+// default.
+func withDefaults(cfg Config) (*Config, error) {
+	c := cfg
+	setDefault := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.MaxIdlePerHost == 0 {
+		c.MaxIdlePerHost = DefaultMaxIdlePerHost
+	} else if c.MaxIdlePerHost < 0 {
+		c.MaxIdlePerHost = 0
+	}
+	setDefault(&c.IdleConnTimeout, DefaultIdleConnTimeout)
+	setDefault(&c.ConnectTimeout, DefaultConnectTimeout)
+	setDefault(&c.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
+	setDefault(&c.OverloadWait, DefaultOverloadWait)
+	setDefault(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setDefault(&c.ClientIdleTimeout, DefaultClientIdleTimeout)
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if c.MaxHeaderBytes < 512 {
+		return nil, fmt.Errorf("max header bytes %d is under 512", c.MaxHeaderBytes)
+	}
+	if c.MaxConcurrent == 0 {
+		c.MaxConcurrent = DefaultMaxConcurrent
+	}
+	for _, p := range c.ConnectPorts {
+		if p < 1 || p > 65535 {
+			return nil, fmt.Errorf("connect port %d is not from 1 to 65535", p)
+		}
+	}
+	if c.Dial == nil {
+		c.Dial = netDial(c.ConnectTimeout)
+	}
+	if c.Stats == nil {
+		c.Stats = stats.New()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return &c, nil
+}
+
+// netDial is the default DialFunc: the system resolver and net.Dialer.
+func netDial(timeout time.Duration) DialFunc {
+	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	return func(ctx context.Context, network, addr string) (net.Conn, bool, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		return c, false, err
+	}
+}
+
+// Update applies a new configuration to work that starts from now on:
+// requests already in flight finish under the old one. Listen, Stats and
+// Logger cannot change (the caller rebinds listeners itself); their new
+// values are ignored.
+func (s *Server) Update(cfg Config) error {
+	old := s.cfg.Load()
+	c, err := withDefaults(cfg)
+	if err != nil {
+		return err
+	}
+	c.Stats, c.Logger = old.Stats, old.Logger
+	s.cfg.Store(c)
+	s.pool.setLimits(c.MaxIdlePerHost, c.IdleConnTimeout)
+	return nil
+}
+
+// Stats returns the server's live counters.
+func (s *Server) Stats() *stats.Collector { return s.stats }
+
+// IdleUpstreamConns returns how many upstream connections sit idle in
+// the pool.
+func (s *Server) IdleUpstreamConns() int { return s.pool.idleCount() }
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("proxy: server closed")
+
+// Serve accepts connections on ln until ln fails or the server shuts
+// down, serving each in its own goroutine. It always returns a non-nil
+// error; after Shutdown or Close, ErrServerClosed. Serve may be called
+// with several listeners, and closing one (a rebind on reload) leaves the
+// connections it accepted running.
+func (s *Server) Serve(ln net.Listener) error {
+	if err := s.track(ln); err != nil {
+		return err
+	}
+	defer s.untrack(ln)
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.shutting.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				// Out of file descriptors and the like: wait, don't spin.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		s.accepted(c)
+	}
+}
+
+func isTemporary(err error) bool {
+	t, ok := err.(interface{ Temporary() bool })
+	return ok && t.Temporary()
+}
+
+func (s *Server) track(ln net.Listener) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutting.Load() {
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	if ap, ok := addrPortOf(ln.Addr()); ok {
+		s.selfAddrs[ap] = struct{}{}
+		if ap.Addr().IsUnspecified() && s.localIPs == nil {
+			s.localIPs = interfaceIPs()
+		}
+	}
+	return nil
+}
+
+func (s *Server) untrack(ln net.Listener) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.listeners, ln)
+	if ap, ok := addrPortOf(ln.Addr()); ok {
+		delete(s.selfAddrs, ap)
+	}
+}
+
+// accepted starts serving c, or makes it wait for a slot when
+// MaxConcurrent connections are already served.
+func (s *Server) accepted(c net.Conn) {
+	limit := int64(s.cfg.Load().MaxConcurrent)
+	if s.active.Add(1) <= limit {
+		go s.serve(c)
+		return
+	}
+	s.active.Add(-1)
+	go s.waitForSlot(c, limit)
+}
+
+// waitForSlot holds an over-limit connection for up to OverloadWait, then
+// answers 503. The wait smooths over a burst without queueing unboundedly.
+func (s *Server) waitForSlot(c net.Conn, limit int64) {
+	deadline := time.Now().Add(s.cfg.Load().OverloadWait)
+	for time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+		if s.active.Add(1) <= limit {
+			s.serve(c)
+			return
+		}
+		s.active.Add(-1)
+	}
+	s.stats.Request(&stats.Sample{Status: 503, Err: stats.ErrOverload})
+	c.SetWriteDeadline(time.Now().Add(time.Second))
+	writeStatus(c, statusOverloaded, fmt.Sprintf("Sluice is serving its limit of %d connections (max_concurrent); try again shortly", limit))
+	c.Close()
+}
+
+// Shutdown stops accepting, closes idle client connections, and waits for
+// the others to finish their current request or tunnel. When ctx ends
+// first, it closes them all and returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutting.Store(true)
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if s.closeIdleConns() {
+			s.pool.close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			s.closeAll()
+			s.pool.close()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Close closes every listener and connection at once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.shutting.Store(true)
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	s.closeAll()
+	s.pool.close()
+	return nil
+}
+
+// closeIdleConns closes client conns waiting for a request and reports
+// whether none are left.
+func (s *Server) closeIdleConns() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for cc := range s.conns {
+		if cc.idle.Load() {
+			cc.conn.Close()
+		}
+	}
+	return len(s.conns) == 0
+}
+
+func (s *Server) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for cc := range s.conns {
+		cc.conn.Close()
+	}
+}
+
+// Shutting reports whether Shutdown or Close was called.
+func (s *Server) shuttingDown() bool { return s.shutting.Load() }
