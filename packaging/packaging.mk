@@ -1,0 +1,112 @@
+# Packaging targets, included from the top-level Makefile:
+#
+#   make package   every package this machine can build (see docs/packaging.md)
+#   make deb       dist/sluice_<version>_<arch>.deb
+#   make rpm       dist/sluice-<version>.<arch>.rpm
+#   make windows   bin/sluice.exe: GUI subsystem, icon, manifest and version
+#                  resources; signed when a certificate is given (see sign)
+#   make app       dist/Sluice.app (the binary itself only on macOS, see below)
+#   make sign      sign $(WIN_EXE) with osslsigncode when SIGN_PFX, or
+#                  SIGN_CERT and SIGN_KEY, are set; skipped otherwise
+#
+# The top Makefile defines VERSION, COMMIT, LDFLAGS and BIN; the defaults
+# below only make this file usable on its own (make -f packaging/packaging.mk),
+# as the tests in packaging/ do.
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS ?= -s -w -X github.com/sluiceproxy/sluice/app.Version=$(VERSION) -X github.com/sluiceproxy/sluice/app.Commit=$(COMMIT)
+BIN     ?= bin/sluice
+
+# Where packages and intermediate files go.
+DIST      ?= dist
+PKG_BUILD ?= $(DIST)/build
+# The package this Makefile builds binaries from.
+MAIN_PKG  ?= ./cmd/sluice
+SYSO_DIR  ?= cmd/sluice
+
+NFPM   ?= go tool nfpm
+WINRES ?= go tool go-winres
+
+# Linux packages: the binary is built here, static (CGO_ENABLED=0; the Linux
+# tray speaks D-Bus in pure Go), for PKG_ARCH.
+PKG_ARCH    ?= $(shell go env GOARCH)
+PKG_VERSION  = $(shell sh packaging/version.sh pkg '$(VERSION)')
+PKG_BIN      = $(PKG_BUILD)/linux-$(PKG_ARCH)/sluice
+DEB          = $(DIST)/sluice_$(PKG_VERSION)_$(PKG_ARCH).deb
+RPM          = $(DIST)/sluice-$(PKG_VERSION).$(PKG_ARCH).rpm
+
+# Windows: amd64, no console window (-H=windowsgui).
+WIN_EXE     ?= bin/sluice.exe
+WIN_VERSION  = $(shell sh packaging/version.sh numeric '$(VERSION)')
+WIN_SYSO     = $(SYSO_DIR)/rsrc_windows_amd64.syso
+
+# macOS: the .app bundle.
+APP          ?= $(DIST)/Sluice.app
+DARWIN_ARCH  ?= $(shell go env GOARCH)
+
+# A Mac can build everything; elsewhere the .app would lack its binary, so
+# `package` leaves it out (`make app` still assembles the layout).
+PACKAGES ?= deb rpm windows $(if $(filter Darwin,$(shell uname -s)),app)
+
+.PHONY: package deb rpm windows app sign linux-bin
+
+package: $(PACKAGES)
+	@echo "packages in $(DIST)/ and $(WIN_EXE):"
+	@ls -1 $(DIST) $(WIN_EXE)
+
+linux-bin:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(PKG_ARCH) go build -trimpath -ldflags "$(LDFLAGS)" -o $(PKG_BIN) $(MAIN_PKG)
+
+$(PKG_BUILD)/sluice.1.gz: packaging/linux/sluice.1
+	@mkdir -p $(@D)
+	gzip -9 -n -c $< > $@
+
+# nfpm reads PKG_* from the environment (see packaging/linux/nfpm.yaml).
+NFPM_ENV = PKG_VERSION='$(PKG_VERSION)' PKG_ARCH='$(PKG_ARCH)' PKG_BIN='$(PKG_BIN)' PKG_BUILD='$(PKG_BUILD)'
+
+deb: linux-bin $(PKG_BUILD)/sluice.1.gz
+	$(NFPM_ENV) $(NFPM) pkg --config packaging/linux/nfpm.yaml --packager deb --target '$(DEB)'
+
+rpm: linux-bin $(PKG_BUILD)/sluice.1.gz
+	$(NFPM_ENV) $(NFPM) pkg --config packaging/linux/nfpm.yaml --packager rpm --target '$(RPM)'
+
+# The resource object is generated next to main.go only for this build:
+# go build links every rsrc_windows_amd64.syso in the package directory
+# into windows/amd64 binaries and ignores it for every other target. It is
+# removed afterwards so that a stale icon or version never sneaks into a
+# later build.
+windows:
+	$(WINRES) make --in packaging/windows/winres.json --arch amd64 \
+		--out '$(SYSO_DIR)/rsrc' \
+		--product-version '$(VERSION)' --file-version '$(WIN_VERSION)'
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go build -trimpath \
+		-ldflags "$(LDFLAGS) -H=windowsgui" -o '$(WIN_EXE)' $(MAIN_PKG); \
+		rc=$$?; rm -f '$(WIN_SYSO)'; exit $$rc
+	@sh packaging/windows/sign.sh '$(WIN_EXE)'
+
+# Authenticode signing. Give either SIGN_PFX (and SIGN_PASS if it has a
+# password) or SIGN_CERT and SIGN_KEY (PEM or DER); SIGN_TIMESTAMP_URL adds
+# an RFC 3161 timestamp (needs network).
+sign:
+	@sh packaging/windows/sign.sh '$(WIN_EXE)'
+
+# On macOS the binary is built with cgo (the menu bar icon needs Cocoa).
+# Elsewhere a darwin build without cgo is tried; fyne.io/systray needs cgo
+# on darwin, so it normally fails, and the bundle is then assembled
+# without Contents/MacOS/sluice, which the message says.
+app:
+	@mkdir -p $(PKG_BUILD)
+	@if [ "$$(uname -s)" = Darwin ]; then \
+		CGO_ENABLED=1 GOOS=darwin GOARCH=$(DARWIN_ARCH) go build -trimpath -ldflags "$(LDFLAGS)" \
+			-o $(PKG_BUILD)/darwin-$(DARWIN_ARCH)/sluice $(MAIN_PKG) || exit 1; \
+		bin=$(PKG_BUILD)/darwin-$(DARWIN_ARCH)/sluice; \
+	elif CGO_ENABLED=0 GOOS=darwin GOARCH=$(DARWIN_ARCH) go build -trimpath -ldflags "$(LDFLAGS)" \
+			-o $(PKG_BUILD)/darwin-$(DARWIN_ARCH)/sluice $(MAIN_PKG) 2>$(PKG_BUILD)/darwin-build.log; then \
+		bin=$(PKG_BUILD)/darwin-$(DARWIN_ARCH)/sluice; \
+	else \
+		echo "app: the macOS binary needs cgo (fyne.io/systray), so it can only be built on a Mac;"; \
+		echo "app: assembling $(APP) without Contents/MacOS/sluice (build log: $(PKG_BUILD)/darwin-build.log)."; \
+		bin=; \
+	fi; \
+	sh packaging/darwin/mkapp.sh -v '$(VERSION)' -o '$(APP)' $${bin:+-b "$$bin"}
