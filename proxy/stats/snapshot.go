@@ -1,0 +1,172 @@
+package stats
+
+import "time"
+
+// Snapshot is every live figure at one moment, as the tray, `sluice
+// stats`, /stats and /metrics show it. Totals count from the start of the
+// Collector; rates and quantiles cover recent windows. Durations are
+// nanoseconds in JSON (the _ns keys).
+type Snapshot struct {
+	// Time is when the snapshot was taken.
+	Time time.Time `json:"time"`
+	// Started is when the Collector was made (the proxy started).
+	Started time.Time `json:"started"`
+
+	// Requests counts finished requests (tunnels are counted apart).
+	Requests int64 `json:"requests"`
+	// Errors counts failed requests; ErrorsByKind splits them by
+	// ErrKind name, listing every kind, zero or not.
+	Errors       int64            `json:"errors"`
+	ErrorsByKind map[string]int64 `json:"errors_by_kind"`
+	// ErrorRate is the share of requests that failed over the last 10
+	// seconds, from 0 to 1; 0 when there were none.
+	ErrorRate float64 `json:"error_rate"`
+
+	// Rate1s covers the last complete second; Rate10s the last ten (or
+	// fewer, just after the start).
+	Rate1s  Rates `json:"rate_1s"`
+	Rate10s Rates `json:"rate_10s"`
+
+	// ConnsActive is the number of open client connections; ConnsTotal
+	// counts every one accepted.
+	ConnsActive int64 `json:"conns_active"`
+	ConnsTotal  int64 `json:"conns_total"`
+	// TunnelsActive is the number of open CONNECT and Upgrade tunnels;
+	// TunnelsTotal counts every one opened.
+	TunnelsActive int64 `json:"tunnels_active"`
+	TunnelsTotal  int64 `json:"tunnels_total"`
+
+	// BytesIn and BytesOut count body bytes from and to clients, and
+	// tunnel bytes each way once a tunnel closes.
+	BytesIn  int64 `json:"bytes_in"`
+	BytesOut int64 `json:"bytes_out"`
+
+	// Latency is the total request duration over the last 60 to 70
+	// seconds; TTFB the time to the first response byte.
+	Latency Latency `json:"latency"`
+	TTFB    Latency `json:"ttfb"`
+	// LatencySum and TTFBSum add up every request's duration and TTFB
+	// since the start; TTFBCount counts the requests with a TTFB. They
+	// make the Prometheus summaries' _sum and _count.
+	LatencySum time.Duration `json:"latency_sum_ns"`
+	TTFBSum    time.Duration `json:"ttfb_sum_ns"`
+	TTFBCount  int64         `json:"ttfb_count"`
+
+	// Upstream describes the upstream connection pool.
+	Upstream Upstream `json:"upstream"`
+
+	// LogsDropped counts log records dropped because the log writer fell
+	// behind; 0 when no log writer is attached.
+	LogsDropped int64 `json:"logs_dropped"`
+
+	// DNS holds the caching resolver's figures; nil when it is not used.
+	DNS *DNSStats `json:"dns,omitempty"`
+}
+
+// Rates are per-second averages over a window.
+type Rates struct {
+	Requests float64 `json:"requests_per_sec"`
+	Errors   float64 `json:"errors_per_sec"`
+	BytesIn  float64 `json:"bytes_in_per_sec"`
+	BytesOut float64 `json:"bytes_out_per_sec"`
+}
+
+// Latency holds quantiles of a duration over the latency window. Each is
+// the middle of its histogram bucket, so within 1/32 of the true value.
+// All are zero when Count is.
+type Latency struct {
+	P50 time.Duration `json:"p50_ns"`
+	P95 time.Duration `json:"p95_ns"`
+	P99 time.Duration `json:"p99_ns"`
+	// Count is the number of samples in the window.
+	Count int64 `json:"count"`
+}
+
+// Upstream describes upstream connection use.
+type Upstream struct {
+	// Reused counts requests sent on a pooled connection; Dialed those
+	// that needed a new one.
+	Reused int64 `json:"reused"`
+	Dialed int64 `json:"dialed"`
+	// ReuseRatio is Reused / (Reused + Dialed); 0 before any request.
+	ReuseRatio float64 `json:"reuse_ratio"`
+	// PoolIdle is the number of idle pooled connections now; 0 when the
+	// proxy does not report it.
+	PoolIdle int64 `json:"pool_idle"`
+}
+
+var quantileLevels = []float64{0.50, 0.95, 0.99}
+
+// Snapshot reads every figure. It allocates and sums the windows, so it
+// is meant for readers polling every second or so, not for the hot path.
+func (c *Collector) Snapshot() Snapshot {
+	now := c.now()
+	s := Snapshot{
+		Time:          now,
+		Started:       c.started,
+		Requests:      c.requests.Load(),
+		ErrorsByKind:  make(map[string]int64, NumErrKinds-1),
+		ConnsActive:   c.conns.Load(),
+		ConnsTotal:    c.connsTotal.Load(),
+		TunnelsActive: c.tunnels.Load(),
+		TunnelsTotal:  c.tunnelTotal.Load(),
+		BytesIn:       c.bytesIn.Load(),
+		BytesOut:      c.bytesOut.Load(),
+		LatencySum:    time.Duration(c.durationSum.Load()),
+		TTFBSum:       time.Duration(c.ttfbSum.Load()),
+		TTFBCount:     c.ttfbCount.Load(),
+	}
+	for k := ErrNone + 1; k < NumErrKinds; k++ {
+		n := c.errors[k].Load()
+		s.ErrorsByKind[k.String()] = n
+		s.Errors += n
+	}
+
+	s.Rate1s = c.rates.read(now, 1).perSecond(1)
+	// Just after the start fewer than ten complete seconds exist; divide
+	// by those so the rate is not understated.
+	past := now.Unix() - c.started.Unix()
+	past = max(1, min(past, ratePast))
+	slow := c.rates.read(now, past)
+	s.Rate10s = slow.perSecond(past)
+	if slow.requests > 0 {
+		s.ErrorRate = float64(slow.errors) / float64(slow.requests)
+	}
+
+	var total, ttfb [numBuckets]int64
+	c.latency.read(now, &total, &ttfb)
+	s.Latency = latencyOf(&total)
+	s.TTFB = latencyOf(&ttfb)
+
+	s.Upstream.Reused, s.Upstream.Dialed = c.Reused()
+	if n := s.Upstream.Reused + s.Upstream.Dialed; n > 0 {
+		s.Upstream.ReuseRatio = float64(s.Upstream.Reused) / float64(n)
+	}
+	if f := c.poolIdle.Load(); f != nil {
+		s.Upstream.PoolIdle = int64((*f)())
+	}
+	if f := c.dropped.Load(); f != nil {
+		s.LogsDropped = (*f)()
+	}
+	if f := c.dns.Load(); f != nil {
+		d := (*f)()
+		s.DNS = &d
+	}
+	return s
+}
+
+func (r rateCounts) perSecond(seconds int64) Rates {
+	d := float64(seconds)
+	return Rates{
+		Requests: float64(r.requests) / d,
+		Errors:   float64(r.errors) / d,
+		BytesIn:  float64(r.bytesIn) / d,
+		BytesOut: float64(r.bytesOut) / d,
+	}
+}
+
+func latencyOf(counts *[numBuckets]int64) Latency {
+	var q [3]time.Duration
+	n := quantiles(counts, quantileLevels, q[:])
+	return Latency{P50: q[0], P95: q[1], P99: q[2], Count: n}
+}
