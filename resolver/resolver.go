@@ -133,7 +133,7 @@ func (r *Resolver) LookupNetIP(ctx context.Context, host string) (addrs []netip.
 // once per name at a time (singleflight) and is not tied to any caller's
 // context, so one caller giving up does not fail the others.
 func (r *Resolver) resolve(name string) ([]netip.Addr, error) {
-	if _, ok := dns.IsDomainName(name); !ok || name == "" {
+	if !validName(name) {
 		return nil, notFoundError(name, "")
 	}
 	now := r.cfg.Now()
@@ -285,6 +285,34 @@ func parseIPLiteral(host string) (netip.Addr, bool) {
 // only when host has upper-case letters.
 func canonicalName(host string) string {
 	return strings.ToLower(strings.TrimSuffix(host, "."))
+}
+
+// validName reports whether name (no trailing dot) can be looked up:
+// letters, digits, '-' and '_' in labels of 1 to 63 bytes, at most 253 in
+// all (RFC 1035 section 2.3.4). Anything else would only waste a query.
+func validName(name string) bool {
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	label := 0
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c == '.':
+			if label == 0 {
+				return false
+			}
+			label = 0
+			continue
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+		label++
+		if label > 63 {
+			return false
+		}
+	}
+	return label > 0
 }
 
 func notFoundError(name, server string) error {
