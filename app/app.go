@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluiceproxy/sluice/proxy"
 	"github.com/sluiceproxy/sluice/proxy/stats"
+	"github.com/sluiceproxy/sluice/resolver"
 )
 
 // Version and Commit are set at build time with -ldflags -X.
@@ -43,12 +44,16 @@ type App struct {
 	stats *stats.Collector
 
 	mu        sync.Mutex
-	cfg       *Config      // the config in force; guarded by mu
-	cfgErr    error        // the last reload's error; guarded by mu
-	srv       *proxy.Server // guarded by mu
-	ln        net.Listener // guarded by mu
-	listenErr error        // guarded by mu
-	serveErr  chan error   // Serve's result for the current listener
+	cfg       *Config            // the config in force; guarded by mu
+	cfgErr    error              // the last reload's error; guarded by mu
+	srv       *proxy.Server      // guarded by mu
+	ln        net.Listener       // guarded by mu
+	listenErr error              // guarded by mu
+	dial      proxy.DialFunc     // guarded by mu
+	dns       *resolver.Resolver // nil when [dns] enabled = false; guarded by mu
+	// serveErr receives Serve's error when the current listener fails
+	// (not when a reload closes a replaced one).
+	serveErr chan error
 
 	quit     chan struct{} // closed by Quit
 	quitOnce sync.Once
@@ -63,7 +68,7 @@ func New(opts Options) (*App, error) {
 		}
 		opts.ConfigPath = p
 	}
-	a := &App{opts: opts, stats: stats.New(), quit: make(chan struct{})}
+	a := &App{opts: opts, stats: stats.New(), quit: make(chan struct{}), serveErr: make(chan error, 1)}
 	cfg, err := a.loadConfig()
 	if err != nil {
 		return nil, err
@@ -164,6 +169,7 @@ func (a *App) proxyConfig(cfg *Config) proxy.Config {
 		ReadHeaderTimeout:     p.ReadHeaderTimeout.Duration,
 		ClientIdleTimeout:     p.ClientIdleTimeout.Duration,
 		LogQuery:              cfg.Log.LogQuery,
+		Dial:                  a.dial,
 		Stats:                 a.stats,
 		Local:                 a.localHandler(cfg),
 		Logger:                a.log,
@@ -185,6 +191,12 @@ func (a *App) localHandler(cfg *Config) http.Handler {
 func (a *App) Start() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	dial, dns, err := newDialer(a.cfg)
+	if err != nil {
+		return err
+	}
+	a.dial, a.dns = dial, dns
+	a.stats.SetDNSFunc(a.dnsFigures)
 	srv, err := proxy.New(a.proxyConfig(a.cfg))
 	if err != nil {
 		return err
@@ -202,12 +214,33 @@ func (a *App) Start() error {
 	return nil
 }
 
-// serve runs the proxy on ln in the background; mu is held.
+// serve runs the proxy on ln in the background; mu is held. A listener
+// that a reload replaced ends quietly; the current one failing ends Run.
 func (a *App) serve(ln net.Listener) {
-	errc := make(chan error, 1)
-	a.serveErr = errc
 	srv := a.srv
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		err := srv.Serve(ln)
+		a.mu.Lock()
+		current := a.ln == ln
+		a.mu.Unlock()
+		if current {
+			select {
+			case a.serveErr <- err:
+			default:
+			}
+		}
+	}()
+}
+
+// dnsFigures reports the current resolver's figures to the snapshot.
+func (a *App) dnsFigures() stats.DNSStats {
+	a.mu.Lock()
+	r := a.dns
+	a.mu.Unlock()
+	if r == nil {
+		return stats.DNSStats{}
+	}
+	return dnsStats(r)
 }
 
 // listen opens addr, turning "address in use" into advice that names the
@@ -243,6 +276,11 @@ func (a *App) Stop(ctx context.Context) error {
 		a.log.Warn("shutdown grace period over; closed the remaining connections", "grace", grace)
 		err = nil
 	}
+	a.mu.Lock()
+	if a.dns != nil {
+		a.dns.Close()
+	}
+	a.mu.Unlock()
 	return err
 }
 
@@ -260,7 +298,7 @@ func (a *App) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case <-a.quit:
-	case serveErr = <-a.serveErrChan():
+	case serveErr = <-a.serveErr:
 		a.log.Error("proxy stopped", "err", serveErr)
 	}
 	a.log.Info("stopping")
@@ -271,16 +309,9 @@ func (a *App) Run(ctx context.Context) error {
 	return stopErr
 }
 
-func (a *App) serveErrChan() <-chan error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.serveErr
-}
-
 func (a *App) stderr() io.Writer {
 	if a.opts.Stderr != nil {
 		return a.opts.Stderr
 	}
 	return os.Stdout
 }
-

@@ -1,0 +1,39 @@
+# Sluice. `make run` starts the app; `make test` runs every test.
+
+GO      ?= go
+BIN     ?= bin/sluice
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
+LDFLAGS  = -s -w -X github.com/sluiceproxy/sluice/app.Version=$(VERSION) -X github.com/sluiceproxy/sluice/app.Commit=$(COMMIT)
+# Extra arguments for `make run`, e.g. RUNFLAGS="run --headless --listen 127.0.0.1:9000".
+RUNFLAGS ?=
+
+.PHONY: all build run test lint cross clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/sluice
+
+# The app with the config in the user config dir, which is created from
+# the embedded defaults on first run.
+run: build
+	./$(BIN) $(RUNFLAGS)
+
+test:
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	GOOS=windows GOARCH=amd64 $(GO) vet ./...
+
+cross:
+	GOOS=windows GOARCH=amd64 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/sluice-windows-amd64.exe ./cmd/sluice
+	GOOS=darwin GOARCH=arm64 CGO_ENABLED=1 $(GO) vet ./...
+
+clean:
+	rm -rf bin dist
+
+-include bench/bench.mk
+-include packaging/packaging.mk
