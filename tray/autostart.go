@@ -171,3 +171,13 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	return nil
 }
+
+// defaultAutostart is the start-at-login entry for this executable, run
+// without arguments, which starts the tray app.
+func defaultAutostart() (Autostart, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find the sluice executable for Start at login: %w", err)
+	}
+	return NewAutostart([]string{exe})
+}

@@ -1,0 +1,9 @@
+//go:build !((linux || freebsd || openbsd || netbsd) && !android)
+
+package tray
+
+import "time"
+
+// checkHost returns nil: macOS and Windows always have a menu bar or
+// notification area.
+func checkHost(time.Duration) error { return nil }

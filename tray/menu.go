@@ -1,0 +1,273 @@
+//go:build !darwin || cgo
+
+package tray
+
+import (
+	"fmt"
+	"runtime"
+	"time"
+
+	"fyne.io/systray"
+)
+
+// menu owns the tray icon and its items. All fields are touched only by
+// the loop goroutine (after onReady has built the items), because
+// systray's MenuItem setters are not safe for concurrent use.
+type menu struct {
+	ctrl Controller
+	opts Options
+
+	title, problem *systray.MenuItem
+	sysProxy       *systray.MenuItem
+	stats          []*systray.MenuItem
+	openConfig     *systray.MenuItem
+	reload         *systray.MenuItem
+	openLogs       *systray.MenuItem
+	autostart      *systray.MenuItem
+	quit           *systray.MenuItem
+
+	// shown caches what each item and the icon show, so a refresh only
+	// sends the changes over D-Bus (a panel redraws on every signal).
+	shown     map[*systray.MenuItem]string
+	checked   map[*systray.MenuItem]bool
+	enabled   map[*systray.MenuItem]bool
+	state     State
+	stateSet  bool
+	tip       string
+	actionErr error // last failed click, cleared by the next good one
+}
+
+func runSystray(ctrl Controller, opts Options) error {
+	m := &menu{
+		ctrl:    ctrl,
+		opts:    opts,
+		shown:   make(map[*systray.MenuItem]string),
+		checked: make(map[*systray.MenuItem]bool),
+		enabled: make(map[*systray.MenuItem]bool),
+	}
+	// systray runs onReady on its own goroutine and serves the menu only
+	// after it returns, so onReady builds the items and hands over to the
+	// loop.
+	systray.Run(func() {
+		m.build()
+		go m.loop()
+	}, nil)
+	return nil
+}
+
+// build adds the items, top to bottom, as the issue lays them out.
+func (m *menu) build() {
+	if runtime.GOOS != "darwin" {
+		// On Linux this is the item's accessible name; on macOS it would
+		// be text beside the icon in the menu bar, which Sluice does not
+		// want.
+		systray.SetTitle(appName)
+	}
+	m.title = systray.AddMenuItem(appName, "")
+	m.title.Disable()
+	m.problem = systray.AddMenuItem("", "")
+	m.problem.Disable()
+	m.problem.Hide()
+	m.shown[m.problem] = ""
+	systray.AddSeparator()
+
+	m.sysProxy = systray.AddMenuItemCheckbox("System proxy", "Point the OS proxy settings at Sluice", false)
+	m.checked[m.sysProxy] = false
+	m.enabled[m.sysProxy] = true
+	systray.AddSeparator()
+
+	for range statsLines(Stats{}) {
+		it := systray.AddMenuItem("", "")
+		it.Disable()
+		m.stats = append(m.stats, it)
+	}
+	systray.AddSeparator()
+
+	m.openConfig = systray.AddMenuItem("Open config.toml", "Edit the config in the default editor")
+	m.reload = systray.AddMenuItem("Reload config", "Apply config.toml now")
+	m.openLogs = systray.AddMenuItem("Open logs folder", "")
+	systray.AddSeparator()
+
+	on, err := m.opts.Autostart.Enabled()
+	if err != nil {
+		m.fail(err)
+	}
+	m.autostart = systray.AddMenuItemCheckbox("Start at login", "Start Sluice when you log in", on)
+	m.checked[m.autostart] = on
+	systray.AddSeparator()
+
+	m.quit = systray.AddMenuItem("Quit", "Restore the system proxy and quit Sluice")
+	m.refresh()
+}
+
+// loop refreshes the menu on a timer and carries out clicks, until Quit
+// or opts.Done.
+func (m *menu) loop() {
+	tick := time.NewTicker(m.opts.Interval)
+	defer tick.Stop()
+	stop := make(chan struct{})
+	defer close(stop)
+	clicks := m.forwardClicks(stop)
+	for {
+		select {
+		case <-tick.C:
+		case it := <-clicks:
+			if it == m.quit {
+				m.quit.Disable()
+				m.ctrl.Quit()
+				systray.Quit()
+				return
+			}
+			m.click(it)
+		case <-m.opts.Done:
+			systray.Quit()
+			return
+		}
+		m.refresh()
+	}
+}
+
+// forwardClicks funnels the items' click channels into one buffered
+// channel. systray drops a click when nobody is receiving on the item's
+// channel at that instant, and the loop may be busy refreshing (which
+// runs gsettings and the like); a goroutine per item is always receiving.
+func (m *menu) forwardClicks(stop <-chan struct{}) <-chan *systray.MenuItem {
+	clicks := make(chan *systray.MenuItem, 16)
+	for _, it := range []*systray.MenuItem{m.sysProxy, m.openConfig, m.reload, m.openLogs, m.autostart, m.quit} {
+		go func() {
+			for {
+				select {
+				case <-it.ClickedCh:
+					select {
+					case clicks <- it:
+					case <-stop:
+						return
+					}
+				case <-stop:
+					return
+				}
+			}
+		}()
+	}
+	return clicks
+}
+
+// click carries out a click on an item other than Quit.
+func (m *menu) click(it *systray.MenuItem) {
+	switch it {
+	case m.sysProxy:
+		// The check mark shows the real state, so the click asks for the
+		// opposite of what is true now, not of what is drawn.
+		m.do("system proxy", m.ctrl.SetSystemProxy(!m.ctrl.SystemProxyOn()))
+	case m.openConfig:
+		m.do("open config", m.opts.Open(m.ctrl.ConfigPath()))
+	case m.reload:
+		// A config error shows through ConfigError; a returned error is
+		// the same one, so it is not kept as a click failure.
+		if err := m.ctrl.Reload(); err != nil {
+			m.opts.Logger.Warn("tray: reload config", "err", err)
+		}
+	case m.openLogs:
+		m.do("open logs folder", m.opts.Open(m.ctrl.LogDir()))
+	case m.autostart:
+		m.toggleAutostart()
+	}
+}
+
+func (m *menu) toggleAutostart() {
+	on, err := m.opts.Autostart.Enabled()
+	if err == nil {
+		if on {
+			err = m.opts.Autostart.Disable()
+		} else {
+			err = m.opts.Autostart.Enable()
+		}
+	}
+	m.do("start at login", err)
+	if on, err := m.opts.Autostart.Enabled(); err == nil {
+		m.setChecked(m.autostart, on)
+	}
+}
+
+// do records the outcome of a click: a failure shows under the title
+// until the next click succeeds.
+func (m *menu) do(what string, err error) {
+	if err != nil {
+		m.fail(fmt.Errorf("%s: %w", what, err))
+		return
+	}
+	m.actionErr = nil
+}
+
+func (m *menu) fail(err error) {
+	m.opts.Logger.Warn("tray: "+err.Error(), "err", err)
+	m.actionErr = err
+}
+
+// refresh re-reads the controller and pushes what changed.
+func (m *menu) refresh() {
+	addr, listenErr := m.ctrl.ListenAddr(), m.ctrl.ListenErr()
+	configErr := m.ctrl.ConfigError()
+	on := m.ctrl.SystemProxyOn()
+	s := m.ctrl.Stats()
+
+	m.setText(m.title, titleLine(addr, listenErr))
+	if p := problemLine(configErr, m.actionErr); p != m.shown[m.problem] {
+		if p == "" {
+			m.problem.Hide()
+		} else {
+			m.problem.SetTitle(p)
+			m.problem.Show()
+		}
+		m.shown[m.problem] = p
+	}
+	m.setChecked(m.sysProxy, on)
+	// Switching the system proxy on while nothing listens would cut the
+	// user off; switching it off must always stay possible.
+	m.setEnabled(m.sysProxy, listenErr == nil || on)
+	for i, line := range statsLines(s) {
+		m.setText(m.stats[i], line)
+	}
+
+	st := stateOf(listenErr, configErr, on)
+	if !m.stateSet || st != m.state {
+		ic := iconFor(st)
+		systray.SetTemplateIcon(ic.template, ic.regular)
+		m.state, m.stateSet = st, true
+	}
+	if tip := tooltip(st, addr, listenErr, s.RequestsPerSec); tip != m.tip {
+		systray.SetTooltip(tip)
+		m.tip = tip
+	}
+}
+
+func (m *menu) setText(it *systray.MenuItem, s string) {
+	if m.shown[it] != s {
+		it.SetTitle(s)
+		m.shown[it] = s
+	}
+}
+
+func (m *menu) setChecked(it *systray.MenuItem, on bool) {
+	if m.checked[it] == on {
+		return
+	}
+	if on {
+		it.Check()
+	} else {
+		it.Uncheck()
+	}
+	m.checked[it] = on
+}
+
+func (m *menu) setEnabled(it *systray.MenuItem, on bool) {
+	if m.enabled[it] == on {
+		return
+	}
+	if on {
+		it.Enable()
+	} else {
+		it.Disable()
+	}
+	m.enabled[it] = on
+}

@@ -1,0 +1,95 @@
+package tray
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Controller is what the tray needs from the running app. Every method is
+// called from the tray's own goroutine, once per refresh or click, so the
+// getters must be cheap and the actions may block for as long as they take.
+type Controller interface {
+	// ListenAddr is the address the proxy listens on, e.g.
+	// "127.0.0.1:8877".
+	ListenAddr() string
+	// ListenErr is why the proxy is not listening (e.g. the port is in
+	// use), or nil.
+	ListenErr() error
+	// Stats returns the live numbers for the menu.
+	Stats() Stats
+	// SystemProxyOn reports whether the OS proxy settings point at Sluice
+	// now, whoever changed them last.
+	SystemProxyOn() bool
+	// SetSystemProxy points the OS proxy at Sluice, or restores what was
+	// there before.
+	SetSystemProxy(on bool) error
+	// Reload re-reads config.toml and applies it.
+	Reload() error
+	// ConfigError is the last config problem (the file as it is now does
+	// not load), or nil; the running config is the last good one.
+	ConfigError() error
+	// ConfigPath is the config file the app reads.
+	ConfigPath() string
+	// LogDir is the directory holding the log files.
+	LogDir() string
+	// Quit shuts the app down: restores the system proxy, drains the
+	// logs, stops the proxy. Run returns after it does.
+	Quit()
+}
+
+// Options tunes Run. The zero value is ready to use.
+type Options struct {
+	// Autostart is the "Start at login" switch. If nil, NewAutostart for
+	// the running executable is used.
+	Autostart Autostart
+	// Open opens a file or folder with the desktop's default application.
+	// If nil, OpenPath is used.
+	Open func(path string) error
+	// Interval is how often the menu re-reads the controller. If zero, one
+	// second, as the live stats are per-second rates.
+	Interval time.Duration
+	// HostWait is how long Run waits for a tray host to appear on the
+	// session bus before giving up with ErrNoHost. It covers logging in,
+	// when Sluice may start before the panel does. Zero means do not
+	// wait. Only Linux and the BSDs need a host.
+	HostWait time.Duration
+	// Done, when closed, makes Run return: the app is stopping for a
+	// reason of its own (a signal). If nil, only the Quit item ends Run.
+	Done <-chan struct{}
+	// Logger receives failed clicks. If nil, slog.Default() is used.
+	Logger *slog.Logger
+}
+
+// ErrNoHost means there is nothing to show a tray icon: no D-Bus session
+// bus, or no StatusNotifierWatcher on it. The caller should keep the
+// proxy running without a tray.
+var ErrNoHost = errors.New("no system tray host")
+
+// Run shows the tray icon and menu and blocks until the user picks Quit
+// (after ctrl.Quit returns) or opts.Done is closed. It returns an error
+// wrapping ErrNoHost, without showing anything, when there is no tray
+// host. On macOS it must be called from the main goroutine. Run may be
+// called only once per process.
+func Run(ctrl Controller, opts Options) error {
+	if opts.Interval <= 0 {
+		opts.Interval = time.Second
+	}
+	if opts.Open == nil {
+		opts.Open = OpenPath
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Autostart == nil {
+		a, err := defaultAutostart()
+		if err != nil {
+			return err
+		}
+		opts.Autostart = a
+	}
+	if err := checkHost(opts.HostWait); err != nil {
+		return err
+	}
+	return runSystray(ctrl, opts)
+}
