@@ -98,3 +98,8 @@ func TestServerFailureIsNotNotFound(t *testing.T) {
 		t.Fatalf("A queries = %d, want 2 (failures are not cached)", n)
 	}
 }
+
+func isNotFound(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
+}
