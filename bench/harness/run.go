@@ -1,0 +1,460 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Options configure a run. The zero value of each field means its default.
+type Options struct {
+	// Rounds is how many interleaved rounds to run; each figure is the
+	// median over rounds. Zero means 3.
+	Rounds int
+	// Duration is the length of each measured wrk run. Zero means 5s.
+	Duration time.Duration
+	// Warmup is the length of the unmeasured wrk run before each measured
+	// one (fills pools, lets the proxy grow to its working size). Zero
+	// means 2s; negative means none.
+	Warmup time.Duration
+	// Targets names the columns to measure, from AllTargets. Empty means
+	// all of them. Direct is always measured: other figures are relative
+	// to it.
+	Targets []string
+	// SluiceBin is the Sluice binary. Empty means "bin/sluice".
+	SluiceBin string
+	// SlowLogFile is the access log's file name inside Sluice's log dir,
+	// which the slow-writer column replaces with a named pipe. Empty
+	// means "access.log".
+	SlowLogFile string
+	// Self is this program's executable, run as "Self sink" and
+	// "Self refproxy". Empty means os.Executable().
+	Self string
+	// NoInstall stops the harness from installing missing packages.
+	NoInstall bool
+	// BigSize is the size of the large body. Zero means 1 GiB.
+	BigSize int64
+	// Log receives progress lines. Nil means os.Stderr.
+	Log io.Writer
+}
+
+func (o *Options) fill() error {
+	if o.Rounds == 0 {
+		o.Rounds = 3
+	}
+	if o.Duration == 0 {
+		o.Duration = 5 * time.Second
+	}
+	if o.Warmup == 0 {
+		o.Warmup = 2 * time.Second
+	}
+	if len(o.Targets) == 0 {
+		o.Targets = AllTargets()
+	}
+	known := map[string]bool{}
+	for _, t := range AllTargets() {
+		known[t] = true
+	}
+	hasDirect := false
+	for _, t := range o.Targets {
+		if !known[t] {
+			return fmt.Errorf("unknown target %q: choose from %v", t, AllTargets())
+		}
+		hasDirect = hasDirect || t == Direct
+	}
+	if !hasDirect {
+		o.Targets = append([]string{Direct}, o.Targets...)
+	}
+	if o.SluiceBin == "" {
+		o.SluiceBin = "bin/sluice"
+	}
+	if o.SlowLogFile == "" {
+		o.SlowLogFile = "access.log"
+	}
+	if o.Self == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find own executable for the sink: %w", err)
+		}
+		o.Self = self
+	}
+	if o.BigSize == 0 {
+		o.BigSize = 1 << 30
+	}
+	if o.Log == nil {
+		o.Log = os.Stderr
+	}
+	return nil
+}
+
+// Phase names of the wrk loads, used as keys of Results.
+const (
+	PhaseKeepAlive = "ka64"
+	PhaseOneConn   = "lat1"
+	PhaseNewConn   = "new64"
+	Phase1000      = "c1000"
+)
+
+// Metric keys of Results.
+const (
+	MRPS64      = "rps64"
+	MP50_64     = "p50_64"
+	MP99_64     = "p99_64"
+	MErr64      = "err64"
+	MRSS64      = "rss64"
+	MMean1      = "mean1"
+	MRPSNew     = "rpsnew"
+	MErrNew     = "errnew"
+	MRPS1000    = "rps1000"
+	MErr1000    = "err1000"
+	MP99_1000   = "p99_1000"
+	MRSS1000    = "rss1000"
+	MGet        = "get"
+	MGetRSS     = "getrss"  // peak RSS during the 1 GiB download
+	MGetGrowth  = "getgrow" // that peak minus the RSS just before
+	MTunnel     = "tunnel"
+	MPost       = "post"
+	MIdleRSS    = "idlerss"
+	MFinalRSS   = "finalrss" // RSS after every load, a sign of leaks
+)
+
+// Results holds every sample: target → metric → one value per round.
+// Errors noted during the run are kept per target.
+type Results struct {
+	Samples map[string]map[string][]float64
+	Errors  map[string][]string
+	Targets []string
+	Opts    Options
+	Started time.Time
+	Elapsed time.Duration
+}
+
+func (r *Results) add(target, metric string, v float64) {
+	m := r.Samples[target]
+	if m == nil {
+		m = map[string][]float64{}
+		r.Samples[target] = m
+	}
+	m[metric] = append(m[metric], v)
+}
+
+func (r *Results) fail(target string, err error) {
+	r.Errors[target] = append(r.Errors[target], err.Error())
+}
+
+// raiseNoFile lifts the soft open-file limit to the hard limit, for the
+// 1000-connection load; children inherit it.
+func raiseNoFile() error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("read RLIMIT_NOFILE: %w", err)
+	}
+	if lim.Max < 65536 {
+		// Root may raise the hard limit too.
+		want := syscall.Rlimit{Cur: 65536, Max: 65536}
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err == nil {
+			return nil
+		}
+	}
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("raise RLIMIT_NOFILE to %d: %w", lim.Max, err)
+	}
+	if lim.Cur < 4096 {
+		return fmt.Errorf("open-file limit is %d, too low for 1000 connections through a proxy: raise the hard limit (ulimit -Hn) to 4096 or more", lim.Cur)
+	}
+	return nil
+}
+
+// makeBigFile creates a file of size bytes whose blocks are all allocated
+// (not sparse): fallocate where the filesystem has it, else written zeros.
+func makeBigFile(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	defer f.Close()
+	if err := syscall.Fallocate(int(f.Fd()), 0, 0, size); err == nil {
+		return nil
+	}
+	buf := make([]byte, 1<<20)
+	for left := size; left > 0; {
+		n := min(left, int64(len(buf)))
+		if _, err := f.Write(buf[:n]); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		left -= n
+	}
+	return f.Close()
+}
+
+// Run does one full benchmark run and returns its results. Every process it
+// started is stopped and its temporary directory removed before it returns,
+// also when ctx is cancelled.
+func Run(ctx context.Context, o Options) (*Results, error) {
+	if err := o.fill(); err != nil {
+		return nil, err
+	}
+	log := o.Log
+	if err := ensureTools(ctx, log, !o.NoInstall); err != nil {
+		return nil, err
+	}
+	if err := raiseNoFile(); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "loadbench-")
+	if err != nil {
+		return nil, fmt.Errorf("create temp dir: %w", err)
+	}
+	// Directories must be readable by the peers' unprivileged users.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("chmod %s: %w", dir, err)
+	}
+	defer os.RemoveAll(dir)
+	procs := &Procs{}
+	defer procs.StopAll()
+
+	e := &env{dir: dir, procs: procs, self: o.Self, sluiceBin: o.SluiceBin, slowLog: o.SlowLogFile, log: log}
+	if e.originPort, err = freePort(); err != nil {
+		return nil, err
+	}
+	if e.sinkPort, err = freePort(); err != nil {
+		return nil, err
+	}
+	www, err := e.subdir("www")
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFile(filepath.Join(www, "64"), "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n"); err != nil {
+		return nil, err
+	}
+	bigPath := filepath.Join(www, "1g")
+	fmt.Fprintf(log, "creating the %d-byte body in %s\n", o.BigSize, www)
+	if err := makeBigFile(bigPath, o.BigSize); err != nil {
+		return nil, err
+	}
+	if _, err := e.startOrigin(ctx, www); err != nil {
+		return nil, err
+	}
+	if _, err := e.startSink(ctx); err != nil {
+		return nil, err
+	}
+
+	res := &Results{Samples: map[string]map[string][]float64{}, Errors: map[string][]string{}, Opts: o, Started: time.Now()}
+	var targets []*Target
+	for _, name := range o.Targets {
+		t, err := e.startTarget(ctx, name)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			fmt.Fprintf(log, "%s: not measured: %v\n", name, err)
+			res.fail(name, fmt.Errorf("not started: %w", err))
+			continue
+		}
+		if t.Proc != nil {
+			// Let it settle: allocations made while starting up are
+			// returned, and the idle figure is what a user would see.
+			time.Sleep(time.Second)
+			t.IdleRSS = treeRSS(processTree(t.Proc.Pid()))
+			res.add(name, MIdleRSS, float64(t.IdleRSS))
+			fmt.Fprintf(log, "%s listening on %s (pid %d), idle RSS %.1f MB\n", name, t.Addr, t.Proc.Pid(), mb(t.IdleRSS))
+		}
+		targets = append(targets, t)
+		res.Targets = append(res.Targets, name)
+	}
+	if err := sanityCheck(ctx, e, targets, res); err != nil {
+		return nil, err
+	}
+
+	for round := 0; round < o.Rounds; round++ {
+		// Rotate the order each round so no target always runs right
+		// after the same neighbour (or first, on a cold machine).
+		order := make([]*Target, len(targets))
+		for i := range targets {
+			order[i] = targets[(i+round)%len(targets)]
+		}
+		for _, ph := range []string{PhaseKeepAlive, PhaseOneConn, PhaseNewConn, Phase1000} {
+			for _, t := range order {
+				if t.KeepAliveOnly && ph != PhaseKeepAlive {
+					continue
+				}
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+				fmt.Fprintf(log, "round %d/%d %-6s %-14s ", round+1, o.Rounds, ph, t.Name)
+				if err := runPhase(ctx, e, o, t, ph, res); err != nil {
+					fmt.Fprintf(log, "error: %v\n", err)
+					res.fail(t.Name, fmt.Errorf("round %d %s: %w", round+1, ph, err))
+				}
+			}
+		}
+		for _, t := range order {
+			if t.KeepAliveOnly {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			runTransfers(ctx, e, o, t, round, res)
+		}
+	}
+	for _, t := range targets {
+		if t.Proc != nil {
+			res.add(t.Name, MFinalRSS, float64(treeRSS(processTree(t.Proc.Pid()))))
+		}
+	}
+	res.Elapsed = time.Since(res.Started)
+	return res, nil
+}
+
+// sanityCheck fetches /64 once through every target with curl, so that a
+// misconfigured peer shows up as one clear error instead of a column of
+// zeros; failing targets are dropped.
+func sanityCheck(ctx context.Context, e *env, targets []*Target, res *Results) error {
+	url := "http://127.0.0.1:" + strconv.Itoa(e.originPort) + "/64"
+	for _, t := range targets {
+		tr := Transfer{URL: url, Size: 64, MaxTime: 10 * time.Second}
+		if t.Proxy {
+			tr.Proxy = t.Addr
+		}
+		if _, err := RunTransfer(ctx, tr); err != nil {
+			if t.Name == Direct {
+				return fmt.Errorf("origin does not serve /64: %w", err)
+			}
+			fmt.Fprintf(e.log, "%s: sanity check failed: %v\n", t.Name, err)
+			res.fail(t.Name, fmt.Errorf("sanity check: %w", err))
+		}
+	}
+	return nil
+}
+
+func runPhase(ctx context.Context, e *env, o Options, t *Target, ph string, res *Results) error {
+	l := WrkLoad{Addr: t.Addr, Origin: "127.0.0.1:" + strconv.Itoa(e.originPort), Path: "/64", Absolute: t.Proxy}
+	switch ph {
+	case PhaseKeepAlive:
+		l.Conns = 64
+	case PhaseOneConn:
+		l.Conns = 1
+	case PhaseNewConn:
+		l.Conns, l.Close = 64, true
+	case Phase1000:
+		l.Conns = 1000
+	}
+	if o.Warmup > 0 {
+		w := l
+		w.Duration = o.Warmup
+		if _, err := RunWrk(ctx, e.dir, w); err != nil {
+			return fmt.Errorf("warmup: %w", err)
+		}
+	}
+	l.Duration = o.Duration
+	var watch *RSSWatch
+	if t.Proc != nil {
+		watch = WatchRSS(t.Proc.Pid(), 50*time.Millisecond)
+	}
+	r, err := RunWrk(ctx, e.dir, l)
+	var peak int64
+	if watch != nil {
+		peak = watch.Stop()
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.log, "%8.0f rps  p50 %7.2f ms  p99 %7.2f ms  mean %7.1f µs  errors %d (connect %d, read %d, write %d, status %d, timeout %d)",
+		r.RPS, r.P50Us/1e3, r.P99Us/1e3, r.MeanUs, r.Errors(), r.ConnErrs, r.ReadErrs, r.WriteErrs, r.StatusErrs, r.Timeouts)
+	if watch != nil {
+		fmt.Fprintf(e.log, "  peak RSS %.1f MiB", mb(peak))
+	}
+	fmt.Fprintln(e.log)
+	if r.Requests == 0 {
+		return errors.New("no request completed")
+	}
+	switch ph {
+	case PhaseKeepAlive:
+		res.add(t.Name, MRPS64, r.RPS)
+		res.add(t.Name, MP50_64, r.P50Us)
+		res.add(t.Name, MP99_64, r.P99Us)
+		res.add(t.Name, MErr64, float64(r.Errors()))
+		if watch != nil {
+			res.add(t.Name, MRSS64, float64(peak))
+		}
+	case PhaseOneConn:
+		res.add(t.Name, MMean1, r.MeanUs)
+	case PhaseNewConn:
+		res.add(t.Name, MRPSNew, r.RPS)
+		res.add(t.Name, MErrNew, float64(r.Errors()))
+	case Phase1000:
+		res.add(t.Name, MRPS1000, r.RPS)
+		res.add(t.Name, MErr1000, float64(r.Errors()))
+		res.add(t.Name, MP99_1000, r.P99Us)
+		if watch != nil {
+			res.add(t.Name, MRSS1000, float64(peak))
+		}
+	}
+	return nil
+}
+
+// runTransfers downloads the large body plainly and through a CONNECT
+// tunnel, and uploads it to the sink, through t.
+func runTransfers(ctx context.Context, e *env, o Options, t *Target, round int, res *Results) {
+	origin := "127.0.0.1:" + strconv.Itoa(e.originPort)
+	// A generous bound: a slow proxy at 20 MB/s still finishes.
+	maxTime := time.Duration(o.BigSize/(10<<20)+30) * time.Second
+	base := Transfer{Size: o.BigSize, MaxTime: maxTime}
+	if t.Proxy {
+		base.Proxy = t.Addr
+	}
+	type kind struct {
+		metric string
+		tr     Transfer
+	}
+	get := base
+	get.URL = "http://" + origin + "/1g"
+	kinds := []kind{{MGet, get}}
+	if t.Tunnel {
+		tun := get
+		tun.Tunnel = true
+		kinds = append(kinds, kind{MTunnel, tun})
+	}
+	post := base
+	post.URL = "http://127.0.0.1:" + strconv.Itoa(e.sinkPort) + "/upload"
+	post.Upload = filepath.Join(e.dir, "www", "1g")
+	kinds = append(kinds, kind{MPost, post})
+	for _, k := range kinds {
+		if t.Name == Direct && k.tr.Tunnel {
+			continue
+		}
+		fmt.Fprintf(e.log, "round %d/%d %-6s %-14s ", round+1, o.Rounds, k.metric, t.Name)
+		var watch *RSSWatch
+		var before int64
+		if t.Proc != nil {
+			before = treeRSS(processTree(t.Proc.Pid()))
+			watch = WatchRSS(t.Proc.Pid(), 50*time.Millisecond)
+		}
+		speed, err := RunTransfer(ctx, k.tr)
+		var peak int64
+		if watch != nil {
+			peak = watch.Stop()
+		}
+		if err != nil {
+			fmt.Fprintf(e.log, "error: %v\n", err)
+			res.fail(t.Name, fmt.Errorf("round %d %s: %w", round+1, k.metric, err))
+			continue
+		}
+		fmt.Fprintf(e.log, "%8.0f MB/s  peak RSS %.1f MB (+%.1f)\n", speed/1e6, mb(peak), mb(peak-before))
+		res.add(t.Name, k.metric, speed)
+		if k.metric == MGet && watch != nil {
+			res.add(t.Name, MGetRSS, float64(peak))
+			res.add(t.Name, MGetGrowth, float64(peak-before))
+		}
+	}
+}
+
+func mb(b int64) float64 { return float64(b) / (1 << 20) }
