@@ -1,0 +1,205 @@
+package logs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gopkg.in/natefinch/lumberjack.v2"
+)
+
+// maxBatchBytes writes the buffer early once it grows this large, so a
+// batch of long records stays well under a rotation size of 1 MB (a
+// single write larger than max_size_mb is refused by lumberjack).
+const maxBatchBytes = 256 << 10
+
+// stream is one log file with its queue and writer goroutine. T is what
+// the queue holds: a record value copied from the caller.
+type stream[T any] struct {
+	name  string
+	queue chan T
+
+	// format appends one record, ending in a newline.
+	format func(buf []byte, rec *T) []byte
+	// dropLine appends the line reporting n dropped records.
+	dropLine func(buf []byte, now time.Time, n int64) []byte
+
+	file   *rotator
+	out    io.Writer // file, or what Config.Sink made of it
+	mirror io.Writer // also receives every batch; nil for none
+
+	flushEvery   time.Duration
+	flushRecords int
+
+	closed     atomic.Bool
+	dropped    atomic.Int64 // every record lost, for Dropped
+	unreported atomic.Int64 // lost since the last drop line
+	stop       chan struct{}
+	exited     chan struct{}
+	writeErr   error // first failed write; owned by the writer goroutine
+}
+
+func newStream[T any](cfg *Config, name string, mirror io.Writer,
+	format func([]byte, *T) []byte, dropLine func([]byte, time.Time, int64) []byte) *stream[T] {
+	file := &rotator{lj: &lumberjack.Logger{Filename: filepath.Join(cfg.Dir, name)}}
+	file.set(cfg)
+	s := &stream[T]{
+		name:         name,
+		queue:        make(chan T, cfg.QueueSize),
+		format:       format,
+		dropLine:     dropLine,
+		file:         file,
+		out:          file,
+		mirror:       mirror,
+		flushEvery:   cfg.FlushEvery,
+		flushRecords: cfg.FlushRecords,
+		stop:         make(chan struct{}),
+		exited:       make(chan struct{}),
+	}
+	if cfg.Sink != nil {
+		s.out = cfg.Sink(name, file)
+	}
+	go s.run()
+	return s
+}
+
+// put queues a copy of rec without waiting: a full queue (or a closed
+// stream) drops it and counts the drop.
+func (s *stream[T]) put(rec *T) {
+	if s.closed.Load() {
+		s.drop(1)
+		return
+	}
+	select {
+	case s.queue <- *rec:
+	default:
+		s.drop(1)
+	}
+}
+
+func (s *stream[T]) drop(n int64) {
+	s.dropped.Add(n)
+	s.unreported.Add(n)
+}
+
+// run is the writer goroutine: it batches records and writes them.
+func (s *stream[T]) run() {
+	defer close(s.exited)
+	var (
+		buf   = make([]byte, 0, 64<<10)
+		n     int // records in buf
+		timer = time.NewTimer(time.Hour)
+	)
+	timer.Stop()
+	flush := func() {
+		buf = s.write(buf, n)
+		n = 0
+	}
+	add := func(rec *T) {
+		buf = s.format(buf, rec)
+		n++
+		if n >= s.flushRecords || len(buf) >= maxBatchBytes {
+			flush()
+		} else if n == 1 {
+			timer.Reset(s.flushEvery)
+		}
+	}
+	for {
+		select {
+		case rec := <-s.queue:
+			add(&rec)
+		case <-timer.C:
+			flush()
+		case <-s.stop:
+			// Drain what was queued before Close, then stop.
+			for {
+				select {
+				case rec := <-s.queue:
+					add(&rec)
+				default:
+					flush()
+					timer.Stop()
+					return
+				}
+			}
+		}
+	}
+}
+
+// write writes the batch in buf (n records), then, if records were
+// dropped meanwhile, the line that says how many. It returns buf emptied.
+func (s *stream[T]) write(buf []byte, n int) []byte {
+	if n > 0 {
+		s.emit(buf, int64(n))
+		buf = buf[:0]
+	}
+	// The write above may have blocked while the queue filled up; now
+	// that it returned there is space again, so report the drops.
+	if lost := s.unreported.Swap(0); lost > 0 {
+		buf = s.dropLine(buf, time.Now(), lost)
+		s.emit(buf, 0)
+		buf = buf[:0]
+	}
+	return buf
+}
+
+// emit writes one batch to the file and the mirror. If the file write
+// fails, the batch's n records count as dropped.
+func (s *stream[T]) emit(b []byte, n int64) {
+	if s.mirror != nil {
+		s.mirror.Write(b) // best effort: the file is the record
+	}
+	if _, err := s.out.Write(b); err != nil {
+		s.dropped.Add(n)
+		if s.writeErr == nil {
+			s.writeErr = fmt.Errorf("write %s: %w", s.name, err)
+			if s.mirror != nil {
+				fmt.Fprintf(s.mirror, "sluice: %v (further errors not shown)\n", s.writeErr)
+			}
+		}
+	}
+}
+
+// close stops taking records, waits for the writer to drain the queue
+// and closes the file. It returns the first write error, if any.
+func (s *stream[T]) close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	close(s.stop)
+	<-s.exited
+	return errors.Join(s.writeErr, s.file.Close())
+}
+
+// rotator is the lumberjack file, with a mutex so that Reconfigure can
+// change its rotation settings while the writer goroutine writes.
+type rotator struct {
+	mu sync.Mutex
+	lj *lumberjack.Logger
+}
+
+func (r *rotator) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lj.Write(p)
+}
+
+func (r *rotator) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lj.Close()
+}
+
+// set applies cfg's rotation settings.
+func (r *rotator) set(cfg *Config) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lj.MaxSize = cfg.MaxSizeMB
+	r.lj.MaxBackups = cfg.MaxBackups
+	r.lj.MaxAge = cfg.MaxAgeDays
+	r.lj.Compress = cfg.Compress
+}
