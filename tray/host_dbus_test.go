@@ -18,11 +18,15 @@ func TestCheckHostWaitsForLatePanel(t *testing.T) {
 	if err := checkHost(0); !errors.Is(err, ErrNoHost) {
 		t.Fatalf("checkHost with no watcher = %v, want ErrNoHost", err)
 	}
+	watcherUp := make(chan struct{})
 	go func() {
+		defer close(watcherUp)
 		time.Sleep(500 * time.Millisecond)
 		snihost.NewWatcher(t, bus)
 	}()
-	if err := checkHost(30 * time.Second); err != nil {
+	err := checkHost(30 * time.Second)
+	<-watcherUp
+	if err != nil {
 		t.Fatalf("checkHost with a watcher arriving late: %v", err)
 	}
 }
