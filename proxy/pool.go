@@ -80,7 +80,10 @@ type pool struct {
 	// change them.
 	maxPerHost int
 	timeout    time.Duration
-	stop       chan struct{}
+	// closed is set by close; a conn put back afterwards (by a request
+	// that outlived a forced shutdown) is closed instead of kept.
+	closed bool // guarded by mu
+	stop   chan struct{}
 }
 
 func newPool(maxPerHost int, timeout time.Duration) *pool {
@@ -121,11 +124,11 @@ func (p *pool) get(key []byte, now time.Time) *upstreamConn {
 }
 
 // put returns a conn whose last response was read to the end, or closes
-// it if the host's list is full.
+// it if the host's list is full or the pool is closed.
 func (p *pool) put(uc *upstreamConn, now time.Time) {
 	p.mu.Lock()
 	list := p.idle[uc.key]
-	if len(list) >= p.maxPerHost {
+	if p.closed || len(list) >= p.maxPerHost {
 		p.mu.Unlock()
 		uc.close()
 		return
@@ -186,8 +189,16 @@ func (p *pool) closeIdle(expired func(*upstreamConn) bool) {
 	}
 }
 
-// close stops the sweeper and closes every idle conn.
+// close stops the sweeper and closes every idle conn. It may be called
+// more than once (Shutdown, then Close).
 func (p *pool) close() {
+	p.mu.Lock()
+	already := p.closed
+	p.closed = true
+	p.mu.Unlock()
+	if already {
+		return
+	}
 	close(p.stop)
 	p.closeIdle(func(*upstreamConn) bool { return true })
 }
