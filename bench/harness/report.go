@@ -44,6 +44,7 @@ func rows() []row {
 		{label: "errors at 64 conns (max)", metric: MErr64, agg: aggMax, scale: 1, format: "%.0f", noRatio: true},
 		{label: "mean latency, 1 conn (µs)", metric: MMean1, scale: 1, format: "%.0f"},
 		{label: "latency added over direct, 1 conn (µs)", metric: mAdded, scale: 1, format: "%.0f", noRatio: true},
+		{label: "p50 latency, 1 conn (µs)", metric: MP50_1, scale: 1, format: "%.0f"},
 		{label: "new-connection rps, 64 conns", metric: MRPSNew, scale: 1, format: "%.0f", higher: true},
 		{label: "errors, new connections (max)", metric: MErrNew, agg: aggMax, scale: 1, format: "%.0f", noRatio: true},
 		{label: "rps at 1000 conns", metric: MRPS1000, scale: 1, format: "%.0f", higher: true},

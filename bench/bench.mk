@@ -1,0 +1,31 @@
+# Benchmarks. Included by the top-level Makefile.
+#
+#   make bench        Go micro-benchmarks, then the full load test (~12 min, root)
+#   make bench-quick  micro-benchmarks at 100 iterations, then a one-round load test (~3 min)
+#
+# The load test installs nginx-light, wrk, privoxy, tinyproxy and squid
+# with apt-get when they are missing, and writes its report to
+# bench/results/latest.md. BENCHFLAGS passes flags to it, e.g.
+#   make bench BENCHFLAGS="-targets sluice,privoxy -rounds 5"
+
+LOADBENCH      ?= bin/loadbench
+BENCHFLAGS     ?=
+# Every package with benchmarks; packages without them cost a compile only.
+BENCH_PKGS     ?= ./...
+
+.PHONY: bench bench-quick bench-micro bench-load loadbench
+
+loadbench:
+	$(GO) build -o $(LOADBENCH) ./bench/cmd/loadbench
+
+bench-micro:
+	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_PKGS)
+
+bench-load: build loadbench
+	./$(LOADBENCH) -sluice $(BIN) $(BENCHFLAGS)
+
+bench: bench-micro bench-load
+
+bench-quick: build loadbench
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 100x $(BENCH_PKGS)
+	./$(LOADBENCH) -quick -sluice $(BIN) $(BENCHFLAGS)

@@ -1,0 +1,291 @@
+package harness
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func needTool(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Skipf("%s not installed (apt-get install -y %s)", name, name)
+	}
+}
+
+func TestParseWrkReadsTheSummaryLine(t *testing.T) {
+	out := "Running 1s test @ http://127.0.0.1:1/\n" +
+		"LOADBENCH 1200 2000000 1 2 3 4 5 810.5 700.0 2500.0 9000.0\n"
+	r, err := parseWrk(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := WrkResult{Requests: 1200, Duration: 2 * time.Second, RPS: 600, MeanUs: 810.5, P50Us: 700, P99Us: 2500,
+		MaxUs: 9000, ConnErrs: 1, ReadErrs: 2, WriteErrs: 3, StatusErrs: 4, Timeouts: 5}
+	if r != want {
+		t.Fatalf("parseWrk = %+v, want %+v", r, want)
+	}
+	if r.Errors() != 15 {
+		t.Fatalf("Errors() = %d, want 15", r.Errors())
+	}
+	if _, err := parseWrk("wrk: connection refused\n"); err == nil {
+		t.Fatal("parseWrk accepted output without a summary line")
+	}
+}
+
+// TestRunWrkSendsAbsoluteFormThroughTheTarget drives a real server with
+// wrk and checks that it received absolute-form requests with the origin
+// as Host, and that the counts add up.
+func TestRunWrkSendsAbsoluteFormThroughTheTarget(t *testing.T) {
+	needTool(t, "wrk")
+	var seen, bad atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Add(1)
+		if r.RequestURI != "http://127.0.0.1:9/64" || r.Host != "127.0.0.1:9" {
+			bad.Add(1)
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	r, err := RunWrk(context.Background(), t.TempDir(), WrkLoad{
+		Addr: addr, Origin: "127.0.0.1:9", Path: "/64", Absolute: true, Conns: 2, Duration: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests == 0 || r.RPS <= 0 || r.Errors() != 0 {
+		t.Fatalf("wrk result %+v: want requests and no errors", r)
+	}
+	if bad.Load() != 0 {
+		t.Fatalf("%d of %d requests were not absolute-form for the origin", bad.Load(), seen.Load())
+	}
+	// wrk stops counting at the deadline but the server may see a few
+	// requests that were in flight.
+	if seen.Load() < r.Requests {
+		t.Fatalf("server saw %d requests, wrk reported %d", seen.Load(), r.Requests)
+	}
+}
+
+func TestRunWrkCloseOpensAConnectionPerRequest(t *testing.T) {
+	needTool(t, "wrk")
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	r, err := RunWrk(context.Background(), t.TempDir(), WrkLoad{
+		Addr: strings.TrimPrefix(srv.URL, "http://"), Origin: "x", Path: "/", Close: true, Conns: 2, Duration: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests < 10 || conns.Load() < r.Requests {
+		t.Fatalf("%d requests over %d connections: want one connection per request", r.Requests, conns.Load())
+	}
+}
+
+func TestRunTransferChecksSizeAndStatus(t *testing.T) {
+	needTool(t, "curl")
+	const size = 4 << 20
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/missing" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		_, _ = w.Write(make([]byte, size))
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	speed, err := RunTransfer(ctx, Transfer{URL: srv.URL + "/big", Size: size, MaxTime: 30 * time.Second})
+	if err != nil || speed <= 0 {
+		t.Fatalf("download: speed %v, err %v", speed, err)
+	}
+	if _, err := RunTransfer(ctx, Transfer{URL: srv.URL + "/big", Size: size + 1, MaxTime: 30 * time.Second}); err == nil {
+		t.Fatal("a transfer of the wrong size passed")
+	}
+	if _, err := RunTransfer(ctx, Transfer{URL: srv.URL + "/missing", Size: 0, MaxTime: 30 * time.Second}); err == nil {
+		t.Fatal("a 404 passed")
+	}
+}
+
+func TestSinkReadsTheWholeUpload(t *testing.T) {
+	needTool(t, "curl")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { _ = ServeSink(ln) }()
+	const size = 8 << 20
+	file := filepath.Join(t.TempDir(), "body")
+	if err := makeBigFile(file, size); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(file); err != nil || st.Size() != size {
+		t.Fatalf("makeBigFile: %v, %v", st, err)
+	}
+	speed, err := RunTransfer(context.Background(), Transfer{
+		URL: "http://" + ln.Addr().String() + "/upload", Upload: file, Size: size, MaxTime: 30 * time.Second,
+	})
+	if err != nil || speed <= 0 {
+		t.Fatalf("upload: speed %v, err %v", speed, err)
+	}
+	resp, err := http.Post("http://"+ln.Addr().String()+"/upload", "application/octet-stream", strings.NewReader("12345"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "5\n" {
+		t.Fatalf("sink answered %q for a 5-byte body, want \"5\\n\"", body)
+	}
+}
+
+// TestWatchRSSSeesAPeakBetweenSamples touches 64 MiB and frees it again
+// within the watch: the peak must include it even though RSS fell back.
+func TestWatchRSSSeesAPeakBetweenSamples(t *testing.T) {
+	before := treeRSS([]int{os.Getpid()})
+	if before <= 0 {
+		t.Fatal("no VmRSS for this process")
+	}
+	w := WatchRSS(os.Getpid(), time.Hour) // no samples: only VmHWM can see it
+	mem, err := syscall.Mmap(-1, 0, 64<<20, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(mem); i += 4096 {
+		mem[i] = 1
+	}
+	if err := syscall.Munmap(mem); err != nil {
+		t.Fatal(err)
+	}
+	peak := w.Stop()
+	if peak < before+60<<20 {
+		t.Fatalf("peak %d MiB, want at least %d MiB (before) + 60 MiB", peak>>20, before>>20)
+	}
+}
+
+func TestStopAllKillsTheWholeProcessGroup(t *testing.T) {
+	ps := &Procs{}
+	p, err := ps.Start("sh", exec.Command("sh", "-c", "sleep 300 & sleep 300"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tree []int
+	for deadline := time.Now().Add(10 * time.Second); len(tree) < 3 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		tree = processTree(p.Pid())
+	}
+	if len(tree) < 3 {
+		t.Fatalf("process tree of sh: %v, want sh and two sleeps", tree)
+	}
+	ps.StopAll()
+	if exited, _ := p.Exited(); !exited {
+		t.Fatal("sh still running after StopAll")
+	}
+	for _, pid := range tree[1:] {
+		// A killed child of sh is reaped by init; until then it is a
+		// zombie, which kill(pid, 0) still finds. Wait for it to go.
+		deadline := time.Now().Add(10 * time.Second)
+		for isLive(pid) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if isLive(pid) {
+			t.Fatalf("pid %d of the group survived StopAll", pid)
+		}
+	}
+}
+
+// isLive reports whether pid runs and is not a zombie.
+func isLive(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(data), ')')
+	return i >= 0 && !strings.HasPrefix(strings.TrimSpace(string(data[i+1:])), "Z")
+}
+
+// TestTrickleMakesWritesBlock: the slow-writer pipe must really be slow,
+// or the slow-log column would measure nothing.
+func TestTrickleMakesWritesBlock(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "access.log")
+	if err := startTrickle(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// 4 MiB at ~20 KB/s takes minutes; a second is far from enough.
+	_ = f.SetWriteDeadline(time.Now().Add(time.Second))
+	n, err := f.Write(make([]byte, 4<<20))
+	if err == nil {
+		t.Fatalf("wrote all %d bytes to the trickle pipe within a second", n)
+	}
+	if n == 0 {
+		t.Fatal("nothing written: the pipe should take up to its buffer size")
+	}
+}
+
+func TestChecksJudgeAgainstTheBestPeer(t *testing.T) {
+	r := &Results{Samples: map[string]map[string][]float64{}, Errors: map[string][]string{}}
+	// Sluice's median 30000 (rounds 10000, 30000, 31000); best peer
+	// privoxy with 20000: 1.5× passes 1.2×.
+	for _, v := range []float64{10000, 30000, 31000} {
+		r.add(Sluice, MRPS64, v)
+	}
+	r.add(Privoxy, MRPS64, 20000)
+	r.add(Squid, MRPS64, 5000)
+	r.add(NginxRelay, MRPS64, 50000) // 0.6× of it fails 0.75×
+	// One bad round of errors must count (max, not median).
+	for _, v := range []float64{0, 0, 3} {
+		r.add(Sluice, MErr1000, v)
+	}
+	r.add(Sluice, MGet, 600e6)
+	r.add(Direct, MGet, 1000e6) // 0.6×: passes ≥ 0.6×
+	verdict := map[string]string{}
+	for _, c := range r.Checks() {
+		verdict[c.Target] = c.Verdict
+	}
+	for target, want := range map[string]string{
+		"keep-alive rps at 64 conns ≥ 1.2× the best peer":    "PASS",
+		"keep-alive rps at 64 conns ≥ 0.75× the nginx relay": "FAIL",
+		"1000 conns: 0 errors":                               "FAIL",
+		"1 GiB forwarded ≥ 0.6× direct":                      "PASS",
+		"CONNECT tunnel ≥ 0.9× direct":                       "n/a",
+		"keep-alive rps ≥ 1.2× privoxy's":                    "PASS",
+	} {
+		if verdict[target] != want {
+			t.Errorf("%q: %s, want %s", target, verdict[target], want)
+		}
+	}
+	var b strings.Builder
+	r.Targets = []string{Direct, Sluice, Privoxy, Squid, NginxRelay}
+	r.Table(&b)
+	if !strings.Contains(b.String(), "| keep-alive rps, 64 conns | – | 30000 | 20000 | 5000 | 50000 | 1.50× (privoxy) | – |") {
+		t.Fatalf("table row for keep-alive rps wrong:\n%s", b.String())
+	}
+}
