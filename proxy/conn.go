@@ -214,7 +214,7 @@ func (cc *clientConn) relay(cfg *Config) bool {
 		cc.fail(http.StatusRequestEntityTooLarge, stats.ErrTooLarge, "request body over max_body_bytes", false)
 		return false
 	}
-	if cc.s.targetIsSelf(string(req.host), string(req.port)) {
+	if cc.s.targetIsSelf(req.host, req.port) {
 		cc.fail(http.StatusLoopDetected, stats.ErrLoop, "the request is addressed to Sluice itself", !req.hasBody() && req.clientKeepAlive())
 		return !req.hasBody() && req.clientKeepAlive()
 	}

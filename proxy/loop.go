@@ -3,7 +3,6 @@ package proxy
 import (
 	"net"
 	"net/netip"
-	"strconv"
 )
 
 // Loop detection. A request whose target is Sluice's own listen address
@@ -67,11 +66,14 @@ func (s *Server) isSelf(ip netip.Addr, port uint16) bool {
 }
 
 // targetIsSelf is the pre-dial check on a host as written in a request.
-func (s *Server) targetIsSelf(host, port string) bool {
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil {
+// It runs on every request, so a port no listener uses answers at once,
+// without a lock or an allocation.
+func (s *Server) targetIsSelf(hostb, portb []byte) bool {
+	p := parseContentLength(portb)
+	if p < 1 || p > 65535 || !s.isSelfPort(uint16(p)) {
 		return false
 	}
+	host := string(hostb)
 	if host == "localhost" {
 		return s.isSelf(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(p)) ||
 			s.isSelf(netip.IPv6Loopback(), uint16(p))
@@ -81,6 +83,16 @@ func (s *Server) targetIsSelf(host, port string) bool {
 		return false
 	}
 	return s.isSelf(ip, uint16(p))
+}
+
+// isSelfPort reports whether a listener uses port.
+func (s *Server) isSelfPort(port uint16) bool {
+	for _, p := range *s.selfPorts.Load() {
+		if p == port {
+			return true
+		}
+	}
+	return false
 }
 
 // connIsSelf is the post-dial check on the address a dial reached.

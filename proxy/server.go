@@ -30,7 +30,9 @@ type Server struct {
 	conns     map[*clientConn]struct{}    // guarded by mu
 	selfAddrs map[netip.AddrPort]struct{} // listener addresses, for loop detection; guarded by mu
 	localIPs  map[netip.Addr]struct{}     // this host's addresses; guarded by mu
-	connsDone chan struct{}               // closed when conns empties during shutdown
+	// selfPorts lists the listeners' ports, copied on change, so the
+	// per-request loop check reads it without the lock.
+	selfPorts atomic.Pointer[[]uint16]
 }
 
 // New returns a Server for cfg. It fails only on an invalid cfg.
@@ -47,6 +49,7 @@ func New(cfg Config) (*Server, error) {
 		selfAddrs: make(map[netip.AddrPort]struct{}),
 	}
 	s.cfg.Store(c)
+	s.selfPorts.Store(new([]uint16))
 	s.pool = newPool(c.MaxIdlePerHost, c.IdleConnTimeout)
 	return s, nil
 }
@@ -185,6 +188,7 @@ func (s *Server) track(ln net.Listener) error {
 			s.localIPs = interfaceIPs()
 		}
 	}
+	s.storeSelfPorts()
 	return nil
 }
 
@@ -195,6 +199,16 @@ func (s *Server) untrack(ln net.Listener) {
 	if ap, ok := addrPortOf(ln.Addr()); ok {
 		delete(s.selfAddrs, ap)
 	}
+	s.storeSelfPorts()
+}
+
+// storeSelfPorts publishes the listeners' ports; mu is held.
+func (s *Server) storeSelfPorts() {
+	ports := make([]uint16, 0, len(s.selfAddrs))
+	for ap := range s.selfAddrs {
+		ports = append(ports, ap.Port())
+	}
+	s.selfPorts.Store(&ports)
 }
 
 // accepted starts serving c, or makes it wait for a slot when

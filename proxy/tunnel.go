@@ -20,7 +20,7 @@ func (cc *clientConn) connect(cfg *Config) bool {
 		cc.fail(http.StatusForbidden, stats.ErrForbidden, "CONNECT to port "+string(req.port)+" is not allowed by connect_ports", false)
 		return false
 	}
-	if cc.s.targetIsSelf(string(req.host), string(req.port)) {
+	if cc.s.targetIsSelf(req.host, req.port) {
 		cc.res.tunnel = false
 		cc.fail(http.StatusLoopDetected, stats.ErrLoop, "the request is addressed to Sluice itself", false)
 		return false
