@@ -114,6 +114,24 @@ func unchanged(cur, wrote Settings) bool {
 	return true
 }
 
+// ours reports whether every setting Sluice wrote still holds either
+// Sluice's value or the one from before Sluice: nobody else put a value of
+// their own there, so restoring the snapshot takes nothing from anyone.
+// This also covers a write cut short (a crash or an error halfway), and a
+// user who switched the proxy off by hand, which restoring completes.
+func ours(cur Settings, bs backendState) bool {
+	for k, v := range bs.Wrote {
+		c, ok := cur[k]
+		if !ok {
+			return false
+		}
+		if b, had := bs.Before[k]; c != v && (!had || c != b) {
+			return false
+		}
+	}
+	return true
+}
+
 // On points the system proxy at host:port with the bypass list. It first
 // snapshots every setting it will change and saves the snapshot to the
 // state file, then writes, then reads back to check. Calling On while on
@@ -200,9 +218,9 @@ func (m *Manager) On(host string, port int, bypass []string) error {
 }
 
 // Off puts back the settings the snapshot holds and deletes the state
-// file. A backend whose settings are no longer what Sluice wrote (the
-// user or another program changed them) is left alone, and the log says
-// so. With no state file Off does nothing, so calling it twice is fine.
+// file. A backend where the user or another program has put a value of
+// its own (neither Sluice's nor the one from before) is left alone, and
+// the log says so. With no state file Off does nothing, so calling it twice is fine.
 func (m *Manager) Off() error {
 	ctx, cancel := m.ctx()
 	defer cancel()
@@ -269,7 +287,7 @@ func (m *Manager) off(ctx context.Context, st *state, force bool) error {
 			failed, errs = append(failed, bs), append(errs, err)
 			continue
 		}
-		if !force && !unchanged(cur, bs.Wrote) {
+		if !force && !ours(cur, bs) {
 			m.log.Warn("system proxy was changed by someone else since Sluice set it; leaving it as it is (sluice sysproxy restore --force would put back the settings from before Sluice)",
 				"backend", bs.Name, "now", cur.String())
 			continue

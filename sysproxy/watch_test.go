@@ -1,0 +1,284 @@
+package sysproxy
+
+import (
+	"bufio"
+	"context"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+)
+
+// sleeper starts a child process that lives until killed.
+func sleeper(t *testing.T) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("sleep", "300")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd
+}
+
+func TestAlive(t *testing.T) {
+	self, ok := processStart(os.Getpid())
+	if !ok || !alive(os.Getpid(), self) {
+		t.Fatal("this process is not alive")
+	}
+	if alive(os.Getpid(), self+1) {
+		t.Fatal("a different start token matched: pid reuse would go unseen")
+	}
+	if alive(deadPID(t), 0) {
+		t.Fatal("a reaped process is alive")
+	}
+	// Killed but not yet reaped: a zombie is gone for Sluice's purposes.
+	z := sleeper(t)
+	z.Process.Kill()
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(z.Process.Pid, 0) {
+		if time.Now().After(deadline) {
+			t.Fatal("a killed, unreaped child still counts as alive")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestWatchRestoresWhenOwnerIsKilled(t *testing.T) {
+	corp := map[string]Value{winEnable: {V: "1", Kind: KindDWORD}, winServer: {V: "corp.example:3128", Kind: KindString}}
+	reg := &fakeRegistry{values: maps.Clone(corp)}
+	dir := t.TempDir()
+	owner := sleeper(t)
+	app, err := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}, Owner: owner.Process.Pid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.On("127.0.0.1", 8877, nil); err != nil {
+		t.Fatal(err)
+	}
+	dog, err := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}, Log: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	go func() { done <- dog.Watch(ctx, owner.Process.Pid, 50*time.Millisecond) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Watch returned while the owner runs: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	owner.Process.Kill() // not reaped: the watchdog must see through the zombie
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(reg.values, corp) {
+		t.Fatalf("after the owner died: %v, want %v", reg.values, corp)
+	}
+	if dog.IsOn() {
+		t.Fatal("state file left after the watchdog restored")
+	}
+}
+
+func TestWatchExitsQuietlyWhenSwitchedOff(t *testing.T) {
+	reg := &fakeRegistry{values: map[string]Value{}}
+	dir := t.TempDir()
+	app, err := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}, Owner: os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.On("127.0.0.1", 8877, nil); err != nil {
+		t.Fatal(err)
+	}
+	dog, _ := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}})
+	done := make(chan error, 1)
+	go func() { done <- dog.Watch(context.Background(), os.Getpid(), 50*time.Millisecond) }()
+	if err := app.Off(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Watch did not return after Off")
+	}
+	reg.takeOps()
+	if len(reg.values) != 0 {
+		t.Fatalf("values after Off: %v", reg.values)
+	}
+}
+
+func TestRestoreLeavesALiveOwnerAlone(t *testing.T) {
+	reg := &fakeRegistry{values: map[string]Value{}}
+	dir := t.TempDir()
+	app, _ := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}, Owner: os.Getpid()})
+	if err := app.On("127.0.0.1", 8877, nil); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}})
+	if restored, err := other.Restore(); restored || err != nil {
+		t.Fatalf("Restore = %v, %v while the owner runs", restored, err)
+	}
+	if !(Windows{}).PointsAt(reg.values, Target{Host: "127.0.0.1", Port: 8877}) {
+		t.Fatal("Restore changed a live owner's setting")
+	}
+}
+
+func TestGuardPutsSluiceBack(t *testing.T) {
+	before := map[string]Value{winEnable: {V: "0", Kind: KindDWORD}}
+	reg := &fakeRegistry{values: maps.Clone(before)}
+	m := newTestManager(t, Windows{Reg: reg})
+	if err := m.On("127.0.0.1", 8877, nil); err != nil {
+		t.Fatal(err)
+	}
+	reg.values[winServer] = Value{V: "evil.example:80", Kind: KindString}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Guard(ctx, 20*time.Millisecond); close(done) }()
+	tg := Target{Host: "127.0.0.1", Port: 8877}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m.mu.Lock()
+		ok := (Windows{}).PointsAt(reg.values, tg)
+		m.mu.Unlock()
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Guard did not put Sluice back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if err := m.Off(); err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(reg.values, before) {
+		t.Fatalf("after Off: %v, want the settings from before Sluice %v", reg.values, before)
+	}
+}
+
+func TestStateFileIsWrittenWhole(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, StateFileName)
+	if err := saveState(path, &state{Owner: 7, Backends: []backendState{{Name: "gnome", Before: Settings{"k": {V: "v"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 {
+		t.Fatalf("state dir holds %d files, want only the state file", len(ents))
+	}
+	st, err := loadState(path)
+	if err != nil || st.Owner != 7 || st.Backends[0].Before["k"].V != "v" {
+		t.Fatalf("loadState = %+v, %v", st, err)
+	}
+	os.WriteFile(path, []byte(`{"version":1,"owner":`), 0o600)
+	if _, err := loadState(path); err == nil || !strings.Contains(err.Error(), "by hand") {
+		t.Fatalf("a damaged state file gave %v; want an error saying what to do", err)
+	}
+}
+
+func TestDetectDesktop(t *testing.T) {
+	look := func(present ...string) func(string) (string, error) {
+		return func(name string) (string, error) {
+			for _, p := range present {
+				if p == name {
+					return "/usr/bin/" + name, nil
+				}
+			}
+			return "", exec.ErrNotFound
+		}
+	}
+	schema := &fakeRunner{}
+	cases := []struct {
+		desktop string
+		tools   []string
+		want    string
+	}{
+		{"ubuntu:GNOME", []string{"gsettings", "kwriteconfig5", "kreadconfig5"}, "gnome"},
+		{"X-Cinnamon", []string{"gsettings"}, "gnome"},
+		{"KDE", []string{"gsettings", "kwriteconfig5", "kreadconfig5"}, "kde5"},
+		{"KDE", []string{"kwriteconfig5", "kreadconfig5", "kwriteconfig6", "kreadconfig6"}, "kde6"},
+		{"XFCE", []string{"gsettings", "kwriteconfig5", "kreadconfig5"}, "gnome kde5"},
+		{"", []string{"kwriteconfig6", "kreadconfig6"}, "kde6"},
+		{"GNOME", []string{"kwriteconfig5", "kreadconfig5"}, "kde5"},
+		{"XFCE", nil, ""},
+	}
+	for _, c := range cases {
+		var names []string
+		for _, b := range detectDesktop(c.desktop, nil, schema, look(c.tools...)) {
+			names = append(names, b.Name())
+		}
+		if got := strings.Join(names, " "); got != c.want {
+			t.Errorf("desktop %q with %v: %q, want %q", c.desktop, c.tools, got, c.want)
+		}
+	}
+}
+
+type fakeRunner struct{}
+
+func (fakeRunner) Run(context.Context, string, ...string) ([]byte, error) { return nil, nil }
+
+func TestKDETellsKIOOverDBus(t *testing.T) {
+	needTool(t, "kwriteconfig5", "kreadconfig5", "dbus-daemon")
+	// A private session bus on a unix socket of our own.
+	daemon := exec.Command("dbus-daemon", "--session", "--nofork", "--print-address=1")
+	out, err := daemon.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { daemon.Process.Kill(); daemon.Wait() })
+	addr, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = strings.TrimSpace(addr)
+
+	conn, err := dbus.Connect(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.AddMatchSignal(dbus.WithMatchInterface("org.kde.KIO.Scheduler")); err != nil {
+		t.Fatal(err)
+	}
+	sig := make(chan *dbus.Signal, 4)
+	conn.Signal(sig)
+
+	env := append(toolEnv(t), "DBUS_SESSION_BUS_ADDRESS="+addr)
+	b := KDE{Version: 5, Run: ExecRunner{Env: env}, Env: env}
+	if n := b.Note(); n != "" {
+		t.Fatalf("Note = %q with a bus", n)
+	}
+	m := newTestManager(t, b)
+	if err := m.On("127.0.0.1", 8877, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-sig:
+		if s.Path != "/KIO/Scheduler" || s.Name != "org.kde.KIO.Scheduler.reparseSlaveConfiguration" || len(s.Body) != 1 || s.Body[0] != "" {
+			t.Fatalf("signal %+v", s)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no reparseSlaveConfiguration signal")
+	}
+	if err := m.Off(); err != nil {
+		t.Fatal(err)
+	}
+
+	nobus := KDE{Version: 5, Run: ExecRunner{Env: toolEnv(t)}, Env: toolEnv(t)}
+	if n := nobus.Note(); !strings.Contains(n, "no D-Bus session bus") {
+		t.Fatalf("Note without a bus = %q", n)
+	}
+}
