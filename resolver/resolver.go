@@ -274,11 +274,20 @@ func parseIPLiteral(host string) (netip.Addr, bool) {
 	if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
 		host = host[1 : len(host)-1]
 	}
-	if strings.IndexByte(host, ':') < 0 && strings.Trim(host, "0123456789.") != "" {
+	if strings.IndexByte(host, ':') < 0 && !onlyDigitsAndDots(host) {
 		return netip.Addr{}, false
 	}
 	ip, err := netip.ParseAddr(host)
 	return ip, err == nil
+}
+
+func onlyDigitsAndDots(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // canonicalName lower-cases host and drops one trailing dot; it allocates
