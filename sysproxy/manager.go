@@ -37,13 +37,17 @@ type Options struct {
 // Its methods are safe for concurrent use; another process working on the
 // same state dir sees a whole file or none, never half of one.
 type Manager struct {
-	opts     Options
-	path     string
-	backends []Backend
-	log      *slog.Logger
+	opts Options
+	path string
+	log  *slog.Logger
 
-	// mu serialises every read-modify-write of the OS settings and the
-	// state file within this process.
+	// detect runs Detect once, when a backend is first needed, so that
+	// IsOn and Restore cost no tool lookups.
+	detect   sync.Once
+	backends []Backend
+
+	// mu serialises this Manager's operations; the lock file (see lock)
+	// serialises them with other Managers and processes.
 	mu sync.Mutex
 }
 
@@ -56,22 +60,46 @@ func NewManager(o Options) (*Manager, error) {
 		o.Timeout = 30 * time.Second
 	}
 	m := &Manager{opts: o, path: filepath.Join(o.StateDir, StateFileName), backends: o.Backends, log: o.Log}
-	if m.backends == nil {
-		m.backends = Detect(o.Env)
-	}
 	if m.log == nil {
 		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return m, nil
 }
 
+// chosen returns the backends On switches, detecting them on first use.
+func (m *Manager) chosen() []Backend {
+	m.detect.Do(func() {
+		if m.backends == nil {
+			m.backends = Detect(m.opts.Env)
+		}
+	})
+	return m.backends
+}
+
 // Backends returns the names of the backends On switches.
 func (m *Manager) Backends() []string {
-	names := make([]string, len(m.backends))
-	for i, b := range m.backends {
-		names[i] = b.Name()
+	var names []string
+	for _, b := range m.chosen() {
+		names = append(names, b.Name())
 	}
 	return names
+}
+
+// lock takes m.mu and the state dir's lock file, so that the app, its
+// watchdog, the guard and `sluice sysproxy` never interleave their
+// read-modify-writes of the OS settings and the state file.
+func (m *Manager) lock() (func(), error) {
+	m.mu.Lock()
+	if err := os.MkdirAll(m.opts.StateDir, 0o700); err != nil {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("create state dir: %w", err)
+	}
+	release, err := lockFile(filepath.Join(m.opts.StateDir, "sysproxy.lock"))
+	if err != nil {
+		m.mu.Unlock()
+		return nil, err
+	}
+	return func() { release(); m.mu.Unlock() }, nil
 }
 
 // StatePath is the state file's path.
@@ -83,7 +111,7 @@ func (m *Manager) ctx() (context.Context, context.CancelFunc) {
 
 // resolve finds the backend a state file entry names.
 func (m *Manager) resolve(name string) (Backend, error) {
-	for _, b := range m.backends {
+	for _, b := range m.chosen() {
 		if b.Name() == name {
 			return b, nil
 		}
@@ -139,15 +167,19 @@ func ours(cur Settings, bs backendState) bool {
 // system at host:port. If any backend fails, everything is put back as it
 // was and the error says why.
 func (m *Manager) On(host string, port int, bypass []string) error {
-	if len(m.backends) == 0 {
+	backends := m.chosen()
+	if len(backends) == 0 {
 		return fmt.Errorf("no way to set the system proxy on this desktop (XDG_CURRENT_DESKTOP=%q): install gsettings (GNOME) or kwriteconfig5 (KDE), or set the proxy by hand to %s:%d",
 			lookEnv(m.opts.Env, "XDG_CURRENT_DESKTOP"), host, port)
 	}
 	t := Target{Host: host, Port: port, Bypass: bypass}
 	ctx, cancel := m.ctx()
 	defer cancel()
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	unlock, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 
 	st, err := loadState(m.path)
 	if err != nil {
@@ -165,7 +197,7 @@ func (m *Manager) On(host string, port int, bypass []string) error {
 
 	// Snapshot everything and save it before writing anything, so a crash
 	// at any point after this leaves a record of the user's settings.
-	for _, b := range m.backends {
+	for _, b := range backends {
 		cur, err := b.Read(ctx)
 		if err != nil {
 			return fmt.Errorf("switch the system proxy on: %w", err)
@@ -187,7 +219,7 @@ func (m *Manager) On(host string, port int, bypass []string) error {
 	}
 
 	var errs []error
-	for _, b := range m.backends {
+	for _, b := range backends {
 		bs := st.backend(b.Name())
 		if err := m.write(ctx, b, bs.Wrote); err != nil {
 			errs = append(errs, err)
@@ -224,8 +256,11 @@ func (m *Manager) On(host string, port int, bypass []string) error {
 func (m *Manager) Off() error {
 	ctx, cancel := m.ctx()
 	defer cancel()
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	unlock, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	st, err := loadState(m.path)
 	if err != nil || st == nil {
 		return err
@@ -241,8 +276,11 @@ func (m *Manager) Off() error {
 func (m *Manager) Restore() (bool, error) {
 	ctx, cancel := m.ctx()
 	defer cancel()
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	unlock, err := m.lock()
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
 	st, err := loadState(m.path)
 	if err != nil || st == nil {
 		return false, err
@@ -261,8 +299,11 @@ func (m *Manager) Restore() (bool, error) {
 func (m *Manager) RestoreAnyway() error {
 	ctx, cancel := m.ctx()
 	defer cancel()
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	unlock, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	st, err := loadState(m.path)
 	if err != nil || st == nil {
 		return err
@@ -322,13 +363,16 @@ func (m *Manager) IsOn() bool {
 func (m *Manager) Status(t Target) ([]BackendStatus, error) {
 	ctx, cancel := m.ctx()
 	defer cancel()
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	unlock, err := m.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	st, err := loadState(m.path)
 	if err != nil {
 		return nil, err
 	}
-	backends := append([]Backend(nil), m.backends...)
+	backends := append([]Backend(nil), m.chosen()...)
 	if st != nil {
 		t = st.Target
 		for _, bs := range st.Backends {
@@ -353,10 +397,20 @@ func (m *Manager) Status(t Target) ([]BackendStatus, error) {
 }
 
 func (m *Manager) uses(name string) bool {
-	for _, b := range m.backends {
+	for _, b := range m.chosen() {
 		if b.Name() == name {
 			return true
 		}
 	}
 	return false
+}
+
+// Owner returns the pid the state file names as owner: 0 when the system
+// proxy is off, has no owner, or the file cannot be read.
+func (m *Manager) Owner() int {
+	st, err := loadState(m.path)
+	if err != nil || st == nil {
+		return 0
+	}
+	return st.Owner
 }

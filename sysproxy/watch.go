@@ -36,10 +36,11 @@ func (m *Manager) Watch(ctx context.Context, pid int, interval time.Duration) er
 	}
 }
 
-// Guard re-applies Sluice's setting every interval while this Manager's
-// owner has the system proxy on and another program has switched it
-// away ([sysproxy] guard). The snapshot to restore stays the one from
-// before Sluice. It returns when ctx is done.
+// Guard re-applies Sluice's setting every interval while another program
+// has switched it away ([sysproxy] guard). The snapshot to restore stays
+// the one from before Sluice. It returns when ctx is done, or when the
+// system proxy is no longer on for this Manager's owner (switched off, or
+// taken over by another process).
 func (m *Manager) Guard(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -49,50 +50,60 @@ func (m *Manager) Guard(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		if err := m.reapply(); err != nil {
+		active, err := m.reapply()
+		if err != nil {
 			m.log.Warn("re-apply the system proxy", "err", err)
+		}
+		if !active {
+			return
 		}
 	}
 }
 
-// reapply is one Guard tick.
-func (m *Manager) reapply() error {
+// reapply is one Guard tick; it reports whether the system proxy is still
+// on for this Manager's owner.
+func (m *Manager) reapply() (bool, error) {
 	ctx, cancel := m.ctx()
 	defer cancel()
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	unlock, err := m.lock()
+	if err != nil {
+		return true, err
+	}
+	defer unlock()
 	st, err := loadState(m.path)
-	if err != nil || st == nil || st.Owner != m.opts.Owner {
-		return err
+	if err != nil {
+		return true, err
+	}
+	if st == nil || st.Owner != m.opts.Owner {
+		return false, nil
 	}
 	changed := false
 	for i := range st.Backends {
 		bs := &st.Backends[i]
 		b, err := m.resolve(bs.Name)
 		if err != nil {
-			return err
+			return true, err
 		}
 		cur, err := b.Read(ctx)
 		if err != nil {
-			return err
+			return true, err
 		}
 		if unchanged(cur, bs.Wrote) {
 			continue
 		}
 		m.log.Warn("another program switched the system proxy away from Sluice; switching it back ([sysproxy] guard)", "backend", bs.Name, "was", cur.String())
 		if err := m.write(ctx, b, b.Want(cur, st.Target)); err != nil {
-			return err
+			return true, err
 		}
 		if bs.Wrote, err = b.Read(ctx); err != nil {
-			return err
+			return true, err
 		}
 		changed = true
 	}
-	if !changed {
-		return nil
+	if changed {
+		if err := saveState(m.path, st); err != nil {
+			return true, fmt.Errorf("guard: %w", err)
+		}
 	}
-	if err := saveState(m.path, st); err != nil {
-		return fmt.Errorf("guard: %w", err)
-	}
-	return nil
+	return true, nil
 }

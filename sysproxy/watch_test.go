@@ -156,11 +156,15 @@ func TestGuardPutsSluiceBack(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	cancel()
-	<-done
 	if err := m.Off(); err != nil {
 		t.Fatal(err)
 	}
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Guard kept running after Off")
+	}
+	cancel()
 	if !maps.Equal(reg.values, before) {
 		t.Fatalf("after Off: %v, want the settings from before Sluice %v", reg.values, before)
 	}
