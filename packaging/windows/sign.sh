@@ -40,9 +40,15 @@ fi
 
 out="$exe.signed.$$"
 trap 'rm -f "$out"' EXIT
-printf '%s' "${SIGN_PASS:-}" | osslsigncode sign "$@" -readpass - -h sha256 \
-	-n Sluice -i https://github.com/sluiceproxy/sluice \
-	-in "$exe" -out "$out" >/dev/null
+sign() {
+	osslsigncode sign "$@" -h sha256 -n Sluice -i https://github.com/sluiceproxy/sluice \
+		-in "$exe" -out "$out" >/dev/null
+}
+if [ -n "${SIGN_PASS:-}" ]; then
+	printf '%s' "$SIGN_PASS" | sign "$@" -readpass -
+else
+	sign "$@"
+fi
 mv "$out" "$exe"
 trap - EXIT
 echo "sign: signed $exe"
