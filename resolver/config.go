@@ -13,10 +13,9 @@ import (
 
 // Defaults used when a Config field is zero. docs/dns.md lists them for users.
 const (
-	// DefaultMaxTTL caps how long an answer is trusted. An hour rather than a
-	// day because a laptop moves between networks, and an answer from one
-	// (split-horizon, captive portal) should not outlive the move for long.
-	DefaultMaxTTL = time.Hour
+	// DefaultMaxTTL caps how long an answer is trusted, the common resolver
+	// default (Unbound's cache-max-ttl), matching assets/config.toml.
+	DefaultMaxTTL = 24 * time.Hour
 	// DefaultNegativeTTL bounds how long "no such host" is remembered, so a
 	// name that was just created starts working soon.
 	DefaultNegativeTTL = 30 * time.Second
