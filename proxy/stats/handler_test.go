@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -190,4 +192,48 @@ func hasLabel(m *dto.Metric, name, value string) bool {
 		}
 	}
 	return false
+}
+
+// TestDashboardQueriesExistingMetrics guards packaging/grafana against
+// metric renames: every metric its queries name must be served.
+func TestDashboardQueriesExistingMetrics(t *testing.T) {
+	raw, err := os.ReadFile("../../packaging/grafana/sluice-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("dashboard is not JSON: %v", err)
+	}
+	c := stats.New()
+	load(c)
+	srv := httptest.NewServer(stats.MetricsHandler(c))
+	defer srv.Close()
+	_, body := get(t, srv.URL)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := regexp.MustCompile(`\b(?:sluice|process|go)_[a-z_]+\b`)
+	var queries int
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			queries++
+			for _, m := range name.FindAllString(tg.Expr, -1) {
+				base := strings.TrimSuffix(strings.TrimSuffix(m, "_sum"), "_count")
+				if families[m] == nil && families[base] == nil {
+					t.Errorf("panel %q queries %s, which /metrics does not serve", p.Title, m)
+				}
+			}
+		}
+	}
+	if queries < 10 {
+		t.Fatalf("dashboard has %d queries; expected the full set", queries)
+	}
 }
