@@ -1,0 +1,153 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"time"
+
+	"github.com/sluiceproxy/sluice/sysproxy"
+)
+
+// The system proxy switch keeps no state in the App: the state file in
+// StateDir is the one record of whether Sluice has the system proxy on,
+// shared with the watchdog process and `sluice sysproxy`, and its lock
+// serialises them all.
+
+// guardInterval is how often [sysproxy] guard checks the setting. Two
+// seconds puts Sluice back before most users notice, for the price of a
+// few gsettings reads a minute.
+const guardInterval = 2 * time.Second
+
+// sysManager returns a Manager that records this process as the owner.
+func (a *App) sysManager() (*sysproxy.Manager, error) {
+	dir, err := StateDir()
+	if err != nil {
+		return nil, fmt.Errorf("system proxy: %w", err)
+	}
+	return sysproxy.NewManager(sysproxy.Options{StateDir: dir, Owner: os.Getpid(), Log: a.log})
+}
+
+// restoreLeftoverSystemProxy puts back the system proxy a previous run
+// left on (it crashed, and so did its watchdog, or the machine went down).
+// Call it first thing at start; it only logs, since a start must not fail
+// over it.
+func (a *App) restoreLeftoverSystemProxy() {
+	m, err := a.sysManager()
+	if err != nil {
+		a.log.Error("check for a system proxy left on", "err", err)
+		return
+	}
+	restored, err := m.Restore()
+	switch {
+	case err != nil:
+		a.log.Error("restore the system proxy a previous run left on (run: sluice sysproxy restore)", "err", err)
+	case restored:
+		a.log.Warn("restored the system proxy a previous Sluice run left on")
+	}
+}
+
+// SetSystemProxy points the system proxy at Sluice's listen address (on)
+// or puts back what was there before (off). Switching on also starts the
+// watchdog process that restores the setting if this process dies, and,
+// with [sysproxy] guard, a loop that re-applies it if another program
+// switches it away. Both end by themselves when the proxy is switched off.
+func (a *App) SetSystemProxy(on bool) error {
+	m, err := a.sysManager()
+	if err != nil {
+		return err
+	}
+	if !on {
+		return m.Off()
+	}
+	host, port, err := SystemProxyTarget(a.ListenAddr())
+	if err != nil {
+		return err
+	}
+	cfg := a.Config()
+	alreadyMine := m.IsOn() && m.Owner() == os.Getpid()
+	if err := m.On(host, port, cfg.SysProxy.Bypass); err != nil {
+		return err
+	}
+	if alreadyMine {
+		return nil // re-pointed; the watchdog and guard already run
+	}
+	if err := a.startWatchdog(); err != nil {
+		// Without a watchdog a crash would leave every program pointing
+		// at a dead port: refuse rather than run unguarded.
+		if oerr := m.Off(); oerr != nil {
+			a.log.Error("switch the system proxy back off", "err", oerr)
+		}
+		return fmt.Errorf("start the system proxy watchdog: %w", err)
+	}
+	if cfg.SysProxy.Guard {
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			defer cancel()
+			m.Guard(ctx, guardInterval)
+		}()
+		go func() {
+			select {
+			case <-a.quit:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return nil
+}
+
+// SystemProxyOn reports whether Sluice has the system proxy switched on
+// (a state file exists).
+func (a *App) SystemProxyOn() bool {
+	m, err := a.sysManager()
+	return err == nil && m.IsOn()
+}
+
+// startWatchdog runs `sluice sysproxy guard --pid <this pid>` in a session
+// of its own, so a kill of this process or its group leaves it running.
+func (a *App) startWatchdog() error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(exe, "sysproxy", "guard", "--pid", strconv.Itoa(os.Getpid()), "--config", a.ConfigPath())
+	// Only a real file: a pipe held open by the watchdog would keep a
+	// caller reading this process's output waiting after it exits.
+	if f, ok := a.opts.Stderr.(*os.File); ok {
+		cmd.Stderr = f
+	}
+	sysproxy.Detach(cmd)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go cmd.Wait() // reap it when it exits before this process
+	return nil
+}
+
+// SystemProxyTarget turns a listen address into the host and port the
+// system proxy should point at: a wildcard address becomes loopback of its
+// family.
+func SystemProxyTarget(listen string) (string, int, error) {
+	host, p, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", 0, fmt.Errorf("listen address %q: %w", listen, err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port <= 0 {
+		return "", 0, fmt.Errorf("listen address %q has no fixed port the system proxy can point at: set one in [proxy] listen", listen)
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+		if ip.Is6() {
+			host = "::1"
+		}
+	} else if host == "" {
+		host = "127.0.0.1"
+	}
+	return host, port, nil
+}
