@@ -1,0 +1,96 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// startTLSOrigin starts an HTTPS origin on loopback, speaking HTTP/2 when
+// h2 is set, that answers with the protocol it served.
+func startTLSOrigin(t *testing.T, h2 bool) *httptest.Server {
+	o := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s", r.Proto, r.URL.Path)
+	}))
+	o.EnableHTTP2 = h2
+	o.Config.ErrorLog = discardLog()
+	o.StartTLS()
+	t.Cleanup(o.Close)
+	return o
+}
+
+// TestConnectTLS reaches an HTTPS origin through a CONNECT tunnel, with
+// HTTP/1.1 and with HTTP/2 negotiated by ALPN inside the tunnel.
+func TestConnectTLS(t *testing.T) {
+	log := &accessLog{}
+	p := startProxy(t, Config{Access: log})
+	for _, h2 := range []bool{false, true} {
+		name := "HTTP/1.1"
+		if h2 {
+			name = "HTTP/2"
+		}
+		t.Run(name, func(t *testing.T) {
+			o := startTLSOrigin(t, h2)
+			roots := x509.NewCertPool()
+			roots.AddCert(o.Certificate())
+			tr := &http.Transport{
+				Proxy:             http.ProxyURL(p.url),
+				TLSClientConfig:   &tls.Config{RootCAs: roots},
+				ForceAttemptHTTP2: h2,
+			}
+			defer tr.CloseIdleConnections()
+			c := &http.Client{Transport: tr}
+			for i := 0; i < 3; i++ {
+				resp, body := mustGet(t, c, o.URL+"/tls")
+				wantMajor := 1
+				if h2 {
+					wantMajor = 2
+				}
+				if resp.ProtoMajor != wantMajor || body != resp.Proto+" /tls" {
+					t.Fatalf("got %s %q, want HTTP/%d", resp.Proto, body, wantMajor)
+				}
+			}
+		})
+	}
+	var tunnels int
+	for _, r := range log.records() {
+		if r.Method == "CONNECT" && r.Tunnel && r.Status == 200 {
+			tunnels++
+		}
+	}
+	if tunnels != 2 {
+		t.Errorf("%d CONNECT tunnels logged, want 2 (one per client, reused)", tunnels)
+	}
+}
+
+// TestConnectHalfClose checks that a client that finishes sending (a
+// half-close) still gets the answer the upstream sends after reading to
+// the end.
+func TestConnectHalfClose(t *testing.T) {
+	o := startRawOrigin(t, func(c net.Conn) {
+		n, _ := io.Copy(io.Discard, c)
+		fmt.Fprintf(c, "got %d bytes", n)
+	})
+	p := startProxy(t, Config{})
+	rc := dialRaw(t, p.addr)
+	rc.send("CONNECT " + o.addr + " HTTP/1.1\r\nHost: " + o.addr + "\r\n\r\nhello") // "hello" pipelined with the head
+	if resp, _ := rc.response("CONNECT"); resp.StatusCode != 200 {
+		t.Fatalf("CONNECT status %d", resp.StatusCode)
+	}
+	rc.send(", world")
+	if err := rc.c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc.br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "got 12 bytes" {
+		t.Errorf("upstream answered %q, want %q", got, "got 12 bytes")
+	}
+}
