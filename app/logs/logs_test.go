@@ -426,3 +426,35 @@ func BenchmarkFormatAccess(b *testing.B) {
 		buf = formatAccess(buf[:0], &rec, true)
 	}
 }
+
+func TestReconfigureRotationWhileWriting(t *testing.T) {
+	const n = 10000
+	dir := t.TempDir()
+	cfg := Config{Dir: dir, AccessLog: true, QueueSize: n, MaxSizeMB: 100}
+	l := newLogs(t, cfg)
+	pad := strings.Repeat("p", 300)
+	for i := range n {
+		rec := record(i)
+		rec.Path += "/" + pad
+		l.Access().LogAccess(&rec)
+		if i == n/4 {
+			// Shrink the rotation size while the writer is busy.
+			cfg.MaxSizeMB = 1
+			if err := l.Reconfigure(cfg); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	backups, _ := filepath.Glob(filepath.Join(dir, "access-*.log"))
+	total := len(readLines(t, filepath.Join(dir, AccessFile)))
+	for _, b := range backups {
+		total += len(readLines(t, b))
+	}
+	if len(backups) < 2 || total != n {
+		t.Fatalf("%d backups and %d lines after shrinking max_size_mb to 1 with %d records of ~470 bytes; want 2 or more and %d",
+			len(backups), total, n, n)
+	}
+}

@@ -45,8 +45,13 @@ type stream[T any] struct {
 
 func newStream[T any](cfg *Config, name string, mirror io.Writer,
 	format func([]byte, *T) []byte, dropLine func([]byte, time.Time, int64) []byte) *stream[T] {
-	file := &rotator{lj: &lumberjack.Logger{Filename: filepath.Join(cfg.Dir, name)}}
-	file.set(cfg)
+	file := &rotator{lj: &lumberjack.Logger{
+		Filename:   filepath.Join(cfg.Dir, name),
+		MaxSize:    cfg.MaxSizeMB,
+		MaxBackups: cfg.MaxBackups,
+		MaxAge:     cfg.MaxAgeDays,
+		Compress:   cfg.Compress,
+	}}
 	s := &stream[T]{
 		name:         name,
 		queue:        make(chan T, cfg.QueueSize),
@@ -194,12 +199,25 @@ func (r *rotator) Close() error {
 	return r.lj.Close()
 }
 
-// set applies cfg's rotation settings.
+// set applies cfg's rotation settings. Lumberjack's background goroutine
+// that deletes and compresses old files reads these settings without a
+// lock, so a change is made on a new Logger rather than on fields the
+// goroutine may be reading; the old Logger is closed (its goroutine stays,
+// idle, as lumberjack cannot stop it).
 func (r *rotator) set(cfg *Config) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.lj.MaxSize = cfg.MaxSizeMB
-	r.lj.MaxBackups = cfg.MaxBackups
-	r.lj.MaxAge = cfg.MaxAgeDays
-	r.lj.Compress = cfg.Compress
+	old := r.lj
+	if old.MaxSize == cfg.MaxSizeMB && old.MaxBackups == cfg.MaxBackups &&
+		old.MaxAge == cfg.MaxAgeDays && old.Compress == cfg.Compress {
+		return
+	}
+	old.Close()
+	r.lj = &lumberjack.Logger{
+		Filename:   old.Filename,
+		MaxSize:    cfg.MaxSizeMB,
+		MaxBackups: cfg.MaxBackups,
+		MaxAge:     cfg.MaxAgeDays,
+		Compress:   cfg.Compress,
+	}
 }
