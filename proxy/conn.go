@@ -460,6 +460,11 @@ func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 	if !http11 && (kind == bodyChunked || kind == bodyUntilClose) {
 		keep = false
 	}
+	// A body under a transfer coding other than chunked ends with the
+	// connection (RFC 9112 §6.3), and it is relayed as it came.
+	if kind == bodyUntilClose && resp.mi.hasTE {
+		keep = false
+	}
 	cc.res.status = resp.code
 	cc.writeResponseHead(cfg, keep, http11)
 	cc.res.ttfb = time.Since(cc.started)
@@ -530,6 +535,8 @@ func (cc *clientConn) writeResponseHead(cfg *Config, keep, http11 bool) {
 			b = appendField(b, []byte("Transfer-Encoding"), resp.mi.te)
 		case kind == bodyUntilClose && http11 && !resp.mi.hasTE:
 			b = append(b, "Transfer-Encoding: chunked\r\n"...)
+		case kind == bodyUntilClose && http11:
+			b = appendField(b, []byte("Transfer-Encoding"), resp.mi.te)
 		}
 		switch {
 		case !keep:
