@@ -228,3 +228,45 @@ func TestStopSignalsRestoreBeforeExit(t *testing.T) {
 		})
 	}
 }
+
+func TestCLIOnStatusOffRestore(t *testing.T) {
+	r := newSluiceRun(t)
+	// `on` needs a fixed port to point at.
+	if err := os.WriteFile(r.config, []byte("[proxy]\nlisten = \"127.0.0.1:18877\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prior := r.readKeyfile(t)
+	sluice := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(r.bin, append(append([]string{"sysproxy"}, args...), "--config", r.config)...)
+		cmd.Env = append(os.Environ(), r.env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("sluice sysproxy %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	if out := sluice("status"); !strings.Contains(out, "gnome: does not point at Sluice") || !strings.Contains(out, "'corp.example'") {
+		t.Fatalf("status before on:\n%s", out)
+	}
+	sluice("on")
+	sluice("on")
+	if out := sluice("status"); !strings.Contains(out, "gnome: points at Sluice") || !strings.Contains(out, "http port = 18877") {
+		t.Fatalf("status after on:\n%s", out)
+	}
+	sluice("off")
+	if !bytes.Equal(r.readKeyfile(t), prior) {
+		t.Fatalf("after on, on, off the keyfile is\n%s\nwant\n%s", r.readKeyfile(t), prior)
+	}
+	if out := sluice("off"); !strings.Contains(out, "nothing to do") {
+		t.Fatalf("second off:\n%s", out)
+	}
+	// `on` from a shell has no owner, so `restore` puts it back.
+	sluice("on")
+	if out := sluice("restore"); !strings.Contains(out, "put back") {
+		t.Fatalf("restore:\n%s", out)
+	}
+	if !bytes.Equal(r.readKeyfile(t), prior) {
+		t.Fatal("restore did not put the prior settings back")
+	}
+}
