@@ -127,7 +127,13 @@ func newHTTPSUpstream(url string, tlsConf *tls.Config, timeout time.Duration) *h
 		IdleConnTimeout:     90 * time.Second,
 		MaxIdleConnsPerHost: 2,
 	}
-	return &httpsUpstream{url: url, client: &http.Client{Transport: tr}, timeout: timeout}
+	client := &http.Client{
+		Transport: tr,
+		// A redirect would turn the POST into a GET without a query; the
+		// configured URL is the endpoint or it is wrong.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return &httpsUpstream{url: url, client: client, timeout: timeout}
 }
 
 func (u *httpsUpstream) String() string { return u.url }

@@ -52,6 +52,11 @@ type entry struct {
 	// callers may keep the slice.
 	addrs []netip.Addr
 
+	// freshUntil and prefetchAt are worked out on store so a hit only
+	// compares times: until freshUntil both families are fresh (zero if one
+	// is missing); from prefetchAt one is in the last tenth of its TTL.
+	freshUntil, prefetchAt time.Time
+
 	// hits counts fresh hits since the last store.
 	hits int
 	// refreshing is set while a background refresh runs, so only one starts.
@@ -79,7 +84,7 @@ func (e *entry) expires() time.Time {
 
 // fresh reports whether both families are stored and unexpired.
 func (e *entry) fresh(now time.Time) bool {
-	return e.fam[famA].set && e.fam[famAAAA].set && now.Before(e.expires())
+	return now.Before(e.freshUntil)
 }
 
 // staleUsable reports whether the addresses may still be served when every
@@ -90,7 +95,7 @@ func (e *entry) staleUsable(now time.Time, staleTTL time.Duration) bool {
 
 // prefetchDue reports whether a popular fresh entry is near its end.
 func (e *entry) prefetchDue(now time.Time) bool {
-	return e.hits >= prefetchHits && (e.fam[famA].due(now, true) || e.fam[famAAAA].due(now, true))
+	return e.hits >= prefetchHits && !now.Before(e.prefetchAt)
 }
 
 // store replaces the families given and rebuilds addrs.
@@ -103,6 +108,14 @@ func (e *entry) store(fams [2]*family) {
 	v6, v4 := e.fam[famAAAA].addrs, e.fam[famA].addrs
 	addrs := make([]netip.Addr, 0, len(v6)+len(v4))
 	e.addrs = append(append(addrs, v6...), v4...)
+	e.freshUntil, e.prefetchAt = time.Time{}, time.Time{}
+	if a, aaaa := &e.fam[famA], &e.fam[famAAAA]; a.set && aaaa.set {
+		e.freshUntil = e.expires()
+		e.prefetchAt = a.expires.Add(-a.ttl / 10)
+		if p := aaaa.expires.Add(-aaaa.ttl / 10); p.Before(e.prefetchAt) {
+			e.prefetchAt = p
+		}
+	}
 	e.hits = 0
 	e.refreshing = false
 	e.recheckAt = time.Time{}
