@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"net"
+	"time"
 
 	"github.com/sluiceproxy/sluice/proxy"
 	"github.com/sluiceproxy/sluice/proxy/stats"
@@ -31,7 +32,7 @@ func newDialer(cfg *Config) (proxy.DialFunc, *resolver.Resolver, error) {
 		MinTTL:      d.MinTTL.Duration,
 		MaxTTL:      d.MaxTTL.Duration,
 		NegativeTTL: d.NegativeTTL.Duration,
-		StaleTTL:    d.StaleTTL.Duration,
+		StaleTTL:    staleTTL(d.StaleTTL.Duration),
 		MaxEntries:  d.MaxEntries,
 		Prefetch:    d.Prefetch,
 		Timeout:     d.Timeout.Duration,
@@ -41,6 +42,15 @@ func newDialer(cfg *Config) (proxy.DialFunc, *resolver.Resolver, error) {
 	}
 	dialer := &resolver.Dialer{Resolver: r, Timeout: connectTimeout}
 	return dialer.Dial, r, nil
+}
+
+// staleTTL maps the config's "0s turns serving stale answers off" to
+// the resolver's "negative is off" (its zero means the default).
+func staleTTL(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // dnsStats adapts the resolver's figures to the stats snapshot.
