@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -60,15 +61,15 @@ func cmdLogs(args []string) error {
 	if _, err := os.Stat(path); err != nil && !follow {
 		return fmt.Errorf("no access log at %s yet: start Sluice with [log] access_log = true and send a request through it", path)
 	}
-	if err := tailLines(os.Stdout, path, n); err != nil {
+	pos, err := tailLines(os.Stdout, path, n)
+	if err != nil || !follow {
 		return err
-	}
-	if !follow {
-		return nil
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return followFile(ctx, os.Stdout, path, 250*time.Millisecond)
+	// On Windows an open file cannot be renamed, so holding the log open
+	// would stop lumberjack from rotating it: reopen it on every poll.
+	return followFile(ctx, os.Stdout, path, pos, 250*time.Millisecond, runtime.GOOS != "windows")
 }
 
 // configAt loads the config at path, or at the default location when
@@ -92,31 +93,43 @@ func logDirOf(cfg *app.Config) (string, error) {
 	return app.DefaultLogDir()
 }
 
+// filePos is a place in a log file: the file's identity and an offset
+// just past a complete line. A nil info means no file was read yet.
+type filePos struct {
+	info os.FileInfo
+	off  int64
+}
+
 // tailLines writes the last n lines of the log at path, reaching into
-// its uncompressed backups (newest first) when path holds fewer.
-func tailLines(w io.Writer, path string, n int) error {
-	if n <= 0 {
-		return nil
-	}
+// its uncompressed backups (newest first) when path holds fewer. It
+// returns where in path it stopped, for followFile to go on from.
+func tailLines(w io.Writer, path string, n int) (filePos, error) {
+	var pos filePos
 	files := append(logBackups(path), path)
 	var chunks [][]byte // newest file first
-	for i := len(files) - 1; i >= 0 && n > 0; i-- {
-		lines, err := lastLines(files[i], n)
+	for i := len(files) - 1; i >= 0; i-- {
+		lines, p, err := lastLines(files[i], max(n, 0))
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return err
+			return pos, err
+		}
+		if i == len(files)-1 {
+			pos = p
 		}
 		n -= bytes.Count(lines, []byte{'\n'})
 		chunks = append(chunks, lines)
+		if n <= 0 {
+			break
+		}
 	}
 	for i := len(chunks) - 1; i >= 0; i-- {
 		if _, err := w.Write(chunks[i]); err != nil {
-			return err
+			return pos, err
 		}
 	}
-	return nil
+	return pos, nil
 }
 
 // logBackups lists the uncompressed rotated files of path, oldest first.
@@ -140,18 +153,19 @@ func logBackups(path string) []string {
 
 // lastLines returns at most the last n complete lines of the file at
 // path, reading backwards from its end in blocks, so a large log costs
-// only what is printed. A final line without its newline yet is left
-// out: the writer is still writing it.
-func lastLines(path string, n int) ([]byte, error) {
+// only what is printed, and the position just past them. A final line
+// without its newline yet is left out: the writer is still writing it.
+func lastLines(path string, n int) ([]byte, filePos, error) {
+	var pos filePos
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, pos, err
 	}
 	defer f.Close()
-	size, err := f.Seek(0, io.SeekEnd)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+	if pos.info, err = f.Stat(); err != nil {
+		return nil, pos, fmt.Errorf("read %s: %w", path, err)
 	}
+	size := pos.info.Size()
 	const block = 64 << 10
 	var tail []byte
 	end := size
@@ -159,7 +173,7 @@ func lastLines(path string, n int) ([]byte, error) {
 		start := max(0, end-block)
 		buf := make([]byte, end-start)
 		if _, err := f.ReadAt(buf, start); err != nil {
-			return nil, fmt.Errorf("read %s: %w", path, err)
+			return nil, pos, fmt.Errorf("read %s: %w", path, err)
 		}
 		tail = append(buf, tail...)
 		end = start
@@ -168,108 +182,46 @@ func lastLines(path string, n int) ([]byte, error) {
 		}
 	}
 	// Drop a partial last line, then keep the last n lines.
-	if i := bytes.LastIndexByte(tail, '\n'); i >= 0 {
-		tail = tail[:i+1]
-	} else {
-		return nil, nil
-	}
-	if end > 0 || bytes.Count(tail, []byte{'\n'}) > n {
-		cut := len(tail) - 1
-		for range n {
-			cut = bytes.LastIndexByte(tail[:cut], '\n')
-			if cut < 0 {
-				break
-			}
-		}
-		if cut >= 0 {
-			tail = tail[cut+1:]
+	i := bytes.LastIndexByte(tail, '\n')
+	pos.off = size - int64(len(tail)-(i+1))
+	tail = tail[:i+1]
+	cut := len(tail) - 1
+	for range n {
+		if cut = bytes.LastIndexByte(tail[:max(cut, 0)], '\n'); cut < 0 {
+			break
 		}
 	}
-	return tail, nil
+	if n == 0 {
+		return nil, pos, nil
+	}
+	return tail[cut+1:], pos, nil
 }
 
-// followFile writes lines appended to the file at path until ctx ends,
-// starting at its current end. When lumberjack rotates the file (renames
-// it and starts a new one) it finishes the old file, then follows the new
-// one from its start. Only complete lines are written.
-func followFile(ctx context.Context, w io.Writer, path string, poll time.Duration) error {
-	var (
-		f       *os.File
-		partial []byte
-		buf     = make([]byte, 64<<10)
-	)
-	defer func() {
-		if f != nil {
-			f.Close()
-		}
-	}()
-	open := func(atEnd bool) {
-		nf, err := os.Open(path)
-		if err != nil {
-			return // not there yet (between rename and create): try again
-		}
-		if atEnd {
-			if _, err := nf.Seek(0, io.SeekEnd); err != nil {
-				nf.Close()
-				return
-			}
-		}
-		f, partial = nf, partial[:0]
-	}
-	// drain writes what f has beyond what was read, complete lines only.
-	drain := func() error {
-		for {
-			n, err := f.Read(buf)
-			if n > 0 {
-				partial = append(partial, buf[:n]...)
-				if i := bytes.LastIndexByte(partial, '\n'); i >= 0 {
-					if _, werr := w.Write(partial[:i+1]); werr != nil {
-						return werr
-					}
-					partial = append(partial[:0], partial[i+1:]...)
-				}
-			}
-			if err == io.EOF || n == 0 {
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("read %s: %w", path, err)
-			}
-		}
-	}
-	open(true)
+// follower writes the lines appended to a log file as they come.
+type follower struct {
+	w       io.Writer
+	path    string
+	hold    bool     // keep the file open between polls
+	f       *os.File // the open file, when hold
+	pos     filePos
+	partial []byte // an incomplete last line, held back
+	buf     []byte
+}
+
+// followFile writes lines appended to the file at path from pos on, until
+// ctx ends. When lumberjack rotates the file (renames it and starts a new
+// one) it finishes the old file, then follows the new one from its
+// start; only complete lines are written. With hold it keeps the file
+// open, which tells the renamed file apart without looking for it; without
+// it (Windows), it finds the renamed file among the backups.
+func followFile(ctx context.Context, w io.Writer, path string, pos filePos, poll time.Duration, hold bool) error {
+	fl := &follower{w: w, path: path, hold: hold, pos: pos, buf: make([]byte, 64<<10)}
+	defer fl.close()
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
 	for {
-		if f != nil {
-			if err := drain(); err != nil {
-				return err
-			}
-			cur, err1 := f.Stat()
-			now, err2 := os.Stat(path)
-			switch {
-			case err2 != nil:
-				// Renamed, new file not made yet: wait.
-			case err1 == nil && !os.SameFile(cur, now):
-				// Rotated: read what was added to the old file
-				// since the last drain, then switch.
-				if err := drain(); err != nil {
-					return err
-				}
-				f.Close()
-				f = nil
-				open(false)
-				continue
-			case err1 == nil && now.Size() < fileOffset(f):
-				// Truncated in place: start over.
-				f.Seek(0, io.SeekStart)
-				partial = partial[:0]
-			}
-		} else {
-			open(false)
-			if f != nil {
-				continue
-			}
+		if err := fl.poll(); err != nil {
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -279,10 +231,102 @@ func followFile(ctx context.Context, w io.Writer, path string, poll time.Duratio
 	}
 }
 
-func fileOffset(f *os.File) int64 {
-	off, err := f.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return 0
+func (fl *follower) close() {
+	if fl.f != nil {
+		fl.f.Close()
+		fl.f = nil
 	}
-	return off
+}
+
+// poll writes what was appended since the last poll.
+func (fl *follower) poll() error {
+	f := fl.f
+	fresh := f == nil
+	if fresh {
+		var err error
+		if f, err = os.Open(fl.path); err != nil {
+			return nil // not there (yet, or between rename and create)
+		}
+	}
+	cur, err := f.Stat()
+	if err != nil {
+		f.Close()
+		fl.f = nil
+		return fmt.Errorf("read %s: %w", fl.path, err)
+	}
+	if fresh {
+		if fl.pos.info != nil && !os.SameFile(fl.pos.info, cur) {
+			// Rotated since the last look: finish the old file.
+			if err := fl.finishRenamed(); err != nil {
+				f.Close()
+				return err
+			}
+			fl.pos.off = 0
+			fl.partial = fl.partial[:0]
+		}
+		fl.pos.info = cur
+		if fl.hold {
+			fl.f = f
+		} else {
+			defer f.Close()
+		}
+	} else if now, err := os.Stat(fl.path); err == nil && !os.SameFile(cur, now) {
+		// The held file was rotated away: finish it, then start on
+		// the new one.
+		if err := fl.drain(f); err != nil {
+			return err
+		}
+		fl.close()
+		fl.pos = filePos{}
+		fl.partial = fl.partial[:0]
+		return fl.poll()
+	}
+	if cur.Size() < fl.pos.off {
+		// Truncated in place: start over.
+		fl.pos.off = 0
+		fl.partial = fl.partial[:0]
+	}
+	return fl.drain(f)
+}
+
+// finishRenamed reads the rest of the followed file after a rotation
+// renamed it, finding it among the uncompressed backups.
+func (fl *follower) finishRenamed() error {
+	names := logBackups(fl.path)
+	for i := len(names) - 1; i >= 0; i-- {
+		info, err := os.Stat(names[i])
+		if err != nil || !os.SameFile(info, fl.pos.info) {
+			continue
+		}
+		f, err := os.Open(names[i])
+		if err != nil {
+			return nil // already compressed or deleted: nothing to add
+		}
+		defer f.Close()
+		return fl.drain(f)
+	}
+	return nil
+}
+
+// drain writes the complete lines f holds from pos.off on.
+func (fl *follower) drain(f *os.File) error {
+	for {
+		n, err := f.ReadAt(fl.buf, fl.pos.off)
+		if n > 0 {
+			fl.pos.off += int64(n)
+			fl.partial = append(fl.partial, fl.buf[:n]...)
+			if i := bytes.LastIndexByte(fl.partial, '\n'); i >= 0 {
+				if _, werr := fl.w.Write(fl.partial[:i+1]); werr != nil {
+					return werr
+				}
+				fl.partial = append(fl.partial[:0], fl.partial[i+1:]...)
+			}
+		}
+		if err == io.EOF || n == 0 {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", f.Name(), err)
+		}
+	}
 }

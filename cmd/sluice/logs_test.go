@@ -39,7 +39,7 @@ func TestTailReachesIntoBackupsAndSkipsPartialLine(t *testing.T) {
 	writeFile(t, path, append(numbered(8, 10), "line 10 still being writ")...)
 	for _, tc := range []struct{ n, from int }{{1, 9}, {2, 8}, {4, 6}, {9, 1}, {100, 0}} {
 		var out strings.Builder
-		if err := tailLines(&out, path, tc.n); err != nil {
+		if _, err := tailLines(&out, path, tc.n); err != nil {
 			t.Fatal(err)
 		}
 		if want := strings.Join(numbered(tc.from, 10), ""); out.String() != want {
@@ -53,7 +53,7 @@ func TestLastLinesOfALargeFile(t *testing.T) {
 	lines := numbered(0, 50000) // about 500 KB: many 64 KiB blocks
 	writeFile(t, path, lines...)
 	for _, n := range []int{0, 1, 7000, 50000, 60000} {
-		got, err := lastLines(path, n)
+		got, _, err := lastLines(path, n)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,13 +83,19 @@ func (c *lineCollector) lines() []string {
 }
 
 func TestFollowAcrossRotation(t *testing.T) {
+	for _, hold := range []bool{true, false} {
+		t.Run(fmt.Sprintf("hold=%v", hold), func(t *testing.T) { testFollowAcrossRotation(t, hold) })
+	}
+}
+
+func testFollowAcrossRotation(t *testing.T, hold bool) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, logs.AccessFile)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out lineCollector
 	followed := make(chan error, 1)
-	go func() { followed <- followFile(ctx, &out, path, 5*time.Millisecond) }()
+	go func() { followed <- followFile(ctx, &out, path, filePos{}, 5*time.Millisecond, hold) }()
 
 	// Write about 3.5 MB in rounds with pauses, so the follower reads
 	// while lumberjack rotates at 1 MB.
@@ -129,5 +135,52 @@ func TestFollowAcrossRotation(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &rec); err != nil || !strings.HasPrefix(rec.Path, fmt.Sprintf("/%d/", i)) {
 			t.Fatalf("line %d is %.40q (%v), want record %d: lines lost, repeated or out of order", i, line, err, i)
 		}
+	}
+}
+
+func TestFollowGoesOnWhereTailStoppedAcrossARename(t *testing.T) {
+	for _, hold := range []bool{true, false} {
+		t.Run(fmt.Sprintf("hold=%v", hold), func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "access.log")
+			writeFile(t, path, append(numbered(0, 5), "line ")...)
+			var out lineCollector
+			pos, err := tailLines(&out, path, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(out.lines(), "|"); got != "line 3|line 4" {
+				t.Fatalf("tail -n 2 printed %q", got)
+			}
+			// The partial line completes, then the file is rotated as
+			// lumberjack does it: renamed, and a new one started.
+			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteString("5\n")
+			f.Close()
+			if err := os.Rename(path, filepath.Join(dir, "access-2026-01-03T00-00-00.000.log")); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, path, numbered(6, 8)...)
+
+			var follow lineCollector
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- followFile(ctx, &follow, path, pos, 5*time.Millisecond, hold) }()
+			deadline := time.Now().Add(20 * time.Second)
+			for len(follow.lines()) < 3 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			time.Sleep(50 * time.Millisecond) // room for a wrong extra line
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(follow.lines(), "|"); got != "line 5|line 6|line 7" {
+				t.Fatalf("follow printed %q, want line 5 to 7 once each", got)
+			}
+		})
 	}
 }
