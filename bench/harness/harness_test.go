@@ -231,7 +231,8 @@ func TestTrickleMakesWritesBlock(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	path := filepath.Join(t.TempDir(), "access.log")
-	if err := startTrickle(ctx, path); err != nil {
+	drained, err := startTrickle(ctx, path)
+	if err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
@@ -247,6 +248,12 @@ func TestTrickleMakesWritesBlock(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("nothing written: the pipe should take up to its buffer size")
+	}
+	for deadline := time.Now().Add(10 * time.Second); drained.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := drained.Load(); got == 0 || got > int64(n) {
+		t.Fatalf("trickle drained %d bytes of the %d written", got, n)
 	}
 }
 

@@ -25,6 +25,8 @@ func tools() []tool {
 		{bin: "privoxy", pkg: "privoxy", service: "privoxy", optional: true},
 		{bin: "tinyproxy", pkg: "tinyproxy", service: "tinyproxy", optional: true},
 		{bin: "squid", pkg: "squid", service: "squid", optional: true},
+		// For the tray app's idle RSS, measured on a private session bus.
+		{bin: "dbus-daemon", pkg: "dbus", optional: true},
 	}
 }
 

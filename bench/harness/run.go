@@ -2,12 +2,16 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -123,6 +127,8 @@ const (
 	MPost      = "post"
 	MIdleRSS   = "idlerss"
 	MFinalRSS  = "finalrss" // RSS after every load, a sign of leaks
+	MTrayIdle  = "trayidle" // the tray app's idle RSS (Sluice only)
+	MLogBytes  = "logbytes" // access log bytes written (Sluice columns only)
 )
 
 // Results holds every sample: target → metric → one value per round.
@@ -130,6 +136,8 @@ const (
 type Results struct {
 	Samples map[string]map[string][]float64
 	Errors  map[string][]string
+	// Notes are facts about the run worth printing under the table.
+	Notes   []string
 	Targets []string
 	Opts    Options
 	Started time.Time
@@ -281,41 +289,86 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		targets = append(targets, t)
 		res.Targets = append(res.Targets, name)
 	}
+	if slices.Contains(res.Targets, Sluice) {
+		fmt.Fprintf(log, "measuring the tray app's idle RSS on a private D-Bus session\n")
+		if rss, err := e.measureTrayIdle(ctx, 3*time.Second); err != nil {
+			fmt.Fprintf(log, "tray idle RSS not measured: %v\n", err)
+			res.fail(Sluice, fmt.Errorf("tray idle RSS: %w", err))
+		} else {
+			res.add(Sluice, MTrayIdle, float64(rss))
+			fmt.Fprintf(log, "tray app idle RSS %.1f MiB\n", mb(rss))
+		}
+	}
 	if err := sanityCheck(ctx, e, targets, res); err != nil {
 		return nil, err
 	}
 
-	for round := 0; round < o.Rounds; round++ {
-		// Rotate the order each round so no target always runs right
-		// after the same neighbour (or first, on a cold machine).
-		order := make([]*Target, len(targets))
-		for i := range targets {
-			order[i] = targets[(i+round)%len(targets)]
-		}
-		for _, ph := range []string{PhaseKeepAlive, PhaseOneConn, PhaseNewConn, Phase1000} {
+	// The 1000-connection rounds come last: a proxy that keeps the memory
+	// of 1000 connections after they close would otherwise carry it into
+	// the 64-connection and 1 GiB figures of the next round.
+	stages := []struct {
+		phases    []string
+		transfers bool
+	}{
+		{phases: []string{PhaseKeepAlive, PhaseOneConn, PhaseNewConn}, transfers: true},
+		{phases: []string{Phase1000}},
+	}
+	for _, st := range stages {
+		for round := 0; round < o.Rounds; round++ {
+			// Rotate the order each round so no target always runs
+			// right after the same neighbour (or first, on a cold
+			// machine).
+			order := make([]*Target, len(targets))
+			for i := range targets {
+				order[i] = targets[(i+round)%len(targets)]
+			}
+			for _, ph := range st.phases {
+				for _, t := range order {
+					if t.KeepAliveOnly && ph != PhaseKeepAlive {
+						continue
+					}
+					if err := ctx.Err(); err != nil {
+						return nil, err
+					}
+					fmt.Fprintf(log, "round %d/%d %-6s %-14s ", round+1, o.Rounds, ph, t.Name)
+					if err := runPhase(ctx, e, o, t, ph, res); err != nil {
+						fmt.Fprintf(log, "error: %v\n", err)
+						res.fail(t.Name, fmt.Errorf("round %d %s: %w", round+1, ph, err))
+					}
+				}
+			}
+			if !st.transfers {
+				continue
+			}
 			for _, t := range order {
-				if t.KeepAliveOnly && ph != PhaseKeepAlive {
+				if t.KeepAliveOnly {
 					continue
 				}
 				if err := ctx.Err(); err != nil {
 					return nil, err
 				}
-				fmt.Fprintf(log, "round %d/%d %-6s %-14s ", round+1, o.Rounds, ph, t.Name)
-				if err := runPhase(ctx, e, o, t, ph, res); err != nil {
-					fmt.Fprintf(log, "error: %v\n", err)
-					res.fail(t.Name, fmt.Errorf("round %d %s: %w", round+1, ph, err))
-				}
+				runTransfers(ctx, e, o, t, round, res)
 			}
 		}
-		for _, t := range order {
-			if t.KeepAliveOnly {
-				continue
-			}
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			runTransfers(ctx, e, o, t, round, res)
+	}
+	for _, t := range targets {
+		if !strings.HasPrefix(t.Name, Sluice) {
+			continue
 		}
+		dropped, err := logsDropped(ctx, t.Addr)
+		if err != nil {
+			res.fail(t.Name, err)
+		}
+		// How much access log reached the disk (or the slow pipe): a
+		// build that writes none makes the log columns meaningless.
+		var written int64
+		if t.piped != nil {
+			written = t.piped.Load()
+		} else if st, err := os.Stat(filepath.Join(t.LogDir, o.SlowLogFile)); err == nil {
+			written = st.Size()
+		}
+		res.add(t.Name, MLogBytes, float64(written))
+		res.Notes = append(res.Notes, fmt.Sprintf("%s: %d bytes of access log written, %d records dropped (its /stats).", t.Name, written, dropped))
 	}
 	for _, t := range targets {
 		if t.Proc != nil {
@@ -461,13 +514,42 @@ func runTransfers(ctx context.Context, e *env, o Options, t *Target, round int, 
 			res.fail(t.Name, fmt.Errorf("round %d %s: %w", round+1, k.metric, err))
 			continue
 		}
-		fmt.Fprintf(e.log, "%8.0f MB/s  peak RSS %.1f MB (+%.1f)\n", speed/1e6, mb(peak), mb(peak-before))
+		fmt.Fprintf(e.log, "%8.0f MB/s", speed/1e6)
+		if watch != nil {
+			fmt.Fprintf(e.log, "  peak RSS %.1f MiB (+%.1f)", mb(peak), mb(peak-before))
+		}
+		fmt.Fprintln(e.log)
 		res.add(t.Name, k.metric, speed)
 		if k.metric == MGet && watch != nil {
 			res.add(t.Name, MGetRSS, float64(peak))
 			res.add(t.Name, MGetGrowth, float64(peak-before))
 		}
 	}
+}
+
+// logsDropped reads logs_dropped from Sluice's /stats: for the slow-writer
+// column it shows that the writer really was slow (records were dropped
+// rather than requests held up).
+func logsDropped(ctx context.Context, addr string) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/stats", nil)
+	if err != nil {
+		return 0, err
+	}
+	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("read /stats of %s: %w", addr, err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		LogsDropped *int64 `json:"logs_dropped"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || st.LogsDropped == nil {
+		return 0, fmt.Errorf("read /stats of %s: status %d, no logs_dropped (%v)", addr, resp.StatusCode, err)
+	}
+	return *st.LogsDropped, nil
 }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }

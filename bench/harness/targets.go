@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -50,6 +51,11 @@ type Target struct {
 	// KeepAliveOnly limits the target to the 64-connection keep-alive
 	// load (the access-log variants, which only issue 3's figure needs).
 	KeepAliveOnly bool
+	// LogDir is Sluice's log directory; empty for other targets.
+	LogDir string
+	// piped counts the bytes the slow-writer pipe received (nil unless
+	// the target writes its access log to one).
+	piped *atomic.Int64
 	// IdleRSS is the process tree's RSS a second after it started
 	// listening, before any load, in bytes.
 	IdleRSS int64
@@ -165,8 +171,9 @@ func (e *env) startSluice(ctx context.Context, name string, accessLog, slow bool
 	if err != nil {
 		return nil, err
 	}
+	var piped *atomic.Int64
 	if slow {
-		if err := startTrickle(ctx, filepath.Join(logDir, e.slowLog)); err != nil {
+		if piped, err = startTrickle(ctx, filepath.Join(logDir, e.slowLog)); err != nil {
 			return nil, err
 		}
 	}
@@ -187,6 +194,7 @@ func (e *env) startSluice(ctx context.Context, name string, accessLog, slow bool
 		return nil, err
 	}
 	t.KeepAliveOnly = name != Sluice
+	t.LogDir, t.piped = logDir, piped
 	return t, nil
 }
 
@@ -196,14 +204,17 @@ func (e *env) startSluice(ctx context.Context, name string, accessLog, slow bool
 // mapper. The pipe is opened read-write by the harness, so reads block
 // (instead of returning EOF) while no writer has it open yet, and the
 // writer's open never blocks waiting for a reader.
-func startTrickle(ctx context.Context, path string) error {
+//
+// It returns the count of bytes drained so far, to show the writer used it.
+func startTrickle(ctx context.Context, path string) (*atomic.Int64, error) {
 	if err := syscall.Mkfifo(path, 0o644); err != nil {
-		return fmt.Errorf("mkfifo %s: %w", path, err)
+		return nil, fmt.Errorf("mkfifo %s: %w", path, err)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
-		return fmt.Errorf("open fifo %s: %w", path, err)
+		return nil, fmt.Errorf("open fifo %s: %w", path, err)
 	}
+	var drained atomic.Int64
 	go func() {
 		defer f.Close()
 		buf := make([]byte, 2048)
@@ -213,12 +224,14 @@ func startTrickle(ctx context.Context, path string) error {
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
-			if _, err := f.Read(buf); err != nil {
+			n, err := f.Read(buf)
+			drained.Add(int64(n))
+			if err != nil {
 				return
 			}
 		}
 	}()
-	return nil
+	return &drained, nil
 }
 
 func (e *env) startPrivoxy(ctx context.Context) (*Target, error) {

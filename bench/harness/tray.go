@@ -1,0 +1,132 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/godbus/dbus/v5/prop"
+)
+
+const (
+	sniWatcherName = "org.kde.StatusNotifierWatcher"
+	sniWatcherPath = dbus.ObjectPath("/StatusNotifierWatcher")
+)
+
+// sniWatcher is the least a tray host must be for a StatusNotifierItem to
+// show itself: it owns the watcher name, says a host is registered, and
+// counts items that register. With it, Sluice builds its real tray item
+// and menu, so the idle RSS is the tray app's and not the headless
+// fallback's.
+type sniWatcher struct {
+	items atomic.Int64
+}
+
+// RegisterStatusNotifierItem is the D-Bus method items call.
+func (w *sniWatcher) RegisterStatusNotifierItem(string) *dbus.Error {
+	w.items.Add(1)
+	return nil
+}
+
+// RegisterStatusNotifierHost is part of the watcher interface.
+func (w *sniWatcher) RegisterStatusNotifierHost(string) *dbus.Error { return nil }
+
+// startBus starts a private dbus-daemon session bus listening on a socket
+// in dir and returns its address.
+func (e *env) startBus(ctx context.Context, dir string) (string, error) {
+	sock := filepath.Join(dir, "bus")
+	cmd := exec.CommandContext(ctx, "dbus-daemon", "--session", "--nofork", "--address=unix:path="+sock)
+	p, err := e.procs.Start("dbus-daemon", cmd)
+	if err != nil {
+		return "", err
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := os.Stat(sock); err == nil {
+			return "unix:path=" + sock, nil
+		}
+		if exited, werr := p.Exited(); exited {
+			return "", fmt.Errorf("dbus-daemon exited (%v): %s", werr, p.Output())
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("dbus-daemon made no socket at %s within 10s", sock)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// measureTrayIdle starts the tray app (sluice run, without --headless) on
+// a private session bus with a StatusNotifier watcher, waits for its item
+// to register, lets it idle for settle, and returns the RSS of its process
+// tree. It returns an error when the app shows no tray item, so a headless
+// fallback is never reported as the tray's figure.
+func (e *env) measureTrayIdle(ctx context.Context, settle time.Duration) (int64, error) {
+	if _, err := os.Stat(e.sluiceBin); err != nil {
+		return 0, fmt.Errorf("%s not built (make build): %w", e.sluiceBin, err)
+	}
+	if _, err := exec.LookPath("dbus-daemon"); err != nil {
+		return 0, fmt.Errorf("dbus-daemon not installed (apt-get install -y dbus): %w", err)
+	}
+	dir, err := e.subdir("tray")
+	if err != nil {
+		return 0, err
+	}
+	addr, err := e.startBus(ctx, dir)
+	if err != nil {
+		return 0, err
+	}
+	conn, err := dbus.Connect(addr)
+	if err != nil {
+		return 0, fmt.Errorf("connect to the private bus %s: %w", addr, err)
+	}
+	defer conn.Close()
+	w := &sniWatcher{}
+	if err := conn.Export(w, sniWatcherPath, sniWatcherName); err != nil {
+		return 0, fmt.Errorf("export the watcher: %w", err)
+	}
+	if _, err := prop.Export(conn, sniWatcherPath, prop.Map{sniWatcherName: {
+		"RegisteredStatusNotifierItems":  {Value: []string{}},
+		"IsStatusNotifierHostRegistered": {Value: true},
+		"ProtocolVersion":                {Value: int32(0)},
+	}}); err != nil {
+		return 0, fmt.Errorf("export the watcher's properties: %w", err)
+	}
+	if reply, err := conn.RequestName(sniWatcherName, dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
+		return 0, fmt.Errorf("own %s on the private bus: reply %v, %v", sniWatcherName, reply, err)
+	}
+
+	port, err := freePort()
+	if err != nil {
+		return 0, err
+	}
+	conf := filepath.Join(dir, "config.toml")
+	if err := writeFile(conf, sluiceConfig(SluiceConfig{Port: port, LogDir: filepath.Join(dir, "logs"), AccessLog: true})); err != nil {
+		return 0, err
+	}
+	listen := "127.0.0.1:" + strconv.Itoa(port)
+	cmd := exec.CommandContext(ctx, e.sluiceBin, "run", "--config", conf, "--listen", listen)
+	cmd.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS="+addr, "HOME="+dir, "XDG_CONFIG_HOME="+dir,
+		"XDG_STATE_HOME="+dir, "XDG_CACHE_HOME="+dir, "XDG_CURRENT_DESKTOP=XFCE")
+	p, err := e.startListening(ctx, "sluice tray", cmd, port)
+	if err != nil {
+		return 0, err
+	}
+	defer e.procs.Stop(p, 5*time.Second)
+	for deadline := time.Now().Add(20 * time.Second); w.items.Load() == 0; {
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("no tray item registered within 20s (is the tray wired into `sluice run`?); its output:\n%s", tail(p.Output(), 1000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-time.After(settle):
+	}
+	return treeRSS(processTree(p.Pid())), nil
+}
