@@ -26,7 +26,11 @@ const watchDebounce = 200 * time.Millisecond
 // followed to its target's directory too. It returns once the watch is in
 // place; an error means there is no hot reload (the app runs on, and the
 // Reload menu item still works).
-func (a *App) WatchConfig(ctx context.Context) error {
+func (a *App) WatchConfig(ctx context.Context) error { return a.watchConfig(ctx, nil) }
+
+// watchConfig is WatchConfig with a hook run after each reload it makes;
+// nil means none.
+func (a *App) watchConfig(ctx context.Context, reloaded func()) error {
 	path, err := filepath.Abs(a.ConfigPath())
 	if err != nil {
 		return fmt.Errorf("watch config: %w", err)
@@ -45,13 +49,13 @@ func (a *App) WatchConfig(ctx context.Context) error {
 			return fmt.Errorf("watch config dir %s: %w", filepath.Dir(name), err)
 		}
 	}
-	go a.watchLoop(ctx, w, path, names)
+	go a.watchLoop(ctx, w, path, names, reloaded)
 	return nil
 }
 
 // watchLoop turns change events on the config file into debounced
 // reloads. A save that leaves the content as it was reloads nothing.
-func (a *App) watchLoop(ctx context.Context, w *fsnotify.Watcher, path string, names map[string]bool) {
+func (a *App) watchLoop(ctx context.Context, w *fsnotify.Watcher, path string, names map[string]bool, reloaded func()) {
 	defer w.Close()
 	last, _ := os.ReadFile(path)
 	debounce := time.NewTimer(watchDebounce)
@@ -88,6 +92,9 @@ func (a *App) watchLoop(ctx context.Context, w *fsnotify.Watcher, path string, n
 			last = data
 			// Reload logs and keeps its own error for the menu.
 			a.Reload()
+			if reloaded != nil {
+				reloaded()
+			}
 		}
 	}
 }
