@@ -13,7 +13,7 @@ BENCHFLAGS     ?=
 # Every package with benchmarks; packages without them cost a compile only.
 BENCH_PKGS     ?= ./...
 
-.PHONY: bench bench-quick bench-micro bench-load loadbench
+.PHONY: bench bench-quick bench-micro bench-load bench-profile loadbench
 
 loadbench:
 	$(GO) build -o $(LOADBENCH) ./bench/cmd/loadbench
@@ -29,3 +29,9 @@ bench: bench-micro bench-load
 bench-quick: build loadbench
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 100x $(BENCH_PKGS)
 	./$(LOADBENCH) -quick -sluice $(BIN) $(BENCHFLAGS)
+
+# CPU profiles of Sluice under load: an unstripped build, profiled with
+# perf (linux-perf) during the first round; reports in bench/results/profiles.
+bench-profile: loadbench
+	$(GO) build -o bin/sluice-prof ./cmd/sluice
+	./$(LOADBENCH) -quick -sluice bin/sluice-prof -targets sluice -profile bench/results/profiles -out bench/results/profile-run.md $(BENCHFLAGS)

@@ -44,6 +44,11 @@ type Options struct {
 	NoInstall bool
 	// BigSize is the size of the large body. Zero means 1 GiB.
 	BigSize int64
+	// ProfileDir, when set, records CPU profiles of Sluice with perf
+	// during the first round's 64- and 1000-connection loads and writes
+	// them (perf.data and a text report) there. Profile an unstripped
+	// build (make bench-profile builds one). Empty means no profiling.
+	ProfileDir string
 	// Log receives progress lines. Nil means os.Stderr.
 	Log io.Writer
 }
@@ -331,7 +336,7 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 						return nil, err
 					}
 					fmt.Fprintf(log, "round %d/%d %-6s %-14s ", round+1, o.Rounds, ph, t.Name)
-					if err := runPhase(ctx, e, o, t, ph, res); err != nil {
+					if err := runPhase(ctx, e, o, t, ph, round, res); err != nil {
 						fmt.Fprintf(log, "error: %v\n", err)
 						res.fail(t.Name, fmt.Errorf("round %d %s: %w", round+1, ph, err))
 					}
@@ -400,7 +405,7 @@ func sanityCheck(ctx context.Context, e *env, targets []*Target, res *Results) e
 	return nil
 }
 
-func runPhase(ctx context.Context, e *env, o Options, t *Target, ph string, res *Results) error {
+func runPhase(ctx context.Context, e *env, o Options, t *Target, ph string, round int, res *Results) error {
 	l := WrkLoad{Addr: t.Addr, Origin: "127.0.0.1:" + strconv.Itoa(e.originPort), Path: "/64", Absolute: t.Proxy}
 	switch ph {
 	case PhaseKeepAlive:
@@ -424,10 +429,24 @@ func runPhase(ctx context.Context, e *env, o Options, t *Target, ph string, res 
 	if t.Proc != nil {
 		watch = WatchRSS(t.Proc.Pid(), 50*time.Millisecond)
 	}
+	var prof *perfRecord
+	if o.ProfileDir != "" && t.Name == Sluice && round == 0 && (ph == PhaseKeepAlive || ph == Phase1000) {
+		var perr error
+		if prof, perr = startPerf(ctx, o.ProfileDir, "sluice-"+ph, t.Proc.Pid(), o.Duration); perr != nil {
+			res.fail(t.Name, perr)
+		}
+	}
 	r, err := RunWrk(ctx, e.dir, l)
 	var peak int64
 	if watch != nil {
 		peak = watch.Stop()
+	}
+	if prof != nil {
+		if summary, perr := prof.finish(); perr != nil {
+			res.fail(t.Name, perr)
+		} else {
+			res.Notes = append(res.Notes, summary)
+		}
 	}
 	if err != nil {
 		return err

@@ -65,6 +65,7 @@ func run(args []string) error {
 	fs.StringVar(&o.SluiceBin, "sluice", "bin/sluice", "the Sluice binary")
 	fs.StringVar(&o.SlowLogFile, "slowlog-file", "access.log", "access log file name inside Sluice's log dir (made a slow pipe for sluice-slowlog)")
 	fs.BoolVar(&o.NoInstall, "no-install", false, "do not apt-get install missing tools")
+	fs.StringVar(&o.ProfileDir, "profile", "", "record perf CPU profiles of Sluice under the 64- and 1000-connection loads into this dir")
 	bigMB := fs.Int64("big-mb", 1024, "size of the large body in MiB")
 	out := fs.String("out", "bench/results/latest.md", "also write the report here (empty: don't)")
 	if err := fs.Parse(args); err != nil {
