@@ -52,8 +52,7 @@ PACKAGES ?= deb rpm windows $(if $(filter Darwin,$(shell uname -s)),app)
 .PHONY: package deb rpm windows app sign linux-bin
 
 package: $(PACKAGES)
-	@echo "packages in $(DIST)/ and $(WIN_EXE):"
-	@ls -1 $(DIST) $(WIN_EXE)
+	@echo "built:"; for f in $(wildcard $(DEB) $(RPM) $(WIN_EXE) $(APP)); do echo "  $$f"; done
 
 linux-bin:
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(PKG_ARCH) go build -trimpath -ldflags "$(LDFLAGS)" -o $(PKG_BIN) $(MAIN_PKG)
@@ -91,22 +90,19 @@ windows:
 sign:
 	@sh packaging/windows/sign.sh '$(WIN_EXE)'
 
-# On macOS the binary is built with cgo (the menu bar icon needs Cocoa).
-# Elsewhere a darwin build without cgo is tried; fyne.io/systray needs cgo
-# on darwin, so it normally fails, and the bundle is then assembled
-# without Contents/MacOS/sluice, which the message says.
+# On macOS the binary is built with cgo: the menu bar icon (fyne.io/systray)
+# needs Cocoa through cgo. Elsewhere there is no cgo toolchain for darwin,
+# and a binary cross-built without cgo would have no menu bar icon: with
+# LSUIElement set, that app would run invisibly. So off a Mac, `make app`
+# assembles the bundle layout without Contents/MacOS/sluice and says so.
 app:
-	@mkdir -p $(PKG_BUILD)
 	@if [ "$$(uname -s)" = Darwin ]; then \
 		CGO_ENABLED=1 GOOS=darwin GOARCH=$(DARWIN_ARCH) go build -trimpath -ldflags "$(LDFLAGS)" \
 			-o $(PKG_BUILD)/darwin-$(DARWIN_ARCH)/sluice $(MAIN_PKG) || exit 1; \
 		bin=$(PKG_BUILD)/darwin-$(DARWIN_ARCH)/sluice; \
-	elif CGO_ENABLED=0 GOOS=darwin GOARCH=$(DARWIN_ARCH) go build -trimpath -ldflags "$(LDFLAGS)" \
-			-o $(PKG_BUILD)/darwin-$(DARWIN_ARCH)/sluice $(MAIN_PKG) 2>$(PKG_BUILD)/darwin-build.log; then \
-		bin=$(PKG_BUILD)/darwin-$(DARWIN_ARCH)/sluice; \
 	else \
-		echo "app: the macOS binary needs cgo (fyne.io/systray), so it can only be built on a Mac;"; \
-		echo "app: assembling $(APP) without Contents/MacOS/sluice (build log: $(PKG_BUILD)/darwin-build.log)."; \
+		echo "app: the macOS binary needs cgo for the menu bar icon, so only a Mac can build it;"; \
+		echo "app: assembling $(APP) without Contents/MacOS/sluice (run make app on a Mac for the full bundle)."; \
 		bin=; \
 	fi; \
 	sh packaging/darwin/mkapp.sh -v '$(VERSION)' -o '$(APP)' $${bin:+-b "$$bin"}
