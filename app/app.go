@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/sluiceproxy/sluice/app/logs"
 	"github.com/sluiceproxy/sluice/proxy"
 	"github.com/sluiceproxy/sluice/proxy/stats"
 	"github.com/sluiceproxy/sluice/resolver"
@@ -41,6 +42,7 @@ type Options struct {
 type App struct {
 	opts  Options
 	log   *slog.Logger
+	logs  *logs.Logs
 	stats *stats.Collector
 
 	mu        sync.Mutex
@@ -74,13 +76,39 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	a.cfg = cfg
-	var w io.Writer = io.Discard
-	if opts.Stderr != nil {
-		w = opts.Stderr
+	dir, err := logDir(cfg)
+	if err != nil {
+		return nil, err
 	}
-	a.log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: parseLevel(cfg.Log.Level)}))
+	lg, err := logs.New(logConfig(cfg, dir, opts.Stderr))
+	if err != nil {
+		return nil, fmt.Errorf("open logs in %s: %w (set [log] dir in config.toml)", dir, err)
+	}
+	a.logs, a.log = lg, lg.App()
+	a.stats.SetDroppedFunc(lg.Dropped)
 	return a, nil
 }
+
+// logDir returns [log] dir, or the OS default when it is empty.
+func logDir(cfg *Config) (string, error) {
+	if cfg.Log.Dir != "" {
+		return cfg.Log.Dir, nil
+	}
+	return DefaultLogDir()
+}
+
+// logConfig maps [log] onto logs.Config.
+func logConfig(cfg *Config, dir string, stderr io.Writer) logs.Config {
+	l := &cfg.Log
+	return logs.Config{
+		Dir: dir, Level: parseLevel(l.Level), Format: l.Format, AccessLog: l.AccessLog,
+		MaxSizeMB: l.MaxSizeMB, MaxBackups: l.MaxBackups, MaxAgeDays: l.MaxAgeDays,
+		Compress: l.Compress, Stderr: stderr,
+	}
+}
+
+// LogDir returns the directory the logs are written to.
+func (a *App) LogDir() string { return a.logs.Dir() }
 
 // loadConfig reads the config file and applies the flag overrides
 // (flag > env > file > default).
@@ -171,6 +199,7 @@ func (a *App) proxyConfig(cfg *Config) proxy.Config {
 		LogQuery:              cfg.Log.LogQuery,
 		Dial:                  a.dial,
 		Stats:                 a.stats,
+		Access:                a.logs.Access(),
 		Local:                 a.localHandler(cfg),
 		Logger:                a.log,
 	}
@@ -303,6 +332,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.log.Info("stopping")
 	stopErr := a.Stop(context.Background())
+	// The logs close last, so the records of the requests that finished
+	// during the grace period are written.
+	stopErr = errors.Join(stopErr, a.logs.Close())
 	if serveErr != nil && !errors.Is(serveErr, proxy.ErrServerClosed) {
 		return serveErr
 	}

@@ -61,6 +61,13 @@ func (a *App) apply(cfg *Config) error {
 		}
 		a.log.Info("listening", "addr", ln.Addr().String())
 	}
+	dir, err := logDir(cfg)
+	if err != nil {
+		return err
+	}
+	if err := a.logs.Reconfigure(logConfig(cfg, dir, a.opts.Stderr)); err != nil {
+		a.log.Warn("some [log] changes take effect on restart", "err", err)
+	}
 	if err := a.srv.Update(a.proxyConfig(cfg)); err != nil {
 		return err
 	}

@@ -135,7 +135,11 @@ func (cc *clientConn) serveOne() bool {
 	default:
 		keep = cc.relay(cfg)
 	}
-	cc.finish(cfg)
+	// Local endpoints (/healthz, /stats, /metrics) are not proxy traffic:
+	// a monitor polling them must not move the figures it reads.
+	if req.form != formOrigin || cc.res.err != stats.ErrNone {
+		cc.finish(cfg)
+	}
 	if !keep || cc.s.shuttingDown() {
 		return false
 	}
