@@ -218,6 +218,22 @@ func (a *App) localHandler(cfg *Config) http.Handler {
 // Start listens and serves. A listen failure is returned and also kept
 // for ListenErr (the tray shows it).
 func (a *App) Start() error {
+	// Before anything else: a crashed run may have left every program
+	// pointing at a dead port.
+	a.restoreLeftoverSystemProxy()
+	if err := a.start(); err != nil {
+		return err
+	}
+	if cfg := a.Config(); a.opts.SystemProxy || cfg.SysProxy.EnableOnStart {
+		if err := a.SetSystemProxy(true); err != nil {
+			return fmt.Errorf("switch the system proxy on: %w", err)
+		}
+		a.log.Info("system proxy points at Sluice", "addr", a.ListenAddr())
+	}
+	return nil
+}
+
+func (a *App) start() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	dial, dns, err := newDialer(a.cfg)
@@ -292,6 +308,13 @@ func listen(addr, source string) (net.Listener, error) {
 // Stop stops accepting, lets in-flight requests finish for up to the
 // configured grace period (or until ctx ends), and releases everything.
 func (a *App) Stop(ctx context.Context) error {
+	// The system proxy goes back first, so programs stop sending new
+	// requests to a proxy that is about to close.
+	if m, err := a.sysManager(); err == nil && m.IsOn() && m.Owner() == os.Getpid() {
+		if err := m.Off(); err != nil {
+			a.log.Error("restore the system proxy (run: sluice sysproxy restore)", "err", err)
+		}
+	}
 	a.mu.Lock()
 	srv, grace := a.srv, a.cfg.Proxy.ShutdownGrace.Duration
 	a.mu.Unlock()

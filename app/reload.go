@@ -13,8 +13,15 @@ import (
 // kept for ConfigError (the tray shows it) and logged.
 func (a *App) Reload() error {
 	cfg, err := a.loadConfig()
+	prevAddr := a.ListenAddr()
 	if err == nil {
 		err = a.apply(cfg)
+	}
+	if err == nil && a.ListenAddr() != prevAddr && a.SystemProxyOn() {
+		// The system proxy follows the new port.
+		if perr := a.SetSystemProxy(true); perr != nil {
+			a.log.Error("point the system proxy at the new address", "err", perr)
+		}
 	}
 	a.mu.Lock()
 	a.cfgErr = err
