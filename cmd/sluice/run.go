@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -32,6 +34,11 @@ func cmdRun(args []string) error {
 	if opts.Headless {
 		return a.Run(ctx)
 	}
-	// The tray lands with the tray issue; until then every run is headless.
-	return a.Run(ctx)
+	err = a.RunTray(ctx)
+	var running *app.RunningError
+	if errors.As(err, &running) {
+		fmt.Fprintln(os.Stderr, "sluice:", running)
+		return exitCode(running.ExitCode())
+	}
+	return err
 }
