@@ -249,11 +249,9 @@ func (m *Manager) On(host string, port int, bypass []string) error {
 	return nil
 }
 
-// Off puts back the settings the snapshot holds and deletes the state
-// file. A backend where the user or another program has put a value of
-// its own (neither Sluice's nor the one from before) is left alone, and
-// the log says so. With no state file Off does nothing, so calling it twice is fine.
-func (m *Manager) Off() error {
+// withState runs fn with the lock held and the state file loaded, if there
+// is one; with no state file it does nothing.
+func (m *Manager) withState(fn func(ctx context.Context, st *state) error) error {
 	ctx, cancel := m.ctx()
 	defer cancel()
 	unlock, err := m.lock()
@@ -265,7 +263,18 @@ func (m *Manager) Off() error {
 	if err != nil || st == nil {
 		return err
 	}
-	return m.off(ctx, st, false)
+	return fn(ctx, st)
+}
+
+// Off puts back the settings the snapshot holds and deletes the state
+// file. A backend where the user or another program has put a value of
+// its own (neither Sluice's nor the one from before) is left alone, and
+// the log says so. With no state file Off does nothing, so calling it
+// twice is fine.
+func (m *Manager) Off() error {
+	return m.withState(func(ctx context.Context, st *state) error {
+		return m.off(ctx, st, false)
+	})
 }
 
 // Restore puts back a snapshot left behind by a process that is gone:
@@ -274,22 +283,16 @@ func (m *Manager) Off() error {
 // at start, before anything else; the watchdog runs it when the owner
 // dies.
 func (m *Manager) Restore() (bool, error) {
-	ctx, cancel := m.ctx()
-	defer cancel()
-	unlock, err := m.lock()
-	if err != nil {
-		return false, err
-	}
-	defer unlock()
-	st, err := loadState(m.path)
-	if err != nil || st == nil {
-		return false, err
-	}
-	if st.Owner != 0 && alive(st.Owner, st.OwnerStart) {
-		return false, nil
-	}
-	m.log.Info("restoring the system proxy Sluice left on", "owner_pid", st.Owner)
-	return true, m.off(ctx, st, false)
+	restored := false
+	err := m.withState(func(ctx context.Context, st *state) error {
+		if st.Owner != 0 && alive(st.Owner, st.OwnerStart) {
+			return nil
+		}
+		m.log.Info("restoring the system proxy Sluice left on", "owner_pid", st.Owner)
+		restored = true
+		return m.off(ctx, st, false)
+	})
+	return restored, err
 }
 
 // RestoreAnyway writes every snapshot back even where the settings were
@@ -297,22 +300,13 @@ func (m *Manager) Restore() (bool, error) {
 // state file. It is for `sluice sysproxy restore --force`, when the user
 // knows better.
 func (m *Manager) RestoreAnyway() error {
-	ctx, cancel := m.ctx()
-	defer cancel()
-	unlock, err := m.lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	st, err := loadState(m.path)
-	if err != nil || st == nil {
-		return err
-	}
-	return m.off(ctx, st, true)
+	return m.withState(func(ctx context.Context, st *state) error {
+		return m.off(ctx, st, true)
+	})
 }
 
 // off restores st's snapshots (only where unchanged, unless force) and
-// removes the state file; m.mu is held. A backend that fails stays in the
+// removes the state file; the lock is held. A backend that fails stays in the
 // state file so the restore can be retried.
 func (m *Manager) off(ctx context.Context, st *state, force bool) error {
 	var failed []backendState
