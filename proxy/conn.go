@@ -484,28 +484,31 @@ func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 	}
 	cc.res.bytesOut = n
 	if err == nil {
-		if ferr := cc.bw.Flush(); ferr != nil {
-			err = writeErr(ferr)
-		}
-	}
-	if err != nil {
-		uc.close()
-		if isWriteErr(err) {
-			cc.res.err = stats.ErrClientAbort
+		// The response is read to its end, so the upstream conn can take
+		// the next request (from any client) before this client's last
+		// bytes are flushed; pooled after the flush, a client's next
+		// request on another connection could miss it and dial anew.
+		if kind != bodyUntilClose && upstreamKeepAlive(resp) && cfg.MaxIdlePerHost > 0 {
+			cc.s.pool.put(uc, time.Now())
 		} else {
-			// The upstream broke mid-body. The status is already sent, so
-			// the only honest signal left is closing the connection.
-			cc.res.err = stats.ErrUpstream
-			cc.s.log.Debug("upstream failed mid-body", "upstream", string(cc.key), "err", err)
+			uc.close()
 		}
-		return false
+		if ferr := cc.bw.Flush(); ferr != nil {
+			cc.res.err = stats.ErrClientAbort
+			return false
+		}
+		return keep
 	}
-	if kind != bodyUntilClose && upstreamKeepAlive(resp) && cfg.MaxIdlePerHost > 0 {
-		cc.s.pool.put(uc, time.Now())
+	uc.close()
+	if isWriteErr(err) {
+		cc.res.err = stats.ErrClientAbort
 	} else {
-		uc.close()
+		// The upstream broke mid-body. The status is already sent, so
+		// the only honest signal left is closing the connection.
+		cc.res.err = stats.ErrUpstream
+		cc.s.log.Debug("upstream failed mid-body", "upstream", string(cc.key), "err", err)
 	}
-	return keep
+	return false
 }
 
 func upstreamKeepAlive(r *response) bool {
