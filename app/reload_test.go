@@ -64,7 +64,7 @@ func startWatchedApp(t *testing.T, listen string) (*App, string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() {
 		cancel()
-		a.Stop(context.Background())
+		a.stopAll()
 	})
 	if err := a.WatchConfig(ctx); err != nil {
 		t.Fatal(err)

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"time"
 
+	"github.com/sluiceproxy/sluice/proxy"
 	"github.com/sluiceproxy/sluice/sysproxy"
 	"github.com/sluiceproxy/sluice/tray"
 )
@@ -28,8 +28,8 @@ const sysProxyPoll = time.Second
 // fails, such as a port in use, does not end it: the menu shows the error
 // and a fixed config.toml rebinds. Without a tray host (no D-Bus session
 // bus or no StatusNotifierWatcher) it logs one warning and runs headless.
-// On the way out it restores the system proxy and stops the proxy
-// gracefully.
+// On the way out Stop restores the system proxy and drains the proxy,
+// then the logs are flushed.
 func (a *App) RunTray(ctx context.Context) error {
 	dir, err := StateDir()
 	if err != nil {
@@ -42,7 +42,7 @@ func (a *App) RunTray(ctx context.Context) error {
 	defer inst.Release()
 
 	if err := a.Start(); err != nil && a.ListenErr() == nil {
-		return err
+		return errors.Join(err, a.stopAll())
 	}
 	// The instance file says where /healthz answers, for a second launch
 	// to ping; a reload may move the listener.
@@ -59,17 +59,23 @@ func (a *App) RunTray(ctx context.Context) error {
 		a.log.Warn("config hot reload is off; use Reload config in the menu", "err", err)
 	}
 
+	// done ends the tray: a signal, Quit, or the listener failing under
+	// us (as in Run, that ends the app rather than leave a dead proxy
+	// behind a normal-looking icon).
 	done := make(chan struct{})
+	var serveErr error
 	go func() {
 		select {
 		case <-ctx.Done():
 		case <-a.quit:
+		case serveErr = <-a.serveErr:
+			a.log.Error("proxy stopped", "err", serveErr)
 		}
 		close(done)
 	}()
 	ctrl, err := newTrayController(a, recordAddr)
 	if err != nil {
-		return err
+		return errors.Join(err, a.stopAll())
 	}
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	go ctrl.pollSystemProxy(pollCtx)
@@ -83,24 +89,22 @@ func (a *App) RunTray(ctx context.Context) error {
 		<-done
 	case err != nil:
 		a.log.Error("tray failed; stopping", "err", err)
+		a.Quit()
 	}
-	return a.stopTray(ctrl)
+	<-done // Quit from the menu closes it too, through a.Quit
+	a.log.Info("stopping")
+	stopErr := a.stopAll()
+	if serveErr != nil && !errors.Is(serveErr, proxy.ErrServerClosed) {
+		return serveErr
+	}
+	return stopErr
 }
 
-// stopTray is the tray app's way out: the system proxy goes back first,
-// so no program is left pointing at a port that is about to close, then
-// the proxy drains.
-func (a *App) stopTray(ctrl *trayController) error {
-	var errs []error
-	if ctrl.mgr.IsOn() && ctrl.mgr.Owner() == ctrl.pid {
-		if err := a.SetSystemProxy(false); err != nil {
-			errs = append(errs, fmt.Errorf("restore the system proxy (run: sluice sysproxy restore): %w", err))
-		}
-	}
-	if err := a.Stop(context.Background()); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+// stopAll stops the proxy (restoring the system proxy first, see Stop)
+// and then closes the logs, so the records of requests that finished
+// during the grace period are written.
+func (a *App) stopAll() error {
+	return errors.Join(a.Stop(context.Background()), a.logs.Close())
 }
 
 // trayController adapts an App to tray.Controller: the tray asks in its
@@ -109,8 +113,6 @@ type trayController struct {
 	a        *App
 	reloaded func() // run after a reload from the menu
 	mgr      *sysproxy.Manager
-	// pid is this process, the owner sysManager records.
-	pid int
 	// proxyOn is the last reading of the OS settings; pollSystemProxy
 	// keeps it fresh, as reading runs the OS tools (gsettings,
 	// kreadconfig) and takes too long for the menu's refresh.
@@ -122,7 +124,7 @@ func newTrayController(a *App, reloaded func()) (*trayController, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &trayController{a: a, reloaded: reloaded, mgr: mgr, pid: os.Getpid()}
+	c := &trayController{a: a, reloaded: reloaded, mgr: mgr}
 	c.proxyOn.Store(c.readSystemProxy())
 	return c, nil
 }
@@ -139,16 +141,7 @@ func (c *trayController) Reload() error {
 }
 func (c *trayController) Quit() { c.a.Quit() }
 
-func (c *trayController) LogDir() string {
-	if d := c.a.Config().Log.Dir; d != "" {
-		return d
-	}
-	d, err := DefaultLogDir()
-	if err != nil {
-		return ""
-	}
-	return d
-}
+func (c *trayController) LogDir() string { return c.a.LogDir() }
 
 func (c *trayController) Stats() tray.Stats {
 	s := c.a.Stats()

@@ -49,15 +49,18 @@ func (a *App) watchConfig(ctx context.Context, reloaded func()) error {
 			return fmt.Errorf("watch config dir %s: %w", filepath.Dir(name), err)
 		}
 	}
-	go a.watchLoop(ctx, w, path, names, reloaded)
+	// Read after the watch is in place and before returning: a change
+	// from here on is both seen and different from this.
+	last, _ := os.ReadFile(path)
+	go a.watchLoop(ctx, w, path, last, names, reloaded)
 	return nil
 }
 
 // watchLoop turns change events on the config file into debounced
-// reloads. A save that leaves the content as it was reloads nothing.
-func (a *App) watchLoop(ctx context.Context, w *fsnotify.Watcher, path string, names map[string]bool, reloaded func()) {
+// reloads. A save that leaves the content as it was (last) reloads
+// nothing.
+func (a *App) watchLoop(ctx context.Context, w *fsnotify.Watcher, path string, last []byte, names map[string]bool, reloaded func()) {
 	defer w.Close()
-	last, _ := os.ReadFile(path)
 	debounce := time.NewTimer(watchDebounce)
 	debounce.Stop()
 	for {

@@ -15,10 +15,10 @@ import (
 const watcherName = "org.kde.StatusNotifierWatcher"
 
 // checkHost returns nil when a StatusNotifierWatcher owns its name on the
-// session bus, polling for up to wait. It uses a private connection and
+// session bus, polling for up to wait or until done is closed. It uses a private connection and
 // closes it, leaving systray's shared one untouched. It never autolaunches
 // a bus: a bus started for Sluice alone has no panel on it.
-func checkHost(wait time.Duration) error {
+func checkHost(wait time.Duration, done <-chan struct{}) error {
 	conn, err := dbus.SessionBusPrivateNoAutoStartup()
 	if err != nil {
 		return fmt.Errorf("%w: no D-Bus session bus (is DBUS_SESSION_BUS_ADDRESS set?): %w", ErrNoHost, err)
@@ -42,6 +42,10 @@ func checkHost(wait time.Duration) error {
 		if !time.Now().Before(deadline) {
 			return fmt.Errorf("%w: nothing owns %s on the D-Bus session bus (the panel needs a StatusNotifier/AppIndicator tray)", ErrNoHost, watcherName)
 		}
-		time.Sleep(250 * time.Millisecond)
+		select {
+		case <-time.After(250 * time.Millisecond):
+		case <-done:
+			return fmt.Errorf("%w: stopped while waiting for %s", ErrNoHost, watcherName)
+		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 func TestCheckHostWaitsForLatePanel(t *testing.T) {
 	bus := snihost.StartBus(t)
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", bus.Addr)
-	if err := checkHost(0); !errors.Is(err, ErrNoHost) {
+	if err := checkHost(0, nil); !errors.Is(err, ErrNoHost) {
 		t.Fatalf("checkHost with no watcher = %v, want ErrNoHost", err)
 	}
 	watcherUp := make(chan struct{})
@@ -24,7 +24,7 @@ func TestCheckHostWaitsForLatePanel(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 		snihost.NewWatcher(t, bus)
 	}()
-	err := checkHost(30 * time.Second)
+	err := checkHost(30*time.Second, nil)
 	<-watcherUp
 	if err != nil {
 		t.Fatalf("checkHost with a watcher arriving late: %v", err)

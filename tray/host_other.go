@@ -6,4 +6,4 @@ import "time"
 
 // checkHost returns nil: macOS and Windows always have a menu bar or
 // notification area.
-func checkHost(time.Duration) error { return nil }
+func checkHost(time.Duration, <-chan struct{}) error { return nil }

@@ -50,9 +50,10 @@ type Options struct {
 	// second, as the live stats are per-second rates.
 	Interval time.Duration
 	// HostWait is how long Run waits for a tray host to appear on the
-	// session bus before giving up with ErrNoHost. It covers logging in,
-	// when Sluice may start before the panel does. Zero means do not
-	// wait. Only Linux and the BSDs need a host.
+	// session bus before giving up with ErrNoHost (sooner if Done is
+	// closed). It covers logging in, when Sluice may start before the
+	// panel does. Zero means do not wait. Only Linux and the BSDs need a
+	// host.
 	HostWait time.Duration
 	// Done, when closed, makes Run return: the app is stopping for a
 	// reason of its own (a signal). If nil, only the Quit item ends Run.
@@ -88,7 +89,7 @@ func Run(ctrl Controller, opts Options) error {
 		}
 		opts.Autostart = a
 	}
-	if err := checkHost(opts.HostWait); err != nil {
+	if err := checkHost(opts.HostWait, opts.Done); err != nil {
 		return err
 	}
 	return runSystray(ctrl, opts)

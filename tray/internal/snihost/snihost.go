@@ -112,7 +112,7 @@ func NewWatcher(t testing.TB, bus *Bus) *Watcher {
 	}
 	_, err := prop.Export(w.conn, watcherPath, prop.Map{
 		watcherName: {
-			"RegisteredStatusNotifierItems": {Value: []string{}, Emit: prop.EmitTrue},
+			"RegisteredStatusNotifierItems":  {Value: []string{}, Emit: prop.EmitTrue},
 			"IsStatusNotifierHostRegistered": {Value: true, Emit: prop.EmitTrue},
 			"ProtocolVersion":                {Value: int32(0), Emit: prop.EmitTrue},
 		},
