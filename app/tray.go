@@ -85,7 +85,7 @@ func (a *App) RunTray(ctx context.Context) error {
 	switch {
 	case errors.Is(err, tray.ErrNoHost):
 		a.log.Warn("no system tray here; running without one, the proxy works the same (quit with Ctrl-C or SIGTERM)", "reason", err)
-		fmt.Fprintf(a.stderr(), "Sluice listening on %s (no system tray: %v)\n", a.ListenAddr(), err)
+		fmt.Fprintf(a.stderr(), "Sluice listening on %s, without a tray\nTry: curl -x http://%s http://example.com/\n", a.ListenAddr(), a.ListenAddr())
 		<-done
 	case err != nil:
 		a.log.Error("tray failed; stopping", "err", err)

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -383,5 +384,95 @@ func TestTrayEndToEnd(t *testing.T) {
 	}
 	if got := d.proxySettings(t); got != prior {
 		t.Errorf("after Quit:\n%s\nwant the prior settings:\n%s", got, prior)
+	}
+}
+
+// TestNoTrayHostRunsHeadless starts the tray app where nothing can show a
+// tray icon: with no session bus at all, and with a bus but no
+// StatusNotifierWatcher on it. Each time it warns once, serves as a proxy
+// all the same, and stops cleanly on SIGTERM.
+func TestNoTrayHostRunsHeadless(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the sluice binary")
+	}
+	bin := sluiceBinary(t)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "through")
+	}))
+	defer origin.Close()
+
+	cases := []struct {
+		name string
+		bus  func(t *testing.T) string
+		want string
+	}{
+		{"no session bus", func(t *testing.T) string { return "unix:path=" + filepath.Join(t.TempDir(), "none") }, "no D-Bus session bus"},
+		{"bus without a watcher", func(t *testing.T) string { return snihost.StartBus(t).Addr }, "nothing owns org.kde.StatusNotifierWatcher"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			addr := freeLoopbackAddr(t)
+			cfg := filepath.Join(root, "config.toml")
+			body := fmt.Sprintf("[proxy]\nlisten = %q\nshutdown_grace = \"1s\"\n\n[log]\ndir = %q\n", addr, filepath.Join(root, "logs"))
+			if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var env []string
+			for _, kv := range os.Environ() {
+				if k, _, _ := strings.Cut(kv, "="); !strings.HasPrefix(k, "DBUS_") && !strings.HasPrefix(k, "XDG_") && !strings.HasPrefix(k, "PROXY_") {
+					env = append(env, kv)
+				}
+			}
+			env = append(env, "DBUS_SESSION_BUS_ADDRESS="+tc.bus(t), "XDG_STATE_HOME="+filepath.Join(root, "state"),
+				"XDG_CONFIG_HOME="+filepath.Join(root, "xdg"), "GSETTINGS_BACKEND=keyfile")
+			var out syncBuffer
+			cmd := exec.Command(bin, "run", "--config", cfg)
+			cmd.Env, cmd.Stdout, cmd.Stderr = env, &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			defer cmd.Process.Kill()
+
+			if err := snihost.Eventually(2*wait, func() error {
+				if !strings.Contains(out.String(), "no system tray") {
+					return errors.New("no warning yet")
+				}
+				return nil
+			}); err != nil {
+				t.Fatalf("%v\noutput:\n%s", err, out.String())
+			}
+			if !strings.Contains(out.String(), tc.want) {
+				t.Errorf("warning does not say why (%q):\n%s", tc.want, out.String())
+			}
+			client := &http.Client{
+				Transport: &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: addr})},
+				Timeout:   wait,
+			}
+			resp, err := client.Get(origin.URL)
+			if err != nil {
+				t.Fatalf("proxy without a tray: %v\noutput:\n%s", err, out.String())
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) != "through" {
+				t.Errorf("proxied body %q", b)
+			}
+
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Errorf("exit after SIGTERM: %v\noutput:\n%s", err, out.String())
+				}
+			case <-time.After(2 * wait):
+				t.Fatal("no exit after SIGTERM")
+			}
+			if n := strings.Count(out.String(), "no system tray here"); n != 1 {
+				t.Errorf("%d warnings, want 1:\n%s", n, out.String())
+			}
+		})
 	}
 }
