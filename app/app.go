@@ -346,6 +346,9 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(a.stderr(), "Sluice listening on %s\nTry: curl -x http://%s http://example.com/\n", a.ListenAddr(), a.ListenAddr())
+	if err := a.WatchConfig(ctx); err != nil {
+		a.log.Warn("config hot reload is off; restart to apply config changes", "err", err)
+	}
 	var serveErr error
 	select {
 	case <-ctx.Done():
