@@ -36,16 +36,33 @@ type GNOME struct {
 // Name is "gnome".
 func (GNOME) Name() string { return "gnome" }
 
-// Read gets every key Sluice touches with `gsettings get`.
+// Read gets every key Sluice touches.
+//
+// It runs one `gsettings list-recursively` for the whole schema rather
+// than a `gsettings get` per key: the tray polls this every second, and
+// six processes a second would cost an idle tray app a few percent of a
+// core.
 func (g GNOME) Read(ctx context.Context) (Settings, error) {
+	out, err := g.Run.Run(ctx, "gsettings", "list-recursively", gnomeSchema)
+	if err != nil {
+		return nil, fmt.Errorf("read GNOME proxy settings: %w", err)
+	}
+	all := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		// "org.gnome.system.proxy.http host 'corp.example'"
+		schema, rest, ok := strings.Cut(strings.TrimSpace(line), " ")
+		key, val, ok2 := strings.Cut(rest, " ")
+		if ok && ok2 {
+			all[schema+" "+key] = val
+		}
+	}
 	s := Settings{}
 	for _, k := range gnomeKeys {
-		schema, key, _ := strings.Cut(k, " ")
-		out, err := g.Run.Run(ctx, "gsettings", "get", schema, key)
-		if err != nil {
-			return nil, fmt.Errorf("read GNOME proxy setting: %w", err)
+		v, ok := all[k]
+		if !ok {
+			return nil, fmt.Errorf("read GNOME proxy settings: gsettings printed no %s (is gsettings-desktop-schemas installed?)", k)
 		}
-		s[k] = Value{V: strings.TrimSpace(string(out))}
+		s[k] = Value{V: v}
 	}
 	return s, nil
 }
