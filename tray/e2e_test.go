@@ -257,7 +257,11 @@ func TestTrayEndToEnd(t *testing.T) {
 		if !ok {
 			t.Fatalf("no item %q in menu:\n%s", label, snihost.Labels(entries))
 		}
-		if err := menu.Click(e.ID); err != nil {
+		clickFn := menu.Click
+		if label == "Quit" {
+			clickFn = menu.ClickQuit
+		}
+		if err := clickFn(e.ID); err != nil {
 			t.Fatal(err)
 		}
 	}

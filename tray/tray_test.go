@@ -349,7 +349,7 @@ func TestTrayMenuOverDBus(t *testing.T) {
 	until("system proxy disabled", has("System proxy", func(e snihost.Entry) bool { return !e.Enabled }))
 
 	// Quit calls the app and ends Run.
-	if err := menu.Click(find(entries, "Quit").ID); err != nil {
+	if err := menu.ClickQuit(find(entries, "Quit").ID); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -7,6 +7,7 @@ package snihost
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -329,6 +330,18 @@ func (m *Menu) Click(id int32) error {
 		return fmt.Errorf("Event(%d, clicked): %w", id, err)
 	}
 	return nil
+}
+
+// ClickQuit clicks an item that ends the menu's process. The process may
+// leave the bus before its reply goes out, and the bus then answers
+// NoReply on its behalf: that counts as a click delivered.
+func (m *Menu) ClickQuit(id int32) error {
+	err := m.Click(id)
+	var de dbus.Error
+	if errors.As(err, &de) && de.Name == "org.freedesktop.DBus.Error.NoReply" {
+		return nil
+	}
+	return err
 }
 
 // Find returns the first visible entry whose label starts with prefix.
