@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Defaults used when a Config field is zero. docs/dns.md lists them for users.
+// Defaults used when a Config field is zero. README.md ("DNS") lists them for users.
 const (
 	// DefaultMaxTTL caps how long an answer is trusted, the common resolver
 	// default (Unbound's cache-max-ttl), matching assets/config.toml.
