@@ -20,6 +20,9 @@ func TestClientAbortClosesUpstream(t *testing.T) {
 				if framing == "content-length" {
 					w.Header().Set("Content-Length", "1099511627776") // 1 TiB: through splice
 				}
+				// Bounded, so that a proxy that leaks the upstream conn
+				// fails the test rather than hanging the origin's Close.
+				http.NewResponseController(w).SetWriteDeadline(time.Now().Add(2 * patience))
 				buf := make([]byte, 32<<10)
 				for {
 					if _, err := w.Write(buf); err != nil {

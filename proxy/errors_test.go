@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -223,5 +224,44 @@ func TestLocalEndpointsLoopbackOnly(t *testing.T) {
 	rc.send("GET " + o.URL + "/ HTTP/1.1\r\nHost: " + o.hostPort() + "\r\n\r\n")
 	if resp, body := rc.response("GET"); resp.StatusCode != 200 || body != "relayed" {
 		t.Fatalf("relay for a remote client: %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestLoopDetection checks both loop checks: a target written as Sluice's
+// own address is refused before any dial, and a name that leads back to
+// Sluice is refused once the dial shows where it went.
+func TestLoopDetection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := ln.Addr().String()
+	_, port, _ := net.SplitHostPort(self)
+	var dials atomic.Int64
+	dial := func(ctx context.Context, network, addr string) (net.Conn, bool, error) {
+		dials.Add(1)
+		if addr == "sluice-self.test:80" {
+			addr = self // a name that resolves to Sluice
+		}
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, addr)
+		return c, false, err
+	}
+	p := serveProxy(t, Config{Dial: dial}, ln)
+	for _, target := range []string{self, "localhost:" + port, "127.0.0.1:" + port} {
+		rc := dialRaw(t, p.addr)
+		rc.send("GET http://" + target + "/ HTTP/1.1\r\nHost: " + target + "\r\n\r\n")
+		resp, body := rc.response("GET")
+		checkError(t, resp, body, http.StatusLoopDetected)
+	}
+	if n := dials.Load(); n != 0 {
+		t.Errorf("%d dials for targets that name Sluice's own address, want 0", n)
+	}
+	rc := dialRaw(t, p.addr)
+	rc.send("GET http://sluice-self.test/ HTTP/1.1\r\nHost: sluice-self.test\r\n\r\n")
+	resp, body := rc.response("GET")
+	checkError(t, resp, body, http.StatusLoopDetected)
+	if n := dials.Load(); n != 1 {
+		t.Errorf("%d dials, want 1", n)
 	}
 }
