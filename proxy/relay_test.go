@@ -182,3 +182,25 @@ func TestResponseWithNonChunkedTransferCoding(t *testing.T) {
 		t.Errorf("body %q", rest)
 	}
 }
+
+// TestPipelinedRequests sends three requests in one write, the last with
+// a body, and checks the three responses come back in order on the same
+// connection.
+func TestPipelinedRequests(t *testing.T) {
+	o := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		io.WriteString(w, r.Method+" "+r.URL.Path+" "+string(b))
+	}))
+	p := startProxy(t, Config{})
+	rc := dialRaw(t, p.addr)
+	host := "Host: " + o.hostPort() + "\r\n"
+	rc.send("GET " + o.URL + "/1 HTTP/1.1\r\n" + host + "\r\n" +
+		"HEAD " + o.URL + "/2 HTTP/1.1\r\n" + host + "\r\n" +
+		"POST " + o.URL + "/3 HTTP/1.1\r\n" + host + "Content-Length: 4\r\n\r\nbody")
+	for _, want := range []struct{ method, body string }{{"GET", "GET /1 "}, {"HEAD", ""}, {"POST", "POST /3 body"}} {
+		resp, body := rc.response(want.method)
+		if resp.StatusCode != 200 || body != want.body {
+			t.Fatalf("%s: %d %q, want %q", want.method, resp.StatusCode, body, want.body)
+		}
+	}
+}
