@@ -57,6 +57,27 @@ func (p *perfRecord) finish() (string, error) {
 		return "", fmt.Errorf("profile %s: %w", p.name, err)
 	}
 	var top []string
+	// Shares by where the time went: the kernel (syscalls, loopback TCP,
+	// scheduler), Go's runtime, and Sluice's own code.
+	var kernel, runtimeShare, own float64
+	for _, line := range strings.Split(string(rep), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || !strings.HasSuffix(f[0], "%") || strings.HasPrefix(line, "#") {
+			continue
+		}
+		pct, err := strconv.ParseFloat(strings.TrimSuffix(f[0], "%"), 64)
+		if err != nil {
+			continue
+		}
+		switch {
+		case f[1] == "[k]":
+			kernel += pct
+		case strings.HasPrefix(f[2], "runtime.") || strings.HasPrefix(f[2], "internal/runtime"):
+			runtimeShare += pct
+		case strings.Contains(f[2], "sluiceproxy/sluice"):
+			own += pct
+		}
+	}
 	for _, line := range strings.Split(string(rep), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 3 || !strings.HasSuffix(f[0], "%") || strings.HasPrefix(line, "#") {
@@ -73,5 +94,6 @@ func (p *perfRecord) finish() (string, error) {
 			break
 		}
 	}
-	return fmt.Sprintf("perf profile %s (%s): %s", p.name, txt, strings.Join(top, "; ")), nil
+	return fmt.Sprintf("perf profile %s (%s): kernel %.0f%%, Go runtime %.0f%%, Sluice's code %.0f%% (symbols ≥ 0.5%%); top: %s",
+		p.name, txt, kernel, runtimeShare, own, strings.Join(top, "; ")), nil
 }

@@ -196,7 +196,7 @@ func (r *Results) Checks() []Check {
 		if !higher {
 			pass = s <= factor*b
 		}
-		add(issue, target, pass, true, fmt.Sprintf("sluice %s vs %s %s (%.2f×)", formatValue(metric, s), name, formatValue(metric, b), s/b))
+		add(issue, target, pass, true, fmt.Sprintf("sluice %s vs %s %s (%.3g×)", formatValue(metric, s), name, formatValue(metric, b), s/b))
 	}
 	ratioTo := func(issue, target, metric, other string, factor float64) {
 		s, ok1 := r.Value(Sluice, metric)
@@ -205,7 +205,7 @@ func (r *Results) Checks() []Check {
 			add(issue, target, false, false, "not measured")
 			return
 		}
-		add(issue, target, s >= factor*o, true, fmt.Sprintf("sluice %s vs %s %s (%.2f×)", formatValue(metric, s), other, formatValue(metric, o), s/o))
+		add(issue, target, s >= factor*o, true, fmt.Sprintf("sluice %s vs %s %s (%.3g×)", formatValue(metric, s), other, formatValue(metric, o), s/o))
 	}
 	limit := func(issue, target, metric string, max, scale float64) {
 		s, ok := r.Value(Sluice, metric)
@@ -232,7 +232,7 @@ func (r *Results) Checks() []Check {
 	d, ok2 := r.Value(Direct, MGet)
 	if ok1 && ok2 && d > 0 {
 		add("8, 2.3", "CONNECT tunnel ≥ 0.9× direct", s >= 0.9*d, true,
-			fmt.Sprintf("sluice %s vs direct %s (%.2f×)", formatValue(MTunnel, s), formatValue(MGet, d), s/d))
+			fmt.Sprintf("sluice %s vs direct %s (%.3g×)", formatValue(MTunnel, s), formatValue(MGet, d), s/d))
 	} else {
 		add("8, 2.3", "CONNECT tunnel ≥ 0.9× direct", false, false, "not measured")
 	}
@@ -250,7 +250,7 @@ func (r *Results) Checks() []Check {
 		add("3.3", "keep-alive rps with access log on ≥ 0.95× off", false, false, "this build wrote no access log")
 	} else if ok1 && ok2 && off > 0 {
 		add("3.3", "keep-alive rps with access log on ≥ 0.95× off", on >= 0.95*off, true,
-			fmt.Sprintf("on %.0f vs off %.0f (%.2f×)", on, off, on/off))
+			fmt.Sprintf("on %.0f vs off %.0f (%.3g×)", on, off, on/off))
 	} else {
 		add("3.3", "keep-alive rps with access log on ≥ 0.95× off", false, false, "not measured")
 	}
