@@ -1,6 +1,6 @@
 # Benchmarks. Included by the top-level Makefile.
 #
-#   make bench        Go micro-benchmarks, then the full load test (~12 min, root)
+#   make bench        Go micro-benchmarks, then the full load test (~15 min, root)
 #   make bench-quick  micro-benchmarks at 100 iterations, then a one-round load test (~3 min)
 #
 # The load test installs nginx-light, wrk, privoxy, tinyproxy and squid
