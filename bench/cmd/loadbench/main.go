@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command loadbench is Sluice's load-test harness: one run measures direct,
 // Sluice and the peer proxies under the same loads and prints one table
 // (see bench/README.md). "loadbench sink" and "loadbench refproxy" are the
