@@ -20,10 +20,10 @@ import (
 // with a reason in the commit message.
 const maxAllocsPerRequest = 0
 
-// maxAllocsPerLoggedRequest is the budget with an access logger: the
-// record and its Host, Port and Path strings measured 4, plus one to
-// spare.
-const maxAllocsPerLoggedRequest = 5
+// maxAllocsPerLoggedRequest is the budget with an access logger: the one
+// string that holds the record's Host, Port and Path (the record itself
+// is reused per connection).
+const maxAllocsPerLoggedRequest = 1
 
 // fastOriginBody is what the raw origin answers every request with.
 const fastOriginBody = "hello, allocation budget"

@@ -37,6 +37,7 @@ type clientConn struct {
 	out     []byte // outgoing heads are built here
 	key     []byte // pool key of the current request
 	res     result
+	rec     AccessRecord // the access record being handed over
 	started time.Time
 }
 
@@ -179,26 +180,33 @@ func (cc *clientConn) finish(cfg *Config) {
 		cc.remote = cc.conn.RemoteAddr().String()
 	}
 	req := &cc.req
-	rec := AccessRecord{
+	var path []byte
+	if !r.tunnel {
+		path = req.path
+		if !cfg.LogQuery {
+			if i := indexByte(path, '?'); i >= 0 {
+				path = path[:i]
+			}
+		}
+	}
+	// Host, port and path share one string: one allocation, not three.
+	b := append(append(append(cc.key[:0], req.host...), req.port...), path...)
+	cc.key = b
+	all := string(b)
+	h, p := len(req.host), len(req.host)+len(req.port)
+	// The record lives in cc: handing a stack value to an interface
+	// method would move it to the heap on every request.
+	cc.rec = AccessRecord{
 		Time: cc.started, Client: cc.remote, Method: methodString(req.method),
-		Host: string(req.host), Port: string(req.port),
+		Host: all[:h], Port: all[h:p], Path: all[p:],
 		Status: r.status, BytesIn: r.bytesIn, BytesOut: r.bytesOut,
 		Duration: d, TTFB: r.ttfb, Reused: r.reused, DNSCached: r.dnsCached,
 		Tunnel: r.tunnel, Err: r.err,
 	}
 	if req.form == formAbsolute {
-		rec.Scheme = "http"
+		cc.rec.Scheme = "http"
 	}
-	if !r.tunnel {
-		p := req.path
-		if !cfg.LogQuery {
-			if i := indexByte(p, '?'); i >= 0 {
-				p = p[:i]
-			}
-		}
-		rec.Path = string(p)
-	}
-	cfg.Access.LogAccess(&rec)
+	cfg.Access.LogAccess(&cc.rec)
 }
 
 func indexByte(b []byte, c byte) int {

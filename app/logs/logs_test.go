@@ -205,10 +205,11 @@ func TestBlockedSinkDropsAndNeverBlocksTheCaller(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("100k LogAccess calls did not finish in 30s while the sink was blocked: the caller waits on the sink")
 	}
-	// Everything beyond the queue and the writer's one blocked batch was
+	// Everything beyond the queue and the writer's one blocked batch
+	// (at most maxBatchBytes of records, each well over 100 bytes) was
 	// dropped.
 	dropped := l.Dropped()
-	if dropped < calls-queue-DefaultFlushRecords || dropped > calls {
+	if dropped < calls-queue-maxBatchBytes/100 || dropped > calls {
 		t.Fatalf("dropped %d of %d with a queue of %d", dropped, calls, queue)
 	}
 	if got := st.Snapshot().LogsDropped; got != dropped {

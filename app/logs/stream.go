@@ -36,8 +36,9 @@ type stream[T any] struct {
 	flushRecords int
 
 	closed     atomic.Bool
-	dropped    atomic.Int64 // every record lost, for Dropped
-	unreported atomic.Int64 // lost since the last drop line
+	dropped    atomic.Int64  // every record lost, for Dropped
+	unreported atomic.Int64  // lost since the last drop line
+	kick       chan struct{} // put's early wake-up; capacity 1
 	stop       chan struct{}
 	exited     chan struct{}
 	writeErr   error // first failed write; owned by the writer goroutine
@@ -62,6 +63,7 @@ func newStream[T any](cfg *Config, name string, mirror io.Writer,
 		mirror:       mirror,
 		flushEvery:   cfg.FlushEvery,
 		flushRecords: cfg.FlushRecords,
+		kick:         make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 		exited:       make(chan struct{}),
 	}
@@ -81,6 +83,15 @@ func (s *stream[T]) put(rec *T) {
 	}
 	select {
 	case s.queue <- *rec:
+		// The writer sleeps until a batch is due; wake it early once a
+		// batch's worth is waiting. Waking it for every record would cost
+		// a goroutine switch (and often a futex call) per request.
+		if len(s.queue) >= s.flushRecords {
+			select {
+			case s.kick <- struct{}{}:
+			default:
+			}
+		}
 	default:
 		s.drop(1)
 	}
@@ -91,7 +102,10 @@ func (s *stream[T]) drop(n int64) {
 	s.unreported.Add(n)
 }
 
-// run is the writer goroutine: it batches records and writes them.
+// run is the writer goroutine. It waits for the first record, then
+// gives the batch until flushEvery, or until put says flushRecords are
+// queued, and writes everything queued in one go. So it wakes once per
+// batch, not once per record.
 func (s *stream[T]) run() {
 	defer close(s.exited)
 	var (
@@ -100,38 +114,46 @@ func (s *stream[T]) run() {
 		timer = time.NewTimer(time.Hour)
 	)
 	timer.Stop()
-	flush := func() {
-		buf = s.write(buf, n)
-		n = 0
-	}
 	add := func(rec *T) {
 		buf = s.format(buf, rec)
 		n++
-		if n >= s.flushRecords || len(buf) >= maxBatchBytes {
-			flush()
-		} else if n == 1 {
-			timer.Reset(s.flushEvery)
+		if len(buf) >= maxBatchBytes {
+			buf = s.write(buf, n)
+			n = 0
+		}
+	}
+	// drain formats everything queued now and writes it.
+	drain := func() {
+		for {
+			select {
+			case rec := <-s.queue:
+				add(&rec)
+			default:
+				buf = s.write(buf, n)
+				n = 0
+				return
+			}
 		}
 	}
 	for {
 		select {
 		case rec := <-s.queue:
 			add(&rec)
-		case <-timer.C:
-			flush()
 		case <-s.stop:
-			// Drain what was queued before Close, then stop.
-			for {
-				select {
-				case rec := <-s.queue:
-					add(&rec)
-				default:
-					flush()
-					timer.Stop()
-					return
-				}
-			}
+			drain()
+			return
 		}
+		timer.Reset(s.flushEvery)
+		select {
+		case <-s.kick:
+		case <-timer.C:
+		case <-s.stop:
+			timer.Stop()
+			drain()
+			return
+		}
+		timer.Stop()
+		drain()
 	}
 }
 
