@@ -57,6 +57,8 @@ type App struct {
 	// (not when a reload closes a replaced one).
 	serveErr chan error
 
+	stopTrim context.CancelFunc // ends trimAfterBursts; set by Start
+
 	quit     chan struct{} // closed by Quit
 	quitOnce sync.Once
 }
@@ -255,6 +257,10 @@ func (a *App) start() error {
 	}
 	a.ln, a.listenErr = ln, nil
 	a.serve(ln)
+	tuneGC()
+	trimCtx, stopTrim := context.WithCancel(context.Background())
+	a.stopTrim = stopTrim
+	go a.trimAfterBursts(trimCtx)
 	a.log.Info("listening", "addr", ln.Addr().String(), "config", a.opts.ConfigPath, "version", Version)
 	return nil
 }
@@ -323,6 +329,9 @@ func (a *App) Stop(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, grace)
 	defer cancel()
+	if a.stopTrim != nil {
+		a.stopTrim()
+	}
 	err := srv.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		a.log.Warn("shutdown grace period over; closed the remaining connections", "grace", grace)

@@ -60,6 +60,7 @@ type Collector struct {
 	ttfbCount   atomic.Int64
 	conns       atomic.Int64
 	connsTotal  atomic.Int64
+	connsPeak   atomic.Int64 // high-water mark since TakeConnsPeak
 	tunnels     atomic.Int64
 	tunnelTotal atomic.Int64
 	reused      atomic.Int64
@@ -85,8 +86,20 @@ func New() *Collector {
 
 // ConnOpened records an accepted client connection.
 func (c *Collector) ConnOpened() {
-	c.conns.Add(1)
+	n := c.conns.Add(1)
 	c.connsTotal.Add(1)
+	for {
+		p := c.connsPeak.Load()
+		if n <= p || c.connsPeak.CompareAndSwap(p, n) {
+			return
+		}
+	}
+}
+
+// TakeConnsPeak returns the most client connections open at once since
+// the last call, and starts a new period at the number open now.
+func (c *Collector) TakeConnsPeak() int64 {
+	return c.connsPeak.Swap(c.conns.Load())
 }
 
 // ConnClosed records a client connection that ended.

@@ -318,3 +318,24 @@ func TestWindowCountKeepsItsPeriod(t *testing.T) {
 		t.Fatalf("saturated count %d, want %d", got, int64(countMax))
 	}
 }
+
+func TestTakeConnsPeak(t *testing.T) {
+	c := New()
+	for range 5 {
+		c.ConnOpened()
+	}
+	for range 3 {
+		c.ConnClosed()
+	}
+	if got := c.TakeConnsPeak(); got != 5 {
+		t.Fatalf("peak = %d, want 5", got)
+	}
+	// A new period starts at the 2 still open.
+	if got := c.TakeConnsPeak(); got != 2 {
+		t.Fatalf("peak after take = %d, want 2 (open now)", got)
+	}
+	c.ConnOpened()
+	if got := c.TakeConnsPeak(); got != 3 {
+		t.Fatalf("peak = %d, want 3", got)
+	}
+}
