@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"strconv"
+
+	"github.com/sluiceproxy/sluice/proxy/stats"
 )
 
 // Streaming policy: the relay never holds a body. Bytes move from the
@@ -19,6 +21,37 @@ import (
 // spliceMin is the least remaining length worth handing to the kernel's
 // splice path, which costs a few syscalls to set up.
 const spliceMin = 64 << 10
+
+// meterStep is how many bytes a transfer moves between two reports to
+// the live counters: often enough that a big download shows as
+// throughput while it runs, rarely enough to cost nothing per buffer.
+const meterStep = 256 << 10
+
+// meter reports the bytes of one direction of one transfer to the live
+// counters in steps of meterStep. A nil meter reports nothing. It is used
+// by one goroutine at a time.
+type meter struct {
+	stats *stats.Collector
+	// in is true for bytes from the client, false for bytes to it.
+	in bool
+	// pending counts bytes not reported yet; reported, those that were.
+	pending, reported int64
+}
+
+func (m *meter) add(n int64) {
+	if m == nil {
+		return
+	}
+	if m.pending += n; m.pending >= meterStep {
+		if m.in {
+			m.stats.Transferred(m.pending, 0)
+		} else {
+			m.stats.Transferred(0, m.pending)
+		}
+		m.reported += m.pending
+		m.pending = 0
+	}
+}
 
 // copyError says which side of a copy failed, so the proxy can tell a
 // client that went away from an upstream that broke.
@@ -71,13 +104,13 @@ func fill(dst *bufio.Writer, src *bufio.Reader) error {
 // copyN copies exactly n bytes from src to dst through their buffers.
 // When both underlying connections are TCP and much remains, the rest
 // goes through splice.
-func copyN(dst *bufio.Writer, dconn net.Conn, src *bufio.Reader, sconn net.Conn, n int64) (int64, error) {
+func copyN(dst *bufio.Writer, dconn net.Conn, src *bufio.Reader, sconn net.Conn, n int64, m *meter) (int64, error) {
 	var done int64
 	for done < n {
 		if rem := n - done; rem-int64(src.Buffered()) >= spliceMin {
 			if dt, ok := dconn.(*net.TCPConn); ok {
 				if st, ok := sconn.(*net.TCPConn); ok {
-					k, err := spliceN(dst, dt, src, st, rem)
+					k, err := spliceN(dst, dt, src, st, rem, m)
 					return done + k, err
 				}
 			}
@@ -92,13 +125,15 @@ func copyN(dst *bufio.Writer, dconn net.Conn, src *bufio.Reader, sconn net.Conn,
 		}
 		src.Discard(int(k))
 		done += k
+		m.add(k)
 	}
 	return done, nil
 }
 
 // spliceN writes src's buffered bytes through dst, flushes, then lets the
-// kernel move the rest of n straight from sconn to dconn.
-func spliceN(dst *bufio.Writer, dconn *net.TCPConn, src *bufio.Reader, sconn *net.TCPConn, n int64) (int64, error) {
+// kernel move the rest of n straight from sconn to dconn, in steps of
+// spliceStep so the meter sees progress.
+func spliceN(dst *bufio.Writer, dconn *net.TCPConn, src *bufio.Reader, sconn *net.TCPConn, n int64, m *meter) (int64, error) {
 	b := int64(src.Buffered())
 	p, _ := src.Peek(int(b))
 	if _, err := dst.Write(p); err != nil {
@@ -108,24 +143,34 @@ func spliceN(dst *bufio.Writer, dconn *net.TCPConn, src *bufio.Reader, sconn *ne
 	if err := dst.Flush(); err != nil {
 		return b, writeErr(err)
 	}
-	lr := io.LimitedReader{R: sconn, N: n - b}
-	k, err := dconn.ReadFrom(&lr)
-	switch {
-	case err != nil:
-		// splice does not say which side failed; a dead destination is
-		// by far the common case (a client that went away).
-		return b + k, writeErr(err)
-	case lr.N > 0:
-		return b + k, readErr(io.ErrUnexpectedEOF)
+	m.add(b)
+	done := b
+	for done < n {
+		lr := io.LimitedReader{R: sconn, N: min(n-done, spliceStep)}
+		want := lr.N
+		k, err := dconn.ReadFrom(&lr)
+		done += k
+		m.add(k)
+		switch {
+		case err != nil:
+			// splice does not say which side failed; a dead destination
+			// is by far the common case (a client that went away).
+			return done, writeErr(err)
+		case k < want:
+			return done, readErr(io.ErrUnexpectedEOF)
+		}
 	}
-	return b + k, nil
+	return done, nil
 }
+
+// spliceStep is the most one splice round moves before the meter hears.
+const spliceStep = meterStep
 
 // copyChunked relays a chunked body from src to dst. With chunkedOut it
 // forwards the chunk framing (sizes, data, trailer fields); without, only
 // the data (for an HTTP/1.0 client reading to close). limit bounds the data
 // (0 means none); over it, errBodyTooLarge. It returns the data bytes.
-func copyChunked(dst *bufio.Writer, dconn net.Conn, src *bufio.Reader, sconn net.Conn, chunkedOut bool, limit int64) (int64, error) {
+func copyChunked(dst *bufio.Writer, dconn net.Conn, src *bufio.Reader, sconn net.Conn, chunkedOut bool, limit int64, m *meter) (int64, error) {
 	var total int64
 	for {
 		if err := fill(dst, src); err != nil {
@@ -153,7 +198,7 @@ func copyChunked(dst *bufio.Writer, dconn net.Conn, src *bufio.Reader, sconn net
 				return total, writeErr(err)
 			}
 		}
-		k, err := copyN(dst, dconn, src, sconn, size)
+		k, err := copyN(dst, dconn, src, sconn, size, m)
 		total += k
 		if err != nil {
 			return total, err
@@ -204,7 +249,7 @@ func copyTrailer(dst *bufio.Writer, src *bufio.Reader, chunkedOut bool) error {
 
 // copyUntilEOF relays a close-delimited body. With chunkedOut each read is
 // sent as one chunk, so an HTTP/1.1 client can keep its connection.
-func copyUntilEOF(dst *bufio.Writer, src *bufio.Reader, chunkedOut bool) (int64, error) {
+func copyUntilEOF(dst *bufio.Writer, src *bufio.Reader, chunkedOut bool, m *meter) (int64, error) {
 	var total int64
 	for {
 		if err := fill(dst, src); err != nil {
@@ -231,6 +276,7 @@ func copyUntilEOF(dst *bufio.Writer, src *bufio.Reader, chunkedOut bool) (int64,
 		}
 		src.Discard(k)
 		total += int64(k)
+		m.add(int64(k))
 	}
 	if chunkedOut {
 		if _, err := dst.WriteString("0\r\n\r\n"); err != nil {

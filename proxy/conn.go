@@ -30,15 +30,18 @@ type clientConn struct {
 	loopback bool
 	remote   string // client address, built once for access records
 
-	req     request
-	head    []byte // request head
-	resp    response
-	rhead   []byte // response head
-	out     []byte // outgoing heads are built here
-	key     []byte // pool key of the current request
-	res     result
-	rec     AccessRecord // the access record being handed over
-	started time.Time
+	req   request
+	head  []byte // request head
+	resp  response
+	rhead []byte // response head
+	out   []byte // outgoing heads are built here
+	key   []byte // pool key of the current request
+	res   result
+	rec   AccessRecord // the access record being handed over
+	// meterIn and meterOut report the current request's body bytes to
+	// the live counters while it runs.
+	meterIn, meterOut meter
+	started           time.Time
 }
 
 // result is what one request did, for the counters and the access log.
@@ -111,6 +114,8 @@ func (cc *clientConn) serveOne() bool {
 	cc.idle.Store(false)
 	cc.started = time.Now()
 	cc.res = result{}
+	cc.meterIn = meter{stats: cc.s.stats, in: true}
+	cc.meterOut = meter{stats: cc.s.stats}
 	c.SetReadDeadline(cc.started.Add(cfg.ReadHeaderTimeout))
 	head, err := readHead(cc.br, cc.head, cfg.MaxHeaderBytes)
 	cc.head = head
@@ -168,10 +173,12 @@ func (cc *clientConn) headError(err error, cfg *Config) {
 func (cc *clientConn) finish(cfg *Config) {
 	r := &cc.res
 	d := time.Since(cc.started)
+	// The meters reported part of the bytes of long transfers already.
+	in, out := r.bytesIn-cc.meterIn.reported, r.bytesOut-cc.meterOut.reported
 	if r.tunnel {
-		cc.s.stats.TunnelClosed(r.bytesIn, r.bytesOut)
+		cc.s.stats.TunnelClosed(in, out)
 	} else {
-		cc.s.stats.Request(&stats.Sample{Status: r.status, BytesIn: r.bytesIn, BytesOut: r.bytesOut, Duration: d, TTFB: r.ttfb, Err: r.err})
+		cc.s.stats.Request(&stats.Sample{Status: r.status, BytesIn: in, BytesOut: out, Duration: d, TTFB: r.ttfb, Err: r.err})
 	}
 	if cfg.Access == nil {
 		return
@@ -328,9 +335,9 @@ func (cc *clientConn) sendRequest(uc *upstreamConn, cfg *Config) error {
 	var err error
 	switch {
 	case req.mi.chunked:
-		n, err = copyChunked(uc.bw, uc.conn, cc.br, cc.conn, true, cfg.MaxBodyBytes)
+		n, err = copyChunked(uc.bw, uc.conn, cc.br, cc.conn, true, cfg.MaxBodyBytes, &cc.meterIn)
 	case req.mi.length > 0:
-		n, err = copyN(uc.bw, uc.conn, cc.br, cc.conn, req.mi.length)
+		n, err = copyN(uc.bw, uc.conn, cc.br, cc.conn, req.mi.length, &cc.meterIn)
 	}
 	cc.res.bytesIn = n
 	if err != nil {
@@ -484,11 +491,11 @@ func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 	var err error
 	switch kind {
 	case bodyLength:
-		n, err = copyN(cc.bw, cc.conn, uc.br, uc.conn, resp.mi.length)
+		n, err = copyN(cc.bw, cc.conn, uc.br, uc.conn, resp.mi.length, &cc.meterOut)
 	case bodyChunked:
-		n, err = copyChunked(cc.bw, cc.conn, uc.br, uc.conn, http11, 0)
+		n, err = copyChunked(cc.bw, cc.conn, uc.br, uc.conn, http11, 0, &cc.meterOut)
 	case bodyUntilClose:
-		n, err = copyUntilEOF(cc.bw, uc.br, http11 && !resp.mi.hasTE)
+		n, err = copyUntilEOF(cc.bw, uc.br, http11 && !resp.mi.hasTE, &cc.meterOut)
 	}
 	cc.res.bytesOut = n
 	if err == nil {
@@ -596,7 +603,7 @@ func (cc *clientConn) upgrade(uc *upstreamConn, cfg *Config) bool {
 	}
 	cc.res.tunnel = true
 	cc.s.stats.TunnelOpened()
-	cc.res.bytesIn, cc.res.bytesOut = tunnel(cc.conn, cc.br, uc.conn, uc.br)
+	cc.res.bytesIn, cc.res.bytesOut = tunnel(cc.conn, cc.br, uc.conn, uc.br, &cc.meterIn, &cc.meterOut)
 	uc.close()
 	return false
 }

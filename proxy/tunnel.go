@@ -43,7 +43,7 @@ func (cc *clientConn) connect(cfg *Config) bool {
 	}
 	cc.res.ttfb = time.Since(cc.started)
 	cc.s.stats.TunnelOpened()
-	cc.res.bytesIn, cc.res.bytesOut = tunnel(cc.conn, cc.br, up, nil)
+	cc.res.bytesIn, cc.res.bytesOut = tunnel(cc.conn, cc.br, up, nil, &cc.meterIn, &cc.meterOut)
 	up.Close()
 	return false
 }
@@ -71,14 +71,14 @@ func portAllowed(allowed []int, port []byte) bool {
 // fails, both connections are closed, which ends the other copy too.
 // Between two TCP connections io.Copy uses splice, so the bytes never
 // enter user space.
-func tunnel(client net.Conn, cbr *bufio.Reader, up net.Conn, ubr *bufio.Reader) (up2, down int64) {
+func tunnel(client net.Conn, cbr *bufio.Reader, up net.Conn, ubr *bufio.Reader, mIn, mOut *meter) (up2, down int64) {
 	done := make(chan int64, 1)
 	go func() {
-		n, err := pipe(up, client, cbr)
+		n, err := pipe(up, client, cbr, mIn)
 		finishDirection(up, client, err)
 		done <- n
 	}()
-	down, err := pipe(client, up, ubr)
+	down, err := pipe(client, up, ubr, mOut)
 	finishDirection(client, up, err)
 	up2 = <-done
 	client.Close()
@@ -86,20 +86,30 @@ func tunnel(client net.Conn, cbr *bufio.Reader, up net.Conn, ubr *bufio.Reader) 
 	return up2, down
 }
 
-// pipe copies buffered bytes and then everything from src to dst.
-func pipe(dst, src net.Conn, buf *bufio.Reader) (int64, error) {
+// pipe copies buffered bytes and then everything from src to dst, in
+// steps of spliceStep so the meter sees progress.
+func pipe(dst, src net.Conn, buf *bufio.Reader, m *meter) (int64, error) {
 	var n int64
 	if buf != nil && buf.Buffered() > 0 {
 		p, _ := buf.Peek(buf.Buffered())
 		k, err := dst.Write(p)
 		n += int64(k)
+		m.add(int64(k))
 		if err != nil {
 			return n, err
 		}
 		buf.Discard(k)
 	}
-	k, err := io.Copy(dst, src)
-	return n + k, err
+	for {
+		// io.Copy over a LimitedReader of a *net.TCPConn still splices.
+		lr := io.LimitedReader{R: src, N: spliceStep}
+		k, err := io.Copy(dst, &lr)
+		n += k
+		m.add(k)
+		if err != nil || lr.N > 0 {
+			return n, err // lr.N > 0 with no error: src reached EOF
+		}
+	}
 }
 
 type closeWriter interface{ CloseWrite() error }

@@ -9,9 +9,11 @@ import (
 type Sample struct {
 	// Status is the status code sent to the client (0 if none was sent).
 	Status int
-	// BytesIn counts request body bytes read from the client.
+	// BytesIn counts request body bytes read from the client, less what
+	// was already reported through Transferred.
 	BytesIn int64
-	// BytesOut counts response body bytes written to the client.
+	// BytesOut counts response body bytes written to the client, less
+	// what was already reported through Transferred.
 	BytesOut int64
 	// Duration runs from the first byte of the request head to the last
 	// byte of the response.
@@ -111,8 +113,9 @@ func (c *Collector) TunnelOpened() {
 	c.tunnelTotal.Add(1)
 }
 
-// TunnelClosed records the end of a tunnel and the bytes it carried:
-// up from the client to the upstream, down the other way. The bytes join
+// TunnelClosed records the end of a tunnel and the bytes it carried
+// that Transferred has not reported yet: up from the client to the
+// upstream, down the other way. The bytes join
 // the rates in the second the tunnel closes.
 func (c *Collector) TunnelClosed(up, down int64) {
 	c.tunnels.Add(-1)
@@ -124,6 +127,22 @@ func (c *Collector) TunnelClosed(up, down int64) {
 	}
 	if down != 0 {
 		r.bytesOut.add(p, down)
+	}
+}
+
+// Transferred adds body bytes moved by a request or tunnel that is still
+// running: in from clients, out to them. The proxy reports long transfers
+// in steps, so throughput shows while a big download runs rather than all
+// at once when it ends; Request and TunnelClosed then count only the rest.
+func (c *Collector) Transferred(in, out int64) {
+	p, r := c.rates.slot(c.now())
+	if in != 0 {
+		c.bytesIn.Add(in)
+		r.bytesIn.add(p, in)
+	}
+	if out != 0 {
+		c.bytesOut.Add(out)
+		r.bytesOut.add(p, out)
 	}
 }
 
