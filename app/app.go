@@ -78,7 +78,7 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	a.cfg = cfg
-	dir, err := logDir(cfg)
+	dir, err := LogDirOf(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -91,8 +91,8 @@ func New(opts Options) (*App, error) {
 	return a, nil
 }
 
-// logDir returns [log] dir, or the OS default when it is empty.
-func logDir(cfg *Config) (string, error) {
+// LogDirOf returns [log] dir, or the OS default when it is empty.
+func LogDirOf(cfg *Config) (string, error) {
 	if cfg.Log.Dir != "" {
 		return cfg.Log.Dir, nil
 	}

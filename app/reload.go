@@ -68,7 +68,7 @@ func (a *App) apply(cfg *Config) error {
 		}
 		a.log.Info("listening", "addr", ln.Addr().String())
 	}
-	dir, err := logDir(cfg)
+	dir, err := LogDirOf(cfg)
 	if err != nil {
 		return err
 	}

@@ -52,3 +52,16 @@ func cmdConfig(args []string) error {
 	}
 	return fmt.Errorf("unknown config command %q (want path, init or check)", sub)
 }
+
+// configAt loads the config at path, or at the default location when
+// path is empty.
+func configAt(path string) (*app.Config, error) {
+	if path == "" {
+		p, err := app.ConfigPath()
+		if err != nil {
+			return nil, err
+		}
+		path = p
+	}
+	return app.LoadConfig(path)
+}

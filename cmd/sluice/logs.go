@@ -46,7 +46,7 @@ func cmdLogs(args []string) error {
 	if err != nil {
 		return err
 	}
-	dir, err := logDirOf(cfg)
+	dir, err := app.LogDirOf(cfg)
 	if err != nil {
 		return err
 	}
@@ -70,27 +70,6 @@ func cmdLogs(args []string) error {
 	// On Windows an open file cannot be renamed, so holding the log open
 	// would stop lumberjack from rotating it: reopen it on every poll.
 	return followFile(ctx, os.Stdout, path, pos, 250*time.Millisecond, runtime.GOOS != "windows")
-}
-
-// configAt loads the config at path, or at the default location when
-// path is empty.
-func configAt(path string) (*app.Config, error) {
-	if path == "" {
-		p, err := app.ConfigPath()
-		if err != nil {
-			return nil, err
-		}
-		path = p
-	}
-	return app.LoadConfig(path)
-}
-
-// logDirOf returns [log] dir, or the OS default when it is empty.
-func logDirOf(cfg *app.Config) (string, error) {
-	if cfg.Log.Dir != "" {
-		return cfg.Log.Dir, nil
-	}
-	return app.DefaultLogDir()
 }
 
 // filePos is a place in a log file: the file's identity and an offset

@@ -55,7 +55,7 @@ func cmdSysproxy(args []string) error {
 	}
 	switch sub {
 	case "on":
-		cfg, err := loadConfig(*path)
+		cfg, err := configAt(*path)
 		if err != nil {
 			return err
 		}
@@ -128,23 +128,11 @@ func watchdog(m *sysproxy.Manager, pid int) error {
 	return err
 }
 
-// loadConfig loads path, or the default config file when it is "".
-func loadConfig(path string) (*app.Config, error) {
-	if path == "" {
-		p, err := app.ConfigPath()
-		if err != nil {
-			return nil, err
-		}
-		path = p
-	}
-	return app.LoadConfig(path)
-}
-
 // printStatus prints, per backend, the current settings and whether they
 // point at Sluice.
 func printStatus(m *sysproxy.Manager, path string) error {
 	var t sysproxy.Target
-	if cfg, err := loadConfig(path); err == nil {
+	if cfg, err := configAt(path); err == nil {
 		t.Host, t.Port, _ = app.SystemProxyTarget(cfg.Proxy.Listen)
 	}
 	st, err := m.Status(t)
