@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -203,4 +204,46 @@ func TestPipelinedRequests(t *testing.T) {
 			t.Fatalf("%s: %d %q, want %q", want.method, resp.StatusCode, body, want.body)
 		}
 	}
+}
+
+// TestEmptyPortMeansDefault relays "http://h:/" to port 80: RFC 3986
+// §3.2.3 allows an empty port and says it means the scheme's default. The
+// Host sent upstream drops the empty port, as §6.2.3 normalizes it.
+func TestEmptyPortMeansDefault(t *testing.T) {
+	heads := make(chan string, 1)
+	o := startRawOrigin(t, func(c net.Conn) {
+		head, err := readRequestHead(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		heads <- head
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	dialed := make(chan string, 1)
+	dial := func(ctx context.Context, network, addr string) (net.Conn, bool, error) {
+		dialed <- addr
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, o.addr) // port 80 is not ours to bind
+		return c, false, err
+	}
+	p := startProxy(t, Config{Dial: dial})
+	rc := dialRaw(t, p.addr)
+	rc.send("GET http://empty-port.test:/p HTTP/1.1\r\nHost: empty-port.test:\r\n\r\n")
+	resp, body := rc.response("GET")
+	if resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("got %d %q, want 200 \"ok\"", resp.StatusCode, body)
+	}
+	if addr := <-dialed; addr != "empty-port.test:80" {
+		t.Errorf("dialed %q, want empty-port.test:80", addr)
+	}
+	if lines := headLines(<-heads); len(lines) < 2 || lines[0] != "GET /p HTTP/1.1" || lines[1] != "Host: empty-port.test" {
+		t.Errorf("upstream head %q, want GET /p with Host: empty-port.test", lines)
+	}
+
+	// CONNECT names a port outright (RFC 9110 §9.3.6): an empty one is
+	// still refused.
+	rc = dialRaw(t, p.addr)
+	rc.send("CONNECT empty-port.test: HTTP/1.1\r\nHost: empty-port.test:\r\n\r\n")
+	resp, body = rc.response("CONNECT")
+	checkError(t, resp, body, http.StatusBadRequest)
 }

@@ -158,7 +158,13 @@ func (r *request) parseTarget() error {
 		return badRequest("bad host %.80q", r.authority)
 	}
 	if len(r.port) == 0 {
+		// No port, or an empty one ("http://h:/"), which RFC 3986 §3.2.3
+		// allows and gives the scheme's default; the Host sent upstream
+		// drops the lone colon, as §6.2.3 normalizes it.
 		r.port = port80
+		if n := len(r.authority); r.authority[n-1] == ':' {
+			r.authority = r.authority[:n-1]
+		}
 	}
 	return nil
 }
@@ -166,7 +172,9 @@ func (r *request) parseTarget() error {
 var port80 = []byte("80")
 
 // splitHostPort splits "host", "host:port", "[v6]" or "[v6]:port". The
-// port, when present, must be a number from 1 to 65535.
+// port, when present, must be a number from 1 to 65535 or empty ("h:"),
+// which callers treat as their own case: a default for URLs, an error for
+// CONNECT.
 func splitHostPort(a []byte, host, port *[]byte) bool {
 	*host, *port = nil, nil
 	if len(a) > 0 && a[0] == '[' {
@@ -198,7 +206,7 @@ func splitHostPort(a []byte, host, port *[]byte) bool {
 			return false
 		}
 	}
-	if *port != nil {
+	if len(*port) > 0 {
 		n := parseContentLength(*port)
 		if n < 1 || n > 65535 {
 			return false
