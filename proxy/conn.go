@@ -282,7 +282,12 @@ func (cc *clientConn) relay(cfg *Config) bool {
 		case reused && !hasBody && attempt == 0 && !isTimeout(err):
 			continue // the origin closed the pooled conn: retry once, fresh
 		case isTimeout(err):
-			cc.fail(http.StatusGatewayTimeout, stats.ErrUpstreamTimeout, "no response from "+string(cc.key)+" within response_header_timeout", false)
+			// A bodiless request was read whole, so the client's next
+			// request starts cleanly after the 504; only the silent
+			// upstream conn is dropped.
+			keep := !hasBody && req.clientKeepAlive()
+			cc.fail(http.StatusGatewayTimeout, stats.ErrUpstreamTimeout, "no response from "+string(cc.key)+" within response_header_timeout", keep)
+			return keep
 		default:
 			cc.fail(http.StatusBadGateway, stats.ErrUpstream, "upstream "+string(cc.key)+": "+describe(err), false)
 		}

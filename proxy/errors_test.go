@@ -74,6 +74,10 @@ func TestErrorAnswers(t *testing.T) {
 		{"upstream timeout", Config{ResponseHeaderTimeout: 300 * time.Millisecond}, func(t *testing.T, _ string) string {
 			a := silent(t)
 			return "GET http://" + a + "/ HTTP/1.1\r\nHost: " + a + "\r\n\r\n"
+		}, 504, stats.ErrUpstreamTimeout, "response_header_timeout", false},
+		{"upstream timeout, with a body", Config{ResponseHeaderTimeout: 300 * time.Millisecond}, func(t *testing.T, _ string) string {
+			a := silent(t)
+			return "POST http://" + a + "/ HTTP/1.1\r\nHost: " + a + "\r\nContent-Length: 3\r\n\r\nabc"
 		}, 504, stats.ErrUpstreamTimeout, "response_header_timeout", true},
 		{"connect timeout", Config{Dial: blockingDial, ConnectTimeout: 200 * time.Millisecond}, func(t *testing.T, _ string) string {
 			return "GET http://192.0.2.1/ HTTP/1.1\r\nHost: 192.0.2.1\r\n\r\n"
@@ -263,5 +267,36 @@ func TestLoopDetection(t *testing.T) {
 	checkError(t, resp, body, http.StatusLoopDetected)
 	if n := dials.Load(); n != 1 {
 		t.Errorf("%d dials, want 1", n)
+	}
+}
+
+// TestGatewayTimeoutKeepsBodilessClient checks that a 504 for an upstream
+// that never answered leaves the client connection usable when the
+// request had no body (it was read whole, so the next request starts
+// cleanly), and that the silent upstream connection is closed, not pooled.
+func TestGatewayTimeoutKeepsBodilessClient(t *testing.T) {
+	upstreamClosed := make(chan struct{})
+	silent := startRawOrigin(t, func(c net.Conn) {
+		readRequestHead(bufio.NewReader(c))
+		c.Read(make([]byte, 1)) // returns when the proxy closes its end
+		close(upstreamClosed)
+	})
+	o := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("next")) }))
+	p := startProxy(t, Config{ResponseHeaderTimeout: 300 * time.Millisecond})
+	rc := dialRaw(t, p.addr)
+	rc.send("GET http://" + silent.addr + "/ HTTP/1.1\r\nHost: " + silent.addr + "\r\n\r\n")
+	resp, body := rc.response("GET")
+	checkError(t, resp, body, http.StatusGatewayTimeout)
+	if resp.Close {
+		t.Error("Connection: close on a 504 to a bodiless request")
+	}
+	select {
+	case <-upstreamClosed:
+	case <-time.After(patience):
+		t.Fatal("the silent upstream connection was not closed")
+	}
+	rc.send("GET " + o.URL + "/ HTTP/1.1\r\nHost: " + o.hostPort() + "\r\n\r\n")
+	if resp, body := rc.response("GET"); resp.StatusCode != 200 || body != "next" {
+		t.Fatalf("next request on the same connection: %d %q", resp.StatusCode, body)
 	}
 }
