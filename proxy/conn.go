@@ -478,6 +478,17 @@ func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 	}
 	kind := cc.responseBody()
 	http11 := req.minor == 1
+	if !http11 && kind != bodyNone && resp.mi.coded {
+		// A server must not send Transfer-Encoding to an HTTP/1.0 client
+		// (RFC 9112 §6.1), and without the field the coded bytes would
+		// pass for the content. Decoding is not the relay's job, so the
+		// honest answer is 502; the request was read whole, so the
+		// client's connection stays as it asked.
+		uc.close()
+		keep := req.clientKeepAlive()
+		cc.fail(http.StatusBadGateway, stats.ErrUpstream, "upstream "+string(cc.key)+" sent a body under a Transfer-Encoding other than chunked, which cannot be relayed to an HTTP/1.0 client (RFC 9112 §6.1); retry with HTTP/1.1", keep)
+		return keep
+	}
 	keep := req.clientKeepAlive() && !cc.s.shuttingDown()
 	// An HTTP/1.0 client can only find the end of an unknown-length
 	// body by the connection closing.

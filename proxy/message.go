@@ -113,6 +113,9 @@ type messageInfo struct {
 	sawCL      bool // a Content-Length field was present
 	badTE      bool // a Transfer-Encoding without chunked last
 	hasTE      bool
+	// coded is true when a Transfer-Encoding field (any of them) names
+	// a coding other than chunked, which stays applied to the body.
+	coded bool
 }
 
 // scan fills mi from fields. proxyConn also honours Proxy-Connection,
@@ -138,6 +141,11 @@ func (mi *messageInfo) scan(fields []field) {
 			}
 			mi.chunked = bytes.EqualFold(trimOWS(last), []byte("chunked"))
 			mi.badTE = !mi.chunked
+			forEachToken(f.value, func(t []byte) {
+				if !bytes.EqualFold(t, []byte("chunked")) {
+					mi.coded = true
+				}
+			})
 		case fieldIs(f.name, "connection"), fieldIs(f.name, "proxy-connection"):
 			forEachToken(f.value, func(t []byte) {
 				switch {

@@ -247,3 +247,44 @@ func TestEmptyPortMeansDefault(t *testing.T) {
 	resp, body = rc.response("CONNECT")
 	checkError(t, resp, body, http.StatusBadRequest)
 }
+
+// TestTransferCodingRefusedToHTTP10Client checks the answer to an HTTP/1.0
+// client when the origin applied a transfer coding other than chunked. A
+// server must not send Transfer-Encoding to an HTTP/1.0 client (RFC 9112
+// §6.1), and without the field the coded bytes would pass for the content,
+// so Sluice answers 502 with the reason and keeps the client's connection
+// (its request was read whole). Chunked alone is still de-chunked.
+func TestTransferCodingRefusedToHTTP10Client(t *testing.T) {
+	responses := map[string]string{
+		"/gzip":         "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n\x1f\x8b coded until close",
+		"/gzip-chunked": "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\n\x1f\x8bxyz\r\n0\r\n\r\n",
+		"/two-fields":   "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n\x1f\x8bxyz\r\n0\r\n\r\n",
+		"/chunked":      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nplain\r\n0\r\n\r\n",
+	}
+	o := startRawOrigin(t, func(c net.Conn) {
+		head, err := readRequestHead(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		path := strings.Fields(head)[1]
+		io.WriteString(c, responses[path])
+	})
+	p := startProxy(t, Config{})
+	for _, path := range []string{"/gzip", "/gzip-chunked", "/two-fields"} {
+		rc := dialRaw(t, p.addr)
+		rc.send("GET http://" + o.addr + path + " HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+		resp, body := rc.response("GET")
+		reason := checkError(t, resp, body, http.StatusBadGateway)
+		if !strings.Contains(reason, "Transfer-Encoding") || !strings.Contains(reason, "HTTP/1.0") {
+			t.Errorf("%s: reason %q should name the coding and HTTP/1.0", path, reason)
+		}
+		if resp.Close {
+			t.Errorf("%s: connection closed, but the request was read whole", path)
+			continue
+		}
+		rc.send("GET http://" + o.addr + "/chunked HTTP/1.0\r\n\r\n")
+		if resp, body := rc.response("GET"); resp.StatusCode != 200 || body != "plain" || len(resp.TransferEncoding) != 0 {
+			t.Errorf("%s, then chunked alone: %d %q, Transfer-Encoding %q", path, resp.StatusCode, body, resp.TransferEncoding)
+		}
+	}
+}
