@@ -42,6 +42,9 @@ type clientConn struct {
 	// the live counters while it runs.
 	meterIn, meterOut meter
 	started           time.Time
+	// draining is closed when the goroutine dropping a request body the
+	// upstream did not take ends; nil when there is none (see drainBody).
+	draining chan struct{}
 }
 
 // result is what one request did, for the counters and the access log.
@@ -145,6 +148,10 @@ func (cc *clientConn) serveOne() bool {
 	// a monitor polling them must not move the figures it reads.
 	if req.form != formOrigin || cc.res.err != stats.ErrNone {
 		cc.finish(cfg)
+	}
+	if cc.draining != nil {
+		cc.lingerClose()
+		return false
 	}
 	if !keep || cc.s.shuttingDown() {
 		return false
@@ -266,7 +273,15 @@ func (cc *clientConn) relay(cfg *Config) bool {
 		}
 		err = cc.sendRequest(uc, cfg)
 		if err == nil {
-			err = cc.readResponseHead(uc, cfg)
+			err = cc.readResponseHead(uc, cfg, cfg.ResponseHeaderTimeout)
+		} else if hasBody && isWriteErr(err) && cc.readResponseHead(uc, cfg, earlyAnswerWait) == nil {
+			// The upstream stopped taking the body because it has
+			// answered already (a 413, 401 or 403 after the head): that
+			// answer, not a 502, is what the client needs. The rest of
+			// the body is read and dropped meanwhile.
+			cc.s.stats.UpstreamConn(cc.res.reused)
+			cc.drainBody()
+			return cc.relayResponse(uc, cfg)
 		}
 		if err == nil {
 			break
@@ -299,6 +314,49 @@ func (cc *clientConn) relay(cfg *Config) bool {
 
 // errClientBody marks a failure reading the request body from the client.
 var errClientBody = errors.New("client request body")
+
+// earlyAnswerWait bounds the look for a response after the upstream
+// stopped taking a request body. An origin that answers early and closes
+// has sent its answer before the failure showed, so it is in the kernel's
+// buffer already; the wait only covers the other order of events.
+const earlyAnswerWait = time.Second
+
+// lingerTime bounds the drain of a request body left unread once its
+// answer is sent. Closing a socket with unread bytes makes the kernel
+// send a reset, which can destroy the answer still on its way to the
+// client; so the answer ends with a FIN, what the client still sends is
+// dropped for up to this long, and only then does the connection close.
+// nginx's lingering_close does the same (its lingering_timeout is 5s).
+const lingerTime = 5 * time.Second
+
+// drainBody reads and drops what the client sends from now on, in its own
+// goroutine, so a client that sends its whole body before it reads is
+// not stuck while the answer is written. lingerClose ends it; until then
+// nothing else may read cc.br.
+func (cc *clientConn) drainBody() {
+	done := make(chan struct{})
+	cc.draining = done
+	br := cc.br
+	go func() {
+		defer close(done)
+		for {
+			if _, err := br.Discard(readBufSize); err != nil {
+				return
+			}
+		}
+	}()
+}
+
+// lingerClose ends the answer with a FIN, lets drainBody run for up to
+// lingerTime more, and waits for it; the caller then closes the conn.
+func (cc *clientConn) lingerClose() {
+	if cw, ok := cc.conn.(closeWriter); ok {
+		cw.CloseWrite()
+	}
+	cc.conn.SetReadDeadline(time.Now().Add(lingerTime))
+	<-cc.draining
+	cc.draining = nil
+}
 
 // sendRequest writes the request head and streams its body upstream.
 func (cc *clientConn) sendRequest(uc *upstreamConn, cfg *Config) error {
@@ -334,7 +392,7 @@ func (cc *clientConn) sendRequest(uc *upstreamConn, cfg *Config) error {
 	b = append(b, "\r\n"...)
 	cc.out = b
 	if _, err := uc.bw.Write(b); err != nil {
-		return err
+		return writeErr(err)
 	}
 	var n int64
 	var err error
@@ -354,7 +412,10 @@ func (cc *clientConn) sendRequest(uc *upstreamConn, cfg *Config) error {
 		}
 		return err
 	}
-	return uc.bw.Flush()
+	if err := uc.bw.Flush(); err != nil {
+		return writeErr(err)
+	}
+	return nil
 }
 
 // appendVia adds this hop to Via (RFC 9110 §7.6.3), naming the protocol
@@ -367,9 +428,10 @@ func appendVia(b []byte, minor int) []byte {
 }
 
 // readResponseHead reads the final response head (after any 1xx) into
-// cc.resp, forwarding informational responses the client can use.
-func (cc *clientConn) readResponseHead(uc *upstreamConn, cfg *Config) error {
-	uc.conn.SetReadDeadline(time.Now().Add(cfg.ResponseHeaderTimeout))
+// cc.resp within wait, forwarding informational responses the client can
+// use.
+func (cc *clientConn) readResponseHead(uc *upstreamConn, cfg *Config, wait time.Duration) error {
+	uc.conn.SetReadDeadline(time.Now().Add(wait))
 	defer uc.conn.SetReadDeadline(time.Time{})
 	for {
 		head, err := readHead(uc.br, cc.rhead, cfg.MaxHeaderBytes)
@@ -470,10 +532,17 @@ func (cc *clientConn) responseBody() bodyKind {
 
 // relayResponse sends the response head and streams the body to the
 // client, then pools or closes uc. It returns whether the client
-// connection may be kept.
+// connection may be kept: never while the request body is being drained,
+// and then uc, whose request was cut short, is not pooled either.
 func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 	req, resp := &cc.req, &cc.resp
+	whole := cc.draining == nil // the request went upstream whole
 	if resp.code == http.StatusSwitchingProtocols {
+		if !whole {
+			uc.close()
+			cc.fail(http.StatusBadGateway, stats.ErrUpstream, "upstream switched protocols before the request body was sent", false)
+			return false
+		}
 		return cc.upgrade(uc, cfg)
 	}
 	kind := cc.responseBody()
@@ -485,11 +554,11 @@ func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 		// honest answer is 502; the request was read whole, so the
 		// client's connection stays as it asked.
 		uc.close()
-		keep := req.clientKeepAlive()
+		keep := whole && req.clientKeepAlive()
 		cc.fail(http.StatusBadGateway, stats.ErrUpstream, "upstream "+string(cc.key)+" sent a body under a Transfer-Encoding other than chunked, which cannot be relayed to an HTTP/1.0 client (RFC 9112 §6.1); retry with HTTP/1.1", keep)
 		return keep
 	}
-	keep := req.clientKeepAlive() && !cc.s.shuttingDown()
+	keep := whole && req.clientKeepAlive() && !cc.s.shuttingDown()
 	// An HTTP/1.0 client can only find the end of an unknown-length
 	// body by the connection closing.
 	if !http11 && (kind == bodyChunked || kind == bodyUntilClose) {
@@ -519,7 +588,7 @@ func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 		// the next request (from any client) before this client's last
 		// bytes are flushed; pooled after the flush, a client's next
 		// request on another connection could miss it and dial anew.
-		if kind != bodyUntilClose && upstreamKeepAlive(resp) && cfg.MaxIdlePerHost > 0 {
+		if whole && kind != bodyUntilClose && upstreamKeepAlive(resp) && cfg.MaxIdlePerHost > 0 {
 			cc.s.pool.put(uc, time.Now())
 		} else {
 			uc.close()
