@@ -198,6 +198,7 @@ func (a *App) proxyConfig(cfg *Config) proxy.Config {
 		MaxBodyBytes:          p.MaxBodyBytes,
 		ReadHeaderTimeout:     p.ReadHeaderTimeout.Duration,
 		ClientIdleTimeout:     p.ClientIdleTimeout.Duration,
+		TunnelIdleTimeout:     p.TunnelIdleTimeout.Duration,
 		LogQuery:              cfg.Log.LogQuery,
 		Dial:                  a.dial,
 		Stats:                 a.stats,

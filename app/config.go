@@ -46,6 +46,7 @@ type ProxyConfig struct {
 	MaxBodyBytes          int64    `toml:"max_body_bytes"`
 	ReadHeaderTimeout     Duration `toml:"read_header_timeout"`
 	ClientIdleTimeout     Duration `toml:"client_idle_timeout"`
+	TunnelIdleTimeout     Duration `toml:"tunnel_idle_timeout"`
 	ShutdownGrace         Duration `toml:"shutdown_grace"`
 }
 
@@ -383,6 +384,7 @@ func (c *Config) validate(data []byte) error {
 		{"proxy.response_header_timeout", p.ResponseHeaderTimeout},
 		{"proxy.read_header_timeout", p.ReadHeaderTimeout},
 		{"proxy.client_idle_timeout", p.ClientIdleTimeout},
+		{"proxy.tunnel_idle_timeout", p.TunnelIdleTimeout},
 		{"proxy.shutdown_grace", p.ShutdownGrace},
 		{"dns.timeout", c.DNS.Timeout},
 	}

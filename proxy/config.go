@@ -108,6 +108,15 @@ type Config struct {
 	// new request for this long. Zero means 120s.
 	ClientIdleTimeout time.Duration
 
+	// TunnelIdleTimeout closes a CONNECT or Upgrade tunnel once neither
+	// direction has moved a byte for this long; it fires between once and
+	// 1.5 times this after the last byte. Zero means 10 minutes, as
+	// nginx's stream proxy_timeout (squid's read_timeout is 15 minutes):
+	// long enough for a quiet SSH or WebSocket session that sends
+	// keepalives, short enough that tunnels whose peers vanished without
+	// a FIN do not pile up.
+	TunnelIdleTimeout time.Duration
+
 	// LogQuery keeps the query string in AccessRecord.Path.
 	LogQuery bool
 
@@ -143,4 +152,5 @@ const (
 	DefaultOverloadWait          = 100 * time.Millisecond
 	DefaultReadHeaderTimeout     = 10 * time.Second
 	DefaultClientIdleTimeout     = 120 * time.Second
+	DefaultTunnelIdleTimeout     = 10 * time.Minute
 )

@@ -688,7 +688,7 @@ func (cc *clientConn) upgrade(uc *upstreamConn, cfg *Config) bool {
 	}
 	cc.res.tunnel = true
 	cc.s.stats.TunnelOpened()
-	cc.res.bytesIn, cc.res.bytesOut = tunnel(cc.conn, cc.br, uc.conn, uc.br, &cc.meterIn, &cc.meterOut)
+	cc.res.bytesIn, cc.res.bytesOut = tunnel(cc.conn, cc.br, uc.conn, uc.br, &cc.meterIn, &cc.meterOut, cfg.TunnelIdleTimeout)
 	uc.close()
 	return false
 }

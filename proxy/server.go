@@ -77,11 +77,15 @@ func withDefaults(cfg Config) (*Config, error) {
 	setDefault(&c.OverloadWait, DefaultOverloadWait)
 	setDefault(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	setDefault(&c.ClientIdleTimeout, DefaultClientIdleTimeout)
+	setDefault(&c.TunnelIdleTimeout, DefaultTunnelIdleTimeout)
 	if c.MaxHeaderBytes == 0 {
 		c.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if c.MaxHeaderBytes < 512 {
 		return nil, fmt.Errorf("max header bytes %d is under 512", c.MaxHeaderBytes)
+	}
+	if c.TunnelIdleTimeout < 0 {
+		return nil, fmt.Errorf("tunnel idle timeout %v is negative", c.TunnelIdleTimeout)
 	}
 	if c.MaxConcurrent == 0 {
 		c.MaxConcurrent = DefaultMaxConcurrent

@@ -2,10 +2,14 @@ package proxy
 
 import (
 	"bufio"
+	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluiceproxy/sluice/proxy/stats"
@@ -43,7 +47,7 @@ func (cc *clientConn) connect(cfg *Config) bool {
 	}
 	cc.res.ttfb = time.Since(cc.started)
 	cc.s.stats.TunnelOpened()
-	cc.res.bytesIn, cc.res.bytesOut = tunnel(cc.conn, cc.br, up, nil, &cc.meterIn, &cc.meterOut)
+	cc.res.bytesIn, cc.res.bytesOut = tunnel(cc.conn, cc.br, up, nil, &cc.meterIn, &cc.meterOut, cfg.TunnelIdleTimeout)
 	up.Close()
 	return false
 }
@@ -65,20 +69,22 @@ func portAllowed(allowed []int, port []byte) bool {
 }
 
 // tunnel copies bytes both ways between client and upstream until both
-// directions end, and returns the bytes each way. Bytes already buffered
-// on either side go first. When one side finishes sending (EOF), the other
+// directions end, or until neither has moved a byte for idle (see
+// idleWatch), and returns the bytes each way. Bytes already buffered on
+// either side go first. When one side finishes sending (EOF), the other
 // side's write half is closed, so half-closed protocols work; when a copy
-// fails, both connections are closed, which ends the other copy too.
-// Between two TCP connections io.Copy uses splice, so the bytes never
-// enter user space.
-func tunnel(client net.Conn, cbr *bufio.Reader, up net.Conn, ubr *bufio.Reader, mIn, mOut *meter) (up2, down int64) {
+// fails or the tunnel idles out, both connections are closed, which ends
+// the other copy too. Between two TCP connections io.Copy uses splice, so
+// the bytes never enter user space.
+func tunnel(client net.Conn, cbr *bufio.Reader, up net.Conn, ubr *bufio.Reader, mIn, mOut *meter, idle time.Duration) (up2, down int64) {
+	w := newIdleWatch(idle)
 	done := make(chan int64, 1)
 	go func() {
-		n, err := pipe(up, client, cbr, mIn)
+		n, err := pipe(up, client, cbr, mIn, w, 0)
 		finishDirection(up, client, err)
 		done <- n
 	}()
-	down, err := pipe(client, up, ubr, mOut)
+	down, err := pipe(client, up, ubr, mOut, w, 1)
 	finishDirection(client, up, err)
 	up2 = <-done
 	client.Close()
@@ -86,9 +92,69 @@ func tunnel(client net.Conn, cbr *bufio.Reader, up net.Conn, ubr *bufio.Reader, 
 	return up2, down
 }
 
+// errTunnelIdle ends a tunnel that moved nothing for its idle timeout.
+var errTunnelIdle = errors.New("tunnel idle")
+
+// idleWatch tells when a tunnel has been idle for its timeout, from what
+// its two directions' copy rounds report.
+//
+// A splice round (see pipe) returns only once spliceStep bytes have moved
+// or its source ends, so a slow but steady stream, a terminal session
+// say, could sit in one round for hours: counting bytes between rounds
+// cannot see it. So each round's read gets a deadline a quarter of the
+// timeout away, which costs no syscall (the runtime's poller keeps
+// deadlines) and makes every round end within that time with what it
+// moved. A round that moved bytes marks its direction active as of its
+// end. A round that moved nothing says nothing about the other direction,
+// whose own round may be moving bytes unseen, so the tunnel counts as
+// idle only when rounds finished in both directions show one quiet span
+// of the whole timeout: the latest finish of the direction seen least
+// recently, minus the latest active mark of either. Marks are never
+// earlier than the bytes they stand for, so a tunnel whose gaps are all
+// shorter than the timeout is never closed; an idle one is closed within
+// 1.5 times the timeout (a quarter for the last active round to end, a
+// quarter for the quiet rounds to show it).
+type idleWatch struct {
+	timeout time.Duration
+	// round is the read deadline of each round: timeout/4.
+	round time.Duration
+	// active and seen hold Unix nanoseconds per direction: the end of its
+	// last round that moved bytes, and the end of its last round. A
+	// direction that finished sets seen to the far future: it will stay
+	// quiet.
+	active, seen [2]atomic.Int64
+}
+
+func newIdleWatch(timeout time.Duration) *idleWatch {
+	w := &idleWatch{timeout: timeout, round: timeout / 4}
+	now := time.Now().UnixNano()
+	for d := range 2 {
+		w.active[d].Store(now)
+		w.seen[d].Store(now)
+	}
+	return w
+}
+
+// roundEnded records a round of direction d that moved n bytes, and
+// reports whether the tunnel has been idle for its timeout.
+func (w *idleWatch) roundEnded(d int, n int64) bool {
+	now := time.Now().UnixNano()
+	if n > 0 {
+		w.active[d].Store(now)
+	}
+	w.seen[d].Store(now)
+	quietUntil := min(w.seen[0].Load(), w.seen[1].Load())
+	quietFrom := max(w.active[0].Load(), w.active[1].Load())
+	return quietUntil-quietFrom >= int64(w.timeout)
+}
+
+// finished records that direction d will move nothing more.
+func (w *idleWatch) finished(d int) { w.seen[d].Store(math.MaxInt64) }
+
 // pipe copies buffered bytes and then everything from src to dst, in
-// steps of spliceStep so the meter sees progress.
-func pipe(dst, src net.Conn, buf *bufio.Reader, m *meter) (int64, error) {
+// rounds of at most spliceStep bytes and w.round time, so the meter sees
+// progress and w sees activity. d is the direction's index in w.
+func pipe(dst, src net.Conn, buf *bufio.Reader, m *meter, w *idleWatch, d int) (int64, error) {
 	var n int64
 	if buf != nil && buf.Buffered() > 0 {
 		p, _ := buf.Peek(buf.Buffered())
@@ -99,15 +165,25 @@ func pipe(dst, src net.Conn, buf *bufio.Reader, m *meter) (int64, error) {
 			return n, err
 		}
 		buf.Discard(k)
+		w.roundEnded(d, int64(k))
 	}
 	for {
+		src.SetReadDeadline(time.Now().Add(w.round))
 		// io.Copy over a LimitedReader of a *net.TCPConn still splices.
 		lr := io.LimitedReader{R: src, N: spliceStep}
 		k, err := io.Copy(dst, &lr)
 		n += k
 		m.add(k)
-		if err != nil || lr.N > 0 {
-			return n, err // lr.N > 0 with no error: src reached EOF
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		if err == nil && lr.N > 0 {
+			w.roundEnded(d, k)
+			w.finished(d)
+			return n, nil // lr.N > 0 with no error: src reached EOF
+		}
+		if w.roundEnded(d, k) {
+			return n, errTunnelIdle
 		}
 	}
 }
