@@ -1,8 +1,11 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"testing"
@@ -197,5 +200,100 @@ func BenchmarkProxyKeepAlive(b *testing.B) {
 		if err := k.roundTrip(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestBodyCopiesAllocateNothing holds the chunked and close-delimited
+// body copies to zero allocations however many chunks or reads a body
+// has: a chunked download of thousands of chunks must not allocate per
+// chunk.
+func TestBodyCopiesAllocateNothing(t *testing.T) {
+	var chunked bytes.Buffer
+	for i := 0; i < 100; i++ {
+		chunked.WriteString("a\r\n0123456789\r\n")
+	}
+	chunked.WriteString("0\r\nTrailer: x\r\n\r\n")
+	src := bytes.NewReader(nil)
+	br := bufio.NewReaderSize(src, 16) // a read per few bytes
+	bw := bufio.NewWriterSize(io.Discard, 64)
+	cases := []struct {
+		name string
+		body []byte
+		copy func() (int64, error)
+		want int64
+	}{
+		{"chunked, framing kept", chunked.Bytes(), func() (int64, error) { return copyChunked(bw, nil, br, nil, true, 0, nil) }, 1000},
+		{"chunked to HTTP/1.0", chunked.Bytes(), func() (int64, error) { return copyChunked(bw, nil, br, nil, false, 0, nil) }, 1000},
+		{"until EOF, as chunks", bytes.Repeat([]byte("x"), 1000), func() (int64, error) { return copyUntilEOF(bw, br, true, nil) }, 1000},
+		{"until EOF", bytes.Repeat([]byte("x"), 1000), func() (int64, error) { return copyUntilEOF(bw, br, false, nil) }, 1000},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var err error
+			allocs := testing.AllocsPerRun(20, func() {
+				src.Reset(tc.body)
+				br.Reset(src)
+				bw.Reset(io.Discard)
+				n, cerr := tc.copy()
+				if cerr == nil && n != tc.want {
+					cerr = fmt.Errorf("copied %d bytes, want %d", n, tc.want)
+				}
+				if cerr != nil && err == nil {
+					err = cerr
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if allocs != 0 {
+				t.Errorf("%v allocations per body, want 0", allocs)
+			}
+		})
+	}
+}
+
+// TestTunnelAllocationsDoNotGrowWithBytes moves 64 MiB through a CONNECT
+// tunnel (256 splice rounds) and holds the whole tunnel, connection setup
+// included, to fewer allocations than rounds: none may be per round.
+func TestTunnelAllocationsDoNotGrowWithBytes(t *testing.T) {
+	const size = 64 << 20
+	o := startRawOrigin(t, func(c net.Conn) {
+		io.Copy(io.Discard, c)
+		c.Write([]byte{'!'})
+	})
+	p := startProxy(t, Config{})
+	buf := make([]byte, 256<<10)
+	head := make([]byte, len("HTTP/1.1 200 Connection established\r\n\r\n"))
+	req := []byte("CONNECT " + o.addr + " HTTP/1.1\r\nHost: " + o.addr + "\r\n\r\n")
+	var err error
+	allocs := testing.AllocsPerRun(3, func() {
+		c, derr := net.Dial("tcp", p.addr)
+		if derr != nil {
+			err = derr
+			return
+		}
+		defer c.Close()
+		c.Write(req)
+		if _, rerr := io.ReadFull(c, head); rerr != nil {
+			err = rerr
+			return
+		}
+		for sent := 0; sent < size; sent += len(buf) {
+			if _, werr := c.Write(buf); werr != nil {
+				err = werr
+				return
+			}
+		}
+		c.(*net.TCPConn).CloseWrite()
+		if _, rerr := io.ReadFull(c, head[:1]); rerr != nil || head[0] != '!' {
+			err = fmt.Errorf("the origin did not confirm the upload: %v", rerr)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%v allocations per 64 MiB tunnel (256 splice rounds)", allocs)
+	if allocs >= size/spliceStep {
+		t.Errorf("%v allocations per 64 MiB tunnel: at least one per splice round", allocs)
 	}
 }

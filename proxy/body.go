@@ -69,9 +69,13 @@ func (e *copyError) Error() string {
 
 func (e *copyError) Unwrap() error { return e.err }
 
+// errSourceEOF is a source that ended. It is made once: a close-delimited
+// body always ends this way, and it should cost no allocation.
+var errSourceEOF error = &copyError{err: io.ErrUnexpectedEOF}
+
 func readErr(err error) error {
 	if err == io.EOF {
-		err = io.ErrUnexpectedEOF
+		return errSourceEOF
 	}
 	return &copyError{err: err}
 }
@@ -145,10 +149,13 @@ func spliceN(dst *bufio.Writer, dconn *net.TCPConn, src *bufio.Reader, sconn *ne
 	}
 	m.add(b)
 	done := b
+	// One LimitedReader for every step: made per step, it escapes to
+	// ReadFrom and costs an allocation each time.
+	lr := &io.LimitedReader{R: sconn}
 	for done < n {
-		lr := io.LimitedReader{R: sconn, N: min(n-done, spliceStep)}
+		lr.N = min(n-done, spliceStep)
 		want := lr.N
-		k, err := dconn.ReadFrom(&lr)
+		k, err := dconn.ReadFrom(lr)
 		done += k
 		m.add(k)
 		switch {
@@ -191,10 +198,7 @@ func copyChunked(dst *bufio.Writer, dconn net.Conn, src *bufio.Reader, sconn net
 			return total, copyTrailer(dst, src, chunkedOut)
 		}
 		if chunkedOut {
-			var hdr [24]byte
-			h := strconv.AppendInt(hdr[:0], size, 16)
-			h = append(h, '\r', '\n')
-			if _, err := dst.Write(h); err != nil {
+			if err := writeChunkSize(dst, size); err != nil {
 				return total, writeErr(err)
 			}
 		}
@@ -247,25 +251,39 @@ func copyTrailer(dst *bufio.Writer, src *bufio.Reader, chunkedOut bool) error {
 	}
 }
 
+// writeChunkSize writes a chunk-size line ("1a\r\n"). It is built in
+// dst's free space, flushed first if too little is left: a local array
+// handed to Write would escape, an allocation per chunk.
+func writeChunkSize(dst *bufio.Writer, size int64) error {
+	const longest = 16 + 2 // an int64 in hex, CRLF
+	if dst.Available() < longest {
+		if err := dst.Flush(); err != nil {
+			return err
+		}
+	}
+	h := strconv.AppendInt(dst.AvailableBuffer(), size, 16)
+	_, err := dst.Write(append(h, '\r', '\n'))
+	return err
+}
+
 // copyUntilEOF relays a close-delimited body. With chunkedOut each read is
 // sent as one chunk, so an HTTP/1.1 client can keep its connection.
 func copyUntilEOF(dst *bufio.Writer, src *bufio.Reader, chunkedOut bool, m *meter) (int64, error) {
 	var total int64
 	for {
 		if err := fill(dst, src); err != nil {
-			if ce := (*copyError)(nil); errors.As(err, &ce) && !ce.write && errors.Is(ce.err, io.ErrUnexpectedEOF) {
+			if err == errSourceEOF {
 				break // EOF is the end of this body
 			}
 			return total, err
 		}
 		k := src.Buffered()
-		p, _ := src.Peek(k)
 		if chunkedOut {
-			var hdr [24]byte
-			h := strconv.AppendInt(hdr[:0], int64(k), 16)
-			h = append(h, '\r', '\n')
-			dst.Write(h)
+			if err := writeChunkSize(dst, int64(k)); err != nil {
+				return total, writeErr(err)
+			}
 		}
+		p, _ := src.Peek(k)
 		if _, err := dst.Write(p); err != nil {
 			return total, writeErr(err)
 		}

@@ -167,11 +167,14 @@ func pipe(dst, src net.Conn, buf *bufio.Reader, m *meter, w *idleWatch, d int) (
 		buf.Discard(k)
 		w.roundEnded(d, int64(k))
 	}
+	// io.Copy over a LimitedReader of a *net.TCPConn still splices. One
+	// serves every round: made per round, it escapes to io.Copy and costs
+	// an allocation each time.
+	lr := &io.LimitedReader{R: src}
 	for {
 		src.SetReadDeadline(time.Now().Add(w.round))
-		// io.Copy over a LimitedReader of a *net.TCPConn still splices.
-		lr := io.LimitedReader{R: src, N: spliceStep}
-		k, err := io.Copy(dst, &lr)
+		lr.N = spliceStep
+		k, err := io.Copy(dst, lr)
 		n += k
 		m.add(k)
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
