@@ -387,7 +387,7 @@ func (cc *clientConn) sendRequest(uc *upstreamConn, cfg *Config) error {
 		b = append(b, "\r\n"...)
 	}
 	if req.mi.chunked {
-		b = appendField(b, []byte("Transfer-Encoding"), req.mi.te)
+		b = appendTransferEncoding(b, req.fields)
 	}
 	b = append(b, "\r\n"...)
 	cc.out = b
@@ -639,11 +639,11 @@ func (cc *clientConn) writeResponseHead(cfg *Config, keep, http11 bool) {
 	if resp.code >= 200 {
 		switch kind := cc.responseBody(); {
 		case kind == bodyChunked && http11:
-			b = appendField(b, []byte("Transfer-Encoding"), resp.mi.te)
+			b = appendTransferEncoding(b, resp.fields)
 		case kind == bodyUntilClose && http11 && !resp.mi.hasTE:
 			b = append(b, "Transfer-Encoding: chunked\r\n"...)
 		case kind == bodyUntilClose && http11:
-			b = appendField(b, []byte("Transfer-Encoding"), resp.mi.te)
+			b = appendTransferEncoding(b, resp.fields)
 		}
 		switch {
 		case !keep:

@@ -94,8 +94,8 @@ type framing struct {
 	length int64
 	// chunked is true when the final transfer coding is chunked.
 	chunked bool
-	// te is the Transfer-Encoding value to forward with a chunked body
-	// (codings other than chunked stay applied to the content).
+	// te is the last Transfer-Encoding value, the one whose final coding
+	// frames the body; the relay forwards every Transfer-Encoding line.
 	te []byte
 }
 
@@ -192,6 +192,19 @@ func appendStatusLine(b []byte, code int, reason []byte) []byte {
 	b = append(b, ' ')
 	b = append(b, reason...)
 	return append(b, "\r\n"...)
+}
+
+// appendTransferEncoding appends every Transfer-Encoding line of fields,
+// in order. Codings split over several lines form one list (RFC 9110
+// §5.3), so forwarding only the last line would drop a coding that still
+// applies to the body.
+func appendTransferEncoding(b []byte, fields []field) []byte {
+	for i := range fields {
+		if f := &fields[i]; fieldIs(f.name, "transfer-encoding") {
+			b = appendField(b, []byte("Transfer-Encoding"), f.value)
+		}
+	}
+	return b
 }
 
 // appendField appends "name: value\r\n".

@@ -288,3 +288,34 @@ func TestTransferCodingRefusedToHTTP10Client(t *testing.T) {
 		}
 	}
 }
+
+// TestTransferCodingsAcrossFieldLines relays a message whose transfer
+// codings are split over two Transfer-Encoding lines, which RFC 9110 §5.3
+// makes the same as one list ("gzip, chunked"): both directions must keep
+// the gzip, or the coded bytes pass for the content.
+func TestTransferCodingsAcrossFieldLines(t *testing.T) {
+	heads := make(chan string, 1)
+	o := startRawOrigin(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		head, err := readRequestHead(br)
+		if err != nil {
+			return
+		}
+		heads <- head
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n\x1f\x8bxyz\r\n0\r\n\r\n")
+	})
+	p := startProxy(t, Config{})
+	rc := dialRaw(t, p.addr)
+	rc.send("POST http://" + o.addr + "/ HTTP/1.1\r\nHost: " + o.addr + "\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+	up := <-heads
+	if !strings.Contains(up, "\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n") {
+		t.Errorf("upstream head %q lost a transfer coding", headLines(up))
+	}
+	down, err := readRequestHead(rc.br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(down, "\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n") {
+		t.Errorf("response head %q lost a transfer coding", headLines(down))
+	}
+}
