@@ -292,8 +292,16 @@ func TestTunnelAllocationsDoNotGrowWithBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%v allocations per 64 MiB tunnel (256 splice rounds)", allocs)
-	if allocs >= size/spliceStep {
-		t.Errorf("%v allocations per 64 MiB tunnel: at least one per splice round", allocs)
+	rounds := float64(size / spliceStep)
+	// About 70 without the race detector. Under it, a quarter of the
+	// rounds make a new splice pipe (see raceEnabled), about 0.75 more
+	// allocations per round, so one per round would show as 1.75.
+	budget := rounds
+	if raceEnabled {
+		budget = 1.5 * rounds
+	}
+	t.Logf("%v allocations per 64 MiB tunnel (%v splice rounds, budget %v)", allocs, rounds, budget)
+	if allocs >= budget {
+		t.Errorf("%v allocations per 64 MiB tunnel, budget %v: about one per splice round", allocs, budget)
 	}
 }
