@@ -186,6 +186,36 @@ func TestWatchRSSSeesAPeakBetweenSamples(t *testing.T) {
 	}
 }
 
+// TestRSSPartsSplitAnonymousFromFileBacked touches 32 MiB of anonymous
+// memory: the anonymous part must grow by it and the file-backed part
+// (this test binary's pages) must not.
+func TestRSSPartsSplitAnonymousFromFileBacked(t *testing.T) {
+	pids := []int{os.Getpid()}
+	before := treeRSSParts(pids)
+	if before.Anon <= 0 || before.File <= 0 {
+		t.Fatalf("parts %+v: want both anonymous and file-backed pages for a running Go binary", before)
+	}
+	mem, err := syscall.Mmap(-1, 0, 32<<20, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(mem)
+	for i := 0; i < len(mem); i += 4096 {
+		mem[i] = 1
+	}
+	after := treeRSSParts(pids)
+	if grew := after.Anon - before.Anon; grew < 30<<20 {
+		t.Errorf("anonymous part grew %d KiB after touching 32 MiB, want at least 30 MiB", grew>>10)
+	}
+	if grew := after.File - before.File; grew > 8<<20 {
+		t.Errorf("file-backed part grew %d KiB from anonymous memory, want it unchanged", grew>>10)
+	}
+	total := treeRSS(pids)
+	if sum := after.Anon + after.File + after.Shmem; sum < total*9/10 || sum > total*11/10 {
+		t.Errorf("parts sum to %d KiB, VmRSS is %d KiB: they should match", sum>>10, total>>10)
+	}
+}
+
 func TestStopAllKillsTheWholeProcessGroup(t *testing.T) {
 	ps := &Procs{}
 	p, err := ps.Start("sh", exec.Command("sh", "-c", "sleep 300 & sleep 300"))

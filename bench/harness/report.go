@@ -56,12 +56,16 @@ func rows() []row {
 		{label: "1 GiB through CONNECT (MB/s)", metric: MTunnel, scale: 1e-6, format: "%.0f", higher: true},
 		{label: "1 GiB upload (MB/s)", metric: MPost, scale: 1e-6, format: "%.0f", higher: true},
 		{label: "idle RSS at start (MiB)", metric: MIdleRSS, agg: aggMax, scale: 1.0 / mib, format: "%.1f"},
+		{label: "idle RSS, anonymous part (MiB)", metric: MIdleAnon, agg: aggMax, scale: 1.0 / mib, format: "%.1f"},
+		{label: "idle RSS, file-backed part (MiB)", metric: MIdleFile, agg: aggMax, scale: 1.0 / mib, format: "%.1f"},
 		{label: "peak RSS, 64 conns (MiB)", metric: MRSS64, agg: aggMax, scale: 1.0 / mib, format: "%.1f"},
 		{label: "peak RSS, 1000 conns (MiB)", metric: MRSS1000, agg: aggMax, scale: 1.0 / mib, format: "%.1f"},
 		{label: "peak RSS, 1 GiB download (MiB)", metric: MGetRSS, agg: aggMax, scale: 1.0 / mib, format: "%.1f"},
 		{label: "RSS growth, 1 GiB download (MiB)", metric: MGetGrowth, agg: aggMax, scale: 1.0 / mib, format: "%.1f", noRatio: true},
 		{label: "RSS after all loads (MiB)", metric: MFinalRSS, agg: aggMax, scale: 1.0 / mib, format: "%.1f"},
 		{label: "tray app idle RSS (MiB)", metric: MTrayIdle, agg: aggMax, scale: 1.0 / mib, format: "%.1f", noRatio: true},
+		{label: "tray idle RSS, anonymous part (MiB)", metric: MTrayAnon, agg: aggMax, scale: 1.0 / mib, format: "%.1f", noRatio: true},
+		{label: "tray idle RSS, file-backed part (MiB)", metric: MTrayFile, agg: aggMax, scale: 1.0 / mib, format: "%.1f", noRatio: true},
 	}
 }
 

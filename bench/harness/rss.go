@@ -100,6 +100,33 @@ func treeRSS(pids []int) int64 {
 	return sum
 }
 
+// rssParts splits a process tree's resident memory the way the kernel
+// counts it (the RssAnon, RssFile and RssShmem lines of /proc/PID/status,
+// which sum to VmRSS). Anon is what the program allocated: heap, stacks,
+// runtime structures. File is pages of mapped files, for a Go program
+// almost all its own binary's text and read-only data as far as they were
+// touched: paged in from the file, shared with any other process running
+// the same binary, and dropped (not swapped) under memory pressure.
+type rssParts struct {
+	Anon, File, Shmem int64
+}
+
+// treeRSSParts sums rssParts over pids, in bytes. Processes that vanished
+// are skipped.
+func treeRSSParts(pids []int) rssParts {
+	var p rssParts
+	for _, pid := range pids {
+		m, err := procStatusKB(pid, "RssAnon", "RssFile", "RssShmem")
+		if err != nil {
+			continue
+		}
+		p.Anon += m["RssAnon"] << 10
+		p.File += m["RssFile"] << 10
+		p.Shmem += m["RssShmem"] << 10
+	}
+	return p
+}
+
 // RSSWatch measures the peak resident memory of a process tree over a
 // phase. It resets each process's high-water mark (VmHWM) at the start
 // through /proc/PID/clear_refs, so the kernel records the true peak between

@@ -133,8 +133,12 @@ const (
 	MTunnel    = "tunnel"
 	MPost      = "post"
 	MIdleRSS   = "idlerss"
+	MIdleAnon  = "idleanon" // the anonymous part of the idle RSS
+	MIdleFile  = "idlefile" // the file-backed part (the binary's pages)
 	MFinalRSS  = "finalrss" // RSS after every load, a sign of leaks
 	MTrayIdle  = "trayidle" // the tray app's idle RSS (Sluice only)
+	MTrayAnon  = "trayanon" // its anonymous part
+	MTrayFile  = "trayfile" // its file-backed part
 	MLogBytes  = "logbytes" // access log bytes written (Sluice columns only)
 )
 
@@ -289,21 +293,28 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 			// Let it settle: allocations made while starting up are
 			// returned, and the idle figure is what a user would see.
 			time.Sleep(time.Second)
-			t.IdleRSS = treeRSS(processTree(t.Proc.Pid()))
+			pids := processTree(t.Proc.Pid())
+			t.IdleRSS = treeRSS(pids)
+			parts := treeRSSParts(pids)
 			res.add(name, MIdleRSS, float64(t.IdleRSS))
-			fmt.Fprintf(log, "%s listening on %s (pid %d), idle RSS %.1f MB\n", name, t.Addr, t.Proc.Pid(), mb(t.IdleRSS))
+			res.add(name, MIdleAnon, float64(parts.Anon))
+			res.add(name, MIdleFile, float64(parts.File))
+			fmt.Fprintf(log, "%s listening on %s (pid %d), idle RSS %.1f MiB (anonymous %.1f, file-backed %.1f)\n",
+				name, t.Addr, t.Proc.Pid(), mb(t.IdleRSS), mb(parts.Anon), mb(parts.File))
 		}
 		targets = append(targets, t)
 		res.Targets = append(res.Targets, name)
 	}
 	if slices.Contains(res.Targets, Sluice) {
 		fmt.Fprintf(log, "measuring the tray app's idle RSS on a private D-Bus session\n")
-		if rss, err := e.measureTrayIdle(ctx, 3*time.Second); err != nil {
+		if rss, parts, err := e.measureTrayIdle(ctx, 3*time.Second); err != nil {
 			fmt.Fprintf(log, "tray idle RSS not measured: %v\n", err)
 			res.fail(Sluice, fmt.Errorf("tray idle RSS: %w", err))
 		} else {
 			res.add(Sluice, MTrayIdle, float64(rss))
-			fmt.Fprintf(log, "tray app idle RSS %.1f MiB\n", mb(rss))
+			res.add(Sluice, MTrayAnon, float64(parts.Anon))
+			res.add(Sluice, MTrayFile, float64(parts.File))
+			fmt.Fprintf(log, "tray app idle RSS %.1f MiB (anonymous %.1f, file-backed %.1f)\n", mb(rss), mb(parts.Anon), mb(parts.File))
 		}
 	}
 	if err := sanityCheck(ctx, e, targets, res); err != nil {

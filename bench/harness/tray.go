@@ -65,50 +65,50 @@ func (e *env) startBus(ctx context.Context, dir string) (string, error) {
 // measureTrayIdle starts the tray app (sluice run, without --headless) on
 // a private session bus with a StatusNotifier watcher, waits for its item
 // to register, lets it idle for settle, and returns the RSS of its process
-// tree. It returns an error when the app shows no tray item, so a headless
+// tree and that RSS split into anonymous and file-backed pages. It returns an error when the app shows no tray item, so a headless
 // fallback is never reported as the tray's figure.
-func (e *env) measureTrayIdle(ctx context.Context, settle time.Duration) (int64, error) {
+func (e *env) measureTrayIdle(ctx context.Context, settle time.Duration) (int64, rssParts, error) {
 	if _, err := os.Stat(e.sluiceBin); err != nil {
-		return 0, fmt.Errorf("%s not built (make build): %w", e.sluiceBin, err)
+		return 0, rssParts{}, fmt.Errorf("%s not built (make build): %w", e.sluiceBin, err)
 	}
 	if _, err := exec.LookPath("dbus-daemon"); err != nil {
-		return 0, fmt.Errorf("dbus-daemon not installed (apt-get install -y dbus): %w", err)
+		return 0, rssParts{}, fmt.Errorf("dbus-daemon not installed (apt-get install -y dbus): %w", err)
 	}
 	dir, err := e.subdir("tray")
 	if err != nil {
-		return 0, err
+		return 0, rssParts{}, err
 	}
 	addr, err := e.startBus(ctx, dir)
 	if err != nil {
-		return 0, err
+		return 0, rssParts{}, err
 	}
 	conn, err := dbus.Connect(addr)
 	if err != nil {
-		return 0, fmt.Errorf("connect to the private bus %s: %w", addr, err)
+		return 0, rssParts{}, fmt.Errorf("connect to the private bus %s: %w", addr, err)
 	}
 	defer conn.Close()
 	w := &sniWatcher{}
 	if err := conn.Export(w, sniWatcherPath, sniWatcherName); err != nil {
-		return 0, fmt.Errorf("export the watcher: %w", err)
+		return 0, rssParts{}, fmt.Errorf("export the watcher: %w", err)
 	}
 	if _, err := prop.Export(conn, sniWatcherPath, prop.Map{sniWatcherName: {
 		"RegisteredStatusNotifierItems":  {Value: []string{}},
 		"IsStatusNotifierHostRegistered": {Value: true},
 		"ProtocolVersion":                {Value: int32(0)},
 	}}); err != nil {
-		return 0, fmt.Errorf("export the watcher's properties: %w", err)
+		return 0, rssParts{}, fmt.Errorf("export the watcher's properties: %w", err)
 	}
 	if reply, err := conn.RequestName(sniWatcherName, dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
-		return 0, fmt.Errorf("own %s on the private bus: reply %v, %v", sniWatcherName, reply, err)
+		return 0, rssParts{}, fmt.Errorf("own %s on the private bus: reply %v, %v", sniWatcherName, reply, err)
 	}
 
 	port, err := freePort()
 	if err != nil {
-		return 0, err
+		return 0, rssParts{}, err
 	}
 	conf := filepath.Join(dir, "config.toml")
 	if err := writeFile(conf, sluiceConfig(SluiceConfig{Port: port, LogDir: filepath.Join(dir, "logs"), AccessLog: true})); err != nil {
-		return 0, err
+		return 0, rssParts{}, err
 	}
 	listen := "127.0.0.1:" + strconv.Itoa(port)
 	cmd := exec.CommandContext(ctx, e.sluiceBin, "run", "--config", conf, "--listen", listen)
@@ -116,19 +116,20 @@ func (e *env) measureTrayIdle(ctx context.Context, settle time.Duration) (int64,
 		"XDG_STATE_HOME="+dir, "XDG_CACHE_HOME="+dir, "XDG_CURRENT_DESKTOP=XFCE")
 	p, err := e.startListening(ctx, "sluice tray", cmd, port)
 	if err != nil {
-		return 0, err
+		return 0, rssParts{}, err
 	}
 	defer e.procs.Stop(p, 5*time.Second)
 	for deadline := time.Now().Add(20 * time.Second); w.items.Load() == 0; {
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("no tray item registered within 20s (is the tray wired into `sluice run`?); its output:\n%s", tail(p.Output(), 1000))
+			return 0, rssParts{}, fmt.Errorf("no tray item registered within 20s (is the tray wired into `sluice run`?); its output:\n%s", tail(p.Output(), 1000))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	select {
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return 0, rssParts{}, ctx.Err()
 	case <-time.After(settle):
 	}
-	return treeRSS(processTree(p.Pid())), nil
+	pids := processTree(p.Pid())
+	return treeRSS(pids), treeRSSParts(pids), nil
 }
