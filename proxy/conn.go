@@ -238,6 +238,7 @@ func (cc *clientConn) relay(cfg *Config) bool {
 	req := &cc.req
 	if cfg.MaxBodyBytes > 0 && req.mi.length > cfg.MaxBodyBytes {
 		cc.fail(http.StatusRequestEntityTooLarge, stats.ErrTooLarge, "request body over max_body_bytes", false)
+		cc.drainBody() // so the 413 is not lost to a reset (see lingerTime)
 		return false
 	}
 	if cc.s.targetIsSelf(req.host, req.port) {
@@ -293,6 +294,7 @@ func (cc *clientConn) relay(cfg *Config) bool {
 			return false
 		case errors.Is(err, errBodyTooLarge):
 			cc.fail(http.StatusRequestEntityTooLarge, stats.ErrTooLarge, "request body over max_body_bytes", false)
+			cc.drainBody()
 			return false
 		case reused && !hasBody && attempt == 0 && !isTimeout(err):
 			continue // the origin closed the pooled conn: retry once, fresh
@@ -304,9 +306,16 @@ func (cc *clientConn) relay(cfg *Config) bool {
 			cc.fail(http.StatusGatewayTimeout, stats.ErrUpstreamTimeout, "no response from "+string(cc.key)+" within response_header_timeout", keep)
 			return keep
 		default:
-			cc.fail(http.StatusBadGateway, stats.ErrUpstream, "upstream "+string(cc.key)+": "+describe(err), false)
+			// As with the 504: a bodiless request was read whole, so the
+			// client may keep its connection; one whose body is left
+			// unread gets the 502 with a lingering close.
+			keep := !hasBody && req.clientKeepAlive()
+			cc.fail(http.StatusBadGateway, stats.ErrUpstream, "upstream "+string(cc.key)+": "+describe(err), keep)
+			if hasBody {
+				cc.drainBody()
+			}
+			return keep
 		}
-		return false
 	}
 	cc.s.stats.UpstreamConn(cc.res.reused)
 	return cc.relayResponse(uc, cfg)

@@ -3,8 +3,10 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -299,4 +301,52 @@ func TestGatewayTimeoutKeepsBodilessClient(t *testing.T) {
 	if resp, body := rc.response("GET"); resp.StatusCode != 200 || body != "next" {
 		t.Fatalf("next request on the same connection: %d %q", resp.StatusCode, body)
 	}
+}
+
+// TestBadGatewayKeepsBodilessClient: an origin that breaks the protocol
+// costs a bodiless request a 502, not its connection.
+func TestBadGatewayKeepsBodilessClient(t *testing.T) {
+	broken := startRawOrigin(t, func(c net.Conn) {
+		readRequestHead(bufio.NewReader(c))
+		c.Write([]byte("this is not HTTP\r\n\r\n"))
+		c.Close()
+	})
+	o := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("next")) }))
+	p := startProxy(t, Config{})
+	rc := dialRaw(t, p.addr)
+	rc.send("GET http://" + broken.addr + "/ HTTP/1.1\r\nHost: " + broken.addr + "\r\n\r\n")
+	resp, body := rc.response("GET")
+	checkError(t, resp, body, http.StatusBadGateway)
+	if resp.Close {
+		t.Error("Connection: close on a 502 to a bodiless request")
+	}
+	rc.send("GET " + o.URL + "/ HTTP/1.1\r\nHost: " + o.hostPort() + "\r\n\r\n")
+	if resp, body := rc.response("GET"); resp.StatusCode != 200 || body != "next" {
+		t.Fatalf("next request on the same connection: %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestDeclaredBodyOverLimitGets413WhileSending: a client that sends its
+// whole over-limit body before it reads still gets the 413, because the
+// proxy drains the body and closes with a FIN rather than a reset.
+func TestDeclaredBodyOverLimitGets413WhileSending(t *testing.T) {
+	o := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Error("the origin was reached")
+	}))
+	p := startProxy(t, Config{MaxBodyBytes: 1 << 20})
+	const size = 32 << 20
+	rc := dialRaw(t, p.addr)
+	rc.send("POST " + o.URL + "/ HTTP/1.1\r\nHost: " + o.hostPort() + "\r\nContent-Length: " + strconv.Itoa(size) + "\r\n\r\n")
+	sent := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(rc.c, prngBody(3, size))
+		sent <- err
+	}()
+	// Like a naive client, read only once the whole body is sent: without
+	// the drain, the proxy's close would reset the upload half-way.
+	if err := <-sent; err != nil {
+		t.Fatalf("sending the body: %v (the proxy reset the connection)", err)
+	}
+	resp, body := rc.response("POST")
+	checkError(t, resp, body, http.StatusRequestEntityTooLarge)
 }
