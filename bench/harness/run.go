@@ -307,7 +307,7 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 	}
 	if slices.Contains(res.Targets, Sluice) {
 		fmt.Fprintf(log, "measuring the tray app's idle RSS on a private D-Bus session\n")
-		if rss, parts, err := e.measureTrayIdle(ctx, 3*time.Second); err != nil {
+		if rss, parts, note, err := e.measureTrayIdle(ctx, 3*time.Second); err != nil {
 			fmt.Fprintf(log, "tray idle RSS not measured: %v\n", err)
 			res.fail(Sluice, fmt.Errorf("tray idle RSS: %w", err))
 		} else {
@@ -315,6 +315,7 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 			res.add(Sluice, MTrayAnon, float64(parts.Anon))
 			res.add(Sluice, MTrayFile, float64(parts.File))
 			fmt.Fprintf(log, "tray app idle RSS %.1f MiB (anonymous %.1f, file-backed %.1f)\n", mb(rss), mb(parts.Anon), mb(parts.File))
+			res.Notes = append(res.Notes, note)
 		}
 	}
 	if err := sanityCheck(ctx, e, targets, res); err != nil {
