@@ -35,10 +35,12 @@ func (a *accessLog) LogAccess(rec *proxy.AccessRecord) { a.s.put(rec) }
 //	dns_cached  the upstream name was answered from the DNS cache
 //	tunnel      the record is for a CONNECT or Upgrade tunnel
 //	error       why it failed (a stats.ErrKind name), "none" if it did not
-func formatAccess(buf []byte, rec *proxy.AccessRecord, json bool) []byte {
+//
+// tc caches the formatted time between records; nil formats it in full.
+func formatAccess(buf []byte, rec *proxy.AccessRecord, json bool, tc *timeCache) []byte {
 	var w recordWriter
 	w.begin(buf, json)
-	w.time("time", rec.Time)
+	w.time("time", rec.Time, tc)
 	w.str("client", rec.Client)
 	w.str("method", rec.Method)
 	w.str("scheme", rec.Scheme)
@@ -62,7 +64,7 @@ func formatAccess(buf []byte, rec *proxy.AccessRecord, json bool) []byte {
 func formatDropLine(buf []byte, now time.Time, n int64, json bool) []byte {
 	var w recordWriter
 	w.begin(buf, json)
-	w.time("time", now)
+	w.time("time", now, nil)
 	w.str("level", "WARN")
 	w.str("msg", "log records dropped: the log writer fell behind")
 	w.int("dropped", n)

@@ -83,21 +83,61 @@ func (w *recordWriter) bool(k string, v bool) {
 	w.buf = strconv.AppendBool(w.buf, v)
 }
 
-// millis writes a duration as milliseconds with microsecond precision.
+// millis writes a duration as milliseconds with microsecond precision
+// ("31.402"), in integer arithmetic: it runs twice per access record.
 func (w *recordWriter) millis(k string, d time.Duration) {
 	w.key(k)
-	w.buf = strconv.AppendFloat(w.buf, float64(d.Microseconds())/1000, 'f', 3, 64)
+	us := d.Microseconds()
+	if us < 0 {
+		w.buf = append(w.buf, '-')
+		us = -us
+	}
+	w.buf = strconv.AppendInt(w.buf, us/1000, 10)
+	w.buf = appendFrac3(w.buf, int(us%1000))
 }
 
-func (w *recordWriter) time(k string, t time.Time) {
+// appendFrac3 appends '.' and n (0 to 999) as three digits.
+func appendFrac3(buf []byte, n int) []byte {
+	return append(buf, '.', byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10))
+}
+
+// time writes t in timeLayout, through tc when it is not nil.
+func (w *recordWriter) time(k string, t time.Time, tc *timeCache) {
 	w.key(k)
 	if w.json {
 		w.buf = append(w.buf, '"')
 	}
-	w.buf = t.AppendFormat(w.buf, timeLayout)
+	w.buf = tc.append(w.buf, t)
 	if w.json {
 		w.buf = append(w.buf, '"')
 	}
+}
+
+// timeCache keeps the formatted second (and zone) of the last time it
+// wrote. Access records come by the thousand within one second, and
+// formatting a time in full costs as much as the rest of the record.
+// Offsets only change on whole seconds, so the cache is keyed by the
+// second and the location. A nil cache formats in full. It is not safe
+// for concurrent use: each writer goroutine has its own.
+type timeCache struct {
+	sec    int64
+	loc    *time.Location
+	prefix []byte // "2006-01-02T15:04:05"
+	zone   []byte // "Z07:00"
+}
+
+func (c *timeCache) append(buf []byte, t time.Time) []byte {
+	if c == nil {
+		return t.AppendFormat(buf, timeLayout)
+	}
+	if s := t.Unix(); s != c.sec || t.Location() != c.loc || c.prefix == nil {
+		c.sec, c.loc = s, t.Location()
+		c.prefix = t.AppendFormat(c.prefix[:0], "2006-01-02T15:04:05")
+		c.zone = t.AppendFormat(c.zone[:0], "Z07:00")
+	}
+	buf = append(buf, c.prefix...)
+	buf = appendFrac3(buf, t.Nanosecond()/1e6)
+	return append(buf, c.zone...)
 }
 
 // needsQuoting reports whether a text value must be quoted to read back

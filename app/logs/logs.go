@@ -48,8 +48,9 @@ func New(cfg Config) (*Logs, error) {
 	})
 
 	if cfg.AccessLog {
+		var tc timeCache // used by the access stream's writer goroutine only
 		l.access = newStream(&cfg, AccessFile, nil,
-			func(buf []byte, rec *proxy.AccessRecord) []byte { return formatAccess(buf, rec, l.json.Load()) },
+			func(buf []byte, rec *proxy.AccessRecord) []byte { return formatAccess(buf, rec, l.json.Load(), &tc) },
 			func(buf []byte, now time.Time, n int64) []byte { return formatDropLine(buf, now, n, l.json.Load()) })
 		l.accessL = &accessLog{s: l.access}
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -422,9 +423,10 @@ func BenchmarkLogAccess(b *testing.B) {
 func BenchmarkFormatAccess(b *testing.B) {
 	rec := record(12345)
 	buf := make([]byte, 0, 4096)
+	var tc timeCache
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = formatAccess(buf[:0], &rec, true)
+		buf = formatAccess(buf[:0], &rec, true, &tc)
 	}
 }
 
@@ -457,5 +459,38 @@ func TestReconfigureRotationWhileWriting(t *testing.T) {
 	if len(backups) < 2 || total != n {
 		t.Fatalf("%d backups and %d lines after shrinking max_size_mb to 1 with %d records of ~470 bytes; want 2 or more and %d",
 			len(backups), total, n, n)
+	}
+}
+
+// TestCachedTimeAndMillisMatchFullFormatting pins the fast formatting of
+// the two hottest fields to what the slow, obvious code writes: times
+// within a second, across seconds and across a zone change, and
+// durations of every magnitude.
+func TestCachedTimeAndMillisMatchFullFormatting(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		berlin = time.FixedZone("CET", 3600)
+	}
+	// 2026-03-29 01:59:59 UTC is the last second of CET before CEST.
+	base := time.Date(2026, 3, 29, 0, 59, 58, 0, time.UTC)
+	var tc timeCache
+	for i := range 5000 {
+		at := base.Add(time.Duration(i) * 997 * time.Microsecond * 3)
+		for _, loc := range []*time.Location{time.UTC, berlin, time.Local} {
+			want := at.In(loc).Format(timeLayout)
+			if got := string(tc.append(nil, at.In(loc))); got != want {
+				t.Fatalf("cached time %q, want %q", got, want)
+			}
+		}
+	}
+	for _, d := range []time.Duration{0, time.Microsecond, 999 * time.Microsecond, time.Millisecond,
+		31402 * time.Microsecond, 1500 * time.Nanosecond, 90 * time.Minute, -2500 * time.Microsecond} {
+		var w recordWriter
+		w.begin(nil, false)
+		w.millis("d", d)
+		want := "d=" + strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 3, 64) + "\n"
+		if got := string(w.end()); got != want {
+			t.Errorf("millis(%v) = %q, want %q", d, got, want)
+		}
 	}
 }
