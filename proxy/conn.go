@@ -126,7 +126,6 @@ func (cc *clientConn) serveOne() bool {
 		cc.headError(err, cfg)
 		return false
 	}
-	c.SetReadDeadline(time.Time{})
 	req := &cc.req
 	if err := req.parse(head); err != nil {
 		var se *statusError
@@ -134,6 +133,13 @@ func (cc *clientConn) serveOne() bool {
 		cc.fail(se.code, stats.ErrBadRequest, se.reason, false)
 		cc.finish(cfg)
 		return false
+	}
+	// The head's deadline must not cut a body upload or a tunnel short.
+	// A bodiless request reads nothing more from the client before the
+	// next head, whose wait sets a deadline of its own, so it keeps the
+	// stale one and saves a timer update per request.
+	if req.hasBody() || req.form == formAuthority || req.mi.wantsUpgrade() {
+		c.SetReadDeadline(time.Time{})
 	}
 	var keep bool
 	switch req.form {
@@ -440,8 +446,10 @@ func appendVia(b []byte, minor int) []byte {
 // cc.resp within wait, forwarding informational responses the client can
 // use.
 func (cc *clientConn) readResponseHead(uc *upstreamConn, cfg *Config, wait time.Duration) error {
+	// The deadline stays set after the head: relayResponse clears it only
+	// when a body still has to be read (every other read of an upstream
+	// conn sets a deadline first), saving a timer update per request.
 	uc.conn.SetReadDeadline(time.Now().Add(wait))
-	defer uc.conn.SetReadDeadline(time.Time{})
 	for {
 		head, err := readHead(uc.br, cc.rhead, cfg.MaxHeaderBytes)
 		cc.rhead = head
@@ -581,6 +589,12 @@ func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 	cc.res.status = resp.code
 	cc.writeResponseHead(cfg, keep, http11)
 	cc.res.ttfb = time.Since(cc.started)
+	// A body may take any time to arrive (a download, server-sent
+	// events): lift the response-header deadline unless the whole body is
+	// buffered already.
+	if kind != bodyNone && !(kind == bodyLength && resp.mi.length <= int64(uc.br.Buffered())) {
+		uc.conn.SetReadDeadline(time.Time{})
+	}
 	var n int64
 	var err error
 	switch kind {
