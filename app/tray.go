@@ -18,8 +18,11 @@ import (
 const trayHostWait = 10 * time.Second
 
 // sysProxyPoll is how often the tray re-reads the OS proxy settings, so
-// that the check mark follows changes made outside Sluice.
-const sysProxyPoll = time.Second
+// that the check mark follows changes made outside Sluice. Each read runs
+// gsettings or kreadconfig (a process of 6 to 12 MB for a moment), so an
+// idle tray app should not do it every second; a click in the menu
+// updates the mark at once anyway.
+const sysProxyPoll = 3 * time.Second
 
 // RunTray runs Sluice as the tray app until the user picks Quit or ctx
 // ends (a signal). It claims the per-user instance lock (a second launch

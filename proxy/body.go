@@ -170,8 +170,11 @@ func spliceN(dst *bufio.Writer, dconn *net.TCPConn, src *bufio.Reader, sconn *ne
 	return done, nil
 }
 
-// spliceStep is the most one splice round moves before the meter hears.
-const spliceStep = meterStep
+// spliceStep is the most one splice round moves before the meter hears
+// of it. Each round costs a few syscalls to set up; 1 MiB rounds cut the
+// relay's CPU per GiB by about a third against 256 KiB (bench/experiments), and
+// the live counters still move several times a second at any real speed.
+const spliceStep = 1 << 20
 
 // copyChunked relays a chunked body from src to dst. With chunkedOut it
 // forwards the chunk framing (sizes, data, trailer fields); without, only
