@@ -519,6 +519,9 @@ func (r *response) parse(head []byte) error {
 	if r.mi.badCL {
 		return errors.New("invalid Content-Length in response")
 	}
+	if r.mi.chunkings > 1 {
+		return errors.New("chunked applied more than once in the response's Transfer-Encoding")
+	}
 	return nil
 }
 

@@ -111,8 +111,11 @@ type messageInfo struct {
 	host       []byte
 	badCL      bool // conflicting or invalid Content-Length
 	sawCL      bool // a Content-Length field was present
-	badTE      bool // a Transfer-Encoding without chunked last
-	hasTE      bool
+	// chunkings counts "chunked" in Transfer-Encoding; more than one is
+	// an error (RFC 9112 §6.1: chunked must not be applied twice).
+	chunkings int
+	badTE     bool // a Transfer-Encoding without chunked last
+	hasTE     bool
 	// coded is true when a Transfer-Encoding field (any of them) names
 	// a coding other than chunked, which stays applied to the body.
 	coded bool
@@ -142,7 +145,9 @@ func (mi *messageInfo) scan(fields []field) {
 			mi.chunked = bytes.EqualFold(trimOWS(last), []byte("chunked"))
 			mi.badTE = !mi.chunked
 			forEachToken(f.value, func(t []byte) {
-				if !bytes.EqualFold(t, []byte("chunked")) {
+				if bytes.EqualFold(t, []byte("chunked")) {
+					mi.chunkings++
+				} else {
 					mi.coded = true
 				}
 			})

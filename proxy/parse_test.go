@@ -119,6 +119,8 @@ func TestRequestParseRejects(t *testing.T) {
 		{"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
 		{"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 501},
 		{"POST http://h/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+		{"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400},
+		{"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
 	}
 	for _, tc := range cases {
 		_, err := parseHead(t, tc.raw)
@@ -183,6 +185,7 @@ func TestResponseParse(t *testing.T) {
 		{"ICY 200 OK\r\n\r\n", 0, "", 0, false},
 		{"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", 0, "", 0, false},
 		{"HTTP/1.1 200 OK\r\nBad Field\r\n\r\n", 0, "", 0, false},
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 0, "", 0, false},
 	}
 	for _, tc := range cases {
 		var r response

@@ -83,6 +83,8 @@ func (r *request) parse(head []byte) error {
 		return badRequest("both Transfer-Encoding and Content-Length")
 	case mi.hasTE && r.minor == 0:
 		return badRequest("Transfer-Encoding in an HTTP/1.0 request")
+	case mi.chunkings > 1:
+		return badRequest("chunked applied more than once in Transfer-Encoding")
 	case mi.badTE:
 		return &statusError{http.StatusNotImplemented, fmt.Sprintf("Transfer-Encoding %q is not supported", mi.te)}
 	}
