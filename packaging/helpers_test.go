@@ -5,7 +5,6 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -50,14 +49,4 @@ func runErr(t *testing.T, dir string, env []string, name string, args ...string)
 	cmd.Stderr = &out
 	err := cmd.Run()
 	return out.String(), err
-}
-
-// absRoot returns the repository root as an absolute path.
-func absRoot(t *testing.T) string {
-	t.Helper()
-	p, err := filepath.Abs(repoRoot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }

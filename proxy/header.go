@@ -110,17 +110,6 @@ func forEachToken(v []byte, fn func(tok []byte)) {
 	}
 }
 
-// hasToken reports whether the list-valued field value v holds tok.
-func hasToken(v []byte, tok string) bool {
-	found := false
-	forEachToken(v, func(t []byte) {
-		if !found && len(t) == len(tok) && bytes.EqualFold(t, []byte(tok)) {
-			found = true
-		}
-	})
-	return found
-}
-
 // parseContentLength parses a Content-Length value: digits only, no sign,
 // no overflow (RFC 9110 §8.6). It returns -1 for an invalid value.
 func parseContentLength(v []byte) int64 {
