@@ -101,7 +101,7 @@ func cmdSysproxy(args []string) error {
 		case restored:
 			fmt.Println("system proxy: put back as it was before Sluice")
 		case m.IsOn():
-			return fmt.Errorf("Sluice (pid %d) is running with the system proxy on: switch it off there, or run: sluice sysproxy off", m.Owner())
+			return fmt.Errorf("a running Sluice (pid %d) has the system proxy on: switch it off there, or run: sluice sysproxy off", m.Owner())
 		default:
 			fmt.Println("system proxy: nothing to restore (Sluice has not left it on)")
 		}
