@@ -2,6 +2,7 @@ package logs
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 )
@@ -46,4 +47,31 @@ func (h *switchHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h *switchHandler) WithGroup(name string) slog.Handler {
 	return &switchHandler{json: h.json.WithGroup(name), text: h.text.WithGroup(name), useJSON: h.useJSON}
+}
+
+// teeHandler sends each record to two handlers: the app log file and its
+// text copy on the terminal.
+type teeHandler struct{ a, b slog.Handler }
+
+func (h teeHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.a.Enabled(ctx, l) || h.b.Enabled(ctx, l)
+}
+
+func (h teeHandler) Handle(ctx context.Context, r slog.Record) error {
+	var errA, errB error
+	if h.a.Enabled(ctx, r.Level) {
+		errA = h.a.Handle(ctx, r.Clone())
+	}
+	if h.b.Enabled(ctx, r.Level) {
+		errB = h.b.Handle(ctx, r)
+	}
+	return errors.Join(errA, errB)
+}
+
+func (h teeHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return teeHandler{h.a.WithAttrs(attrs), h.b.WithAttrs(attrs)}
+}
+
+func (h teeHandler) WithGroup(name string) slog.Handler {
+	return teeHandler{h.a.WithGroup(name), h.b.WithGroup(name)}
 }

@@ -3,6 +3,7 @@ package logs
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"sync/atomic"
@@ -17,6 +18,7 @@ type Logs struct {
 	level   slog.LevelVar
 	json    atomic.Bool
 	app     *stream[[]byte]
+	term    *stream[[]byte]             // the app log's text copy on Stderr; nil without one
 	access  *stream[proxy.AccessRecord] // nil when the access log is off
 	logger  *slog.Logger
 	accessL proxy.AccessLogger
@@ -41,15 +43,28 @@ func New(cfg Config) (*Logs, error) {
 		func(buf []byte, now time.Time, n int64) []byte { return formatDropLine(buf, now, n, l.json.Load()) })
 	w := appWriter{l.app}
 	opts := &slog.HandlerOptions{Level: &l.level}
-	l.logger = slog.New(&switchHandler{
+	var h slog.Handler = &switchHandler{
 		json:    slog.NewJSONHandler(w, opts),
 		text:    slog.NewTextHandler(w, opts),
 		useJSON: &l.json,
-	})
+	}
+	if cfg.Stderr != nil {
+		// The terminal copy of the app log (headless runs) is always
+		// text, whatever the file's format: people read the terminal,
+		// programs read the file. It has a queue and writer of its own,
+		// so a stalled terminal cannot hold up the app either.
+		termCfg := cfg
+		termCfg.Sink = func(string, io.Writer) io.Writer { return cfg.Stderr }
+		l.term = newStream(&termCfg, "stderr", nil,
+			func(buf []byte, rec *[]byte) []byte { return append(buf, *rec...) },
+			func(buf []byte, now time.Time, n int64) []byte { return formatDropLine(buf, now, n, false) })
+		h = teeHandler{h, slog.NewTextHandler(appWriter{l.term}, opts)}
+	}
+	l.logger = slog.New(h)
 
 	if cfg.AccessLog {
 		var tc timeCache // used by the access stream's writer goroutine only
-		l.access = newStream(&cfg, AccessFile, nil,
+		l.access = newStream(&cfg, AccessFile, cfg.Stderr,
 			func(buf []byte, rec *proxy.AccessRecord) []byte { return formatAccess(buf, rec, l.json.Load(), &tc) },
 			func(buf []byte, now time.Time, n int64) []byte { return formatDropLine(buf, now, n, l.json.Load()) })
 		l.accessL = &accessLog{s: l.access}
@@ -86,6 +101,9 @@ func (l *Logs) Close() error {
 		errs = append(errs, l.access.close())
 	}
 	errs = append(errs, l.app.close())
+	if l.term != nil {
+		errs = append(errs, l.term.close())
+	}
 	return errors.Join(errs...)
 }
 

@@ -28,9 +28,11 @@ type stream[T any] struct {
 	// dropLine appends the line reporting n dropped records.
 	dropLine func(buf []byte, now time.Time, n int64) []byte
 
-	file   *rotator
-	out    io.Writer // file, or what Config.Sink made of it
-	mirror io.Writer // also receives every batch; nil for none
+	file *rotator
+	out  io.Writer // file, or what Config.Sink made of it
+	// errOut hears of the first failed write (the file is the record,
+	// so a failure must be said somewhere); nil for nowhere.
+	errOut io.Writer
 
 	flushEvery   time.Duration
 	flushRecords int
@@ -44,7 +46,7 @@ type stream[T any] struct {
 	writeErr   error // first failed write; owned by the writer goroutine
 }
 
-func newStream[T any](cfg *Config, name string, mirror io.Writer,
+func newStream[T any](cfg *Config, name string, errOut io.Writer,
 	format func([]byte, *T) []byte, dropLine func([]byte, time.Time, int64) []byte) *stream[T] {
 	file := &rotator{lj: &lumberjack.Logger{
 		Filename:   filepath.Join(cfg.Dir, name),
@@ -60,7 +62,7 @@ func newStream[T any](cfg *Config, name string, mirror io.Writer,
 		dropLine:     dropLine,
 		file:         file,
 		out:          file,
-		mirror:       mirror,
+		errOut:       errOut,
 		flushEvery:   cfg.FlushEvery,
 		flushRecords: cfg.FlushRecords,
 		kick:         make(chan struct{}, 1),
@@ -174,18 +176,15 @@ func (s *stream[T]) write(buf []byte, n int) []byte {
 	return buf
 }
 
-// emit writes one batch to the file and the mirror. If the file write
-// fails, the batch's n records count as dropped.
+// emit writes one batch to the file. If the write fails, the batch's n
+// records count as dropped, and the first failure is told to errOut.
 func (s *stream[T]) emit(b []byte, n int64) {
-	if s.mirror != nil {
-		s.mirror.Write(b) // best effort: the file is the record
-	}
 	if _, err := s.out.Write(b); err != nil {
 		s.dropped.Add(n)
 		if s.writeErr == nil {
 			s.writeErr = fmt.Errorf("write %s: %w", s.name, err)
-			if s.mirror != nil {
-				fmt.Fprintf(s.mirror, "sluice: %v (further errors not shown)\n", s.writeErr)
+			if s.errOut != nil {
+				fmt.Fprintf(s.errOut, "sluice: %v (further errors not shown)\n", s.writeErr)
 			}
 		}
 	}
