@@ -107,22 +107,7 @@ func TestProxyResolvesThroughResolver(t *testing.T) {
 
 	log := &accessLog{}
 	// No upstream pooling: every request dials, so every request looks up.
-	p, err := proxy.New(proxy.Config{Dial: d.Dial, MaxIdlePerHost: -1, Access: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go p.Serve(ln)
-	defer p.Close()
-
-	client := &http.Client{
-		Transport: &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: ln.Addr().String()})},
-		Timeout:   10 * time.Second,
-	}
-	defer client.CloseIdleConnections()
+	client := proxyClient(t, proxy.Config{Dial: d.Dial, MaxIdlePerHost: -1, Access: log})
 	target := "http://some-name.test:" + port + "/"
 	get := func() {
 		t.Helper()
@@ -181,21 +166,7 @@ func TestProxyUnknownHost(t *testing.T) {
 	}
 	defer r.Close()
 	d := &resolver.Dialer{Resolver: r}
-	p, err := proxy.New(proxy.Config{Dial: d.Dial})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go p.Serve(ln)
-	defer p.Close()
-	client := &http.Client{
-		Transport: &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: ln.Addr().String()})},
-		Timeout:   10 * time.Second,
-	}
-	defer client.CloseIdleConnections()
+	client := proxyClient(t, proxy.Config{Dial: d.Dial})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://no-such-name.test/", nil)
@@ -207,4 +178,26 @@ func TestProxyUnknownHost(t *testing.T) {
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Fatalf("status = %d, want 502", resp.StatusCode)
 	}
+}
+
+// proxyClient starts a Sluice proxy for cfg on loopback and returns a
+// client that sends everything through it; both end with the test.
+func proxyClient(t *testing.T, cfg proxy.Config) *http.Client {
+	t.Helper()
+	p, err := proxy.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go p.Serve(ln)
+	t.Cleanup(func() { p.Close() })
+	client := &http.Client{
+		Transport: &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: ln.Addr().String()})},
+		Timeout:   10 * time.Second,
+	}
+	t.Cleanup(client.CloseIdleConnections)
+	return client
 }

@@ -237,18 +237,7 @@ func TestTrayEndToEnd(t *testing.T) {
 		}
 		return last
 	}
-	has := func(prefix string, want func(snihost.Entry) bool) func([]snihost.Entry) error {
-		return func(es []snihost.Entry) error {
-			e, ok := snihost.Find(es, prefix)
-			if !ok {
-				return fmt.Errorf("no item %q", prefix)
-			}
-			if !want(e) {
-				return fmt.Errorf("item %q is %+v", prefix, e)
-			}
-			return nil
-		}
-	}
+	has := snihost.Has
 	any := func(snihost.Entry) bool { return true }
 	entries := until("title", has("Sluice — "+addr, func(e snihost.Entry) bool { return !e.Enabled }))
 	click := func(label string) {

@@ -157,18 +157,7 @@ func TestTrayMenuOverDBus(t *testing.T) {
 		}
 		return e
 	}
-	has := func(prefix string, want func(snihost.Entry) bool) func([]snihost.Entry) error {
-		return func(es []snihost.Entry) error {
-			e, ok := snihost.Find(es, prefix)
-			if !ok {
-				return fmt.Errorf("no item %q", prefix)
-			}
-			if !want(e) {
-				return fmt.Errorf("item %q is %+v", prefix, e)
-			}
-			return nil
-		}
-	}
+	has := snihost.Has
 
 	// The layout, top to bottom, as the issue lists it.
 	entries := until("initial menu", has("Sluice — 127.0.0.1:8877", func(e snihost.Entry) bool { return !e.Enabled }))

@@ -344,6 +344,21 @@ func (m *Menu) ClickQuit(id int32) error {
 	return err
 }
 
+// Has returns a check, for polling the menu, that its entry starting with
+// prefix exists and satisfies want.
+func Has(prefix string, want func(Entry) bool) func([]Entry) error {
+	return func(es []Entry) error {
+		e, ok := Find(es, prefix)
+		if !ok {
+			return fmt.Errorf("no item %q", prefix)
+		}
+		if !want(e) {
+			return fmt.Errorf("item %q is %+v", prefix, e)
+		}
+		return nil
+	}
+}
+
 // Find returns the first visible entry whose label starts with prefix.
 func Find(entries []Entry, prefix string) (Entry, bool) {
 	for _, e := range entries {
