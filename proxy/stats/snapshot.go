@@ -37,7 +37,7 @@ type Snapshot struct {
 	TunnelsTotal  int64 `json:"tunnels_total"`
 
 	// BytesIn and BytesOut count body bytes from and to clients, and
-	// tunnel bytes each way once a tunnel closes.
+	// tunnel bytes each way; long transfers count as they run.
 	BytesIn  int64 `json:"bytes_in"`
 	BytesOut int64 `json:"bytes_out"`
 
