@@ -107,26 +107,26 @@ func TestNonLoopbackListenNeedsAccess(t *testing.T) {
 // TestNonLoopbackListenRefusedAtStartAndReload checks the rule where it
 // matters: New refuses it (from the file or --listen), and a reload to it
 // fails and leaves the proxy listening where it was. The address is a
-// TEST-NET one no interface has, so nothing is ever bound there.
+// TEST-NET one, and validation refuses it before anything is bound.
 func TestNonLoopbackListenRefusedAtStartAndReload(t *testing.T) {
 	clearProxyEnv(t)
 	dir := t.TempDir()
 	t.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
-	_, err := New(Options{ConfigPath: writeTestConfig(t, configWithListen("192.0.2.1:8877", dir))})
+	_, err := New(Options{ConfigPath: writeTestConfig(t, configWithListen("203.0.113.77:8877", dir))})
 	if err == nil || !strings.Contains(err.Error(), "open proxy") {
-		t.Fatalf("New with listen on 192.0.2.1: %v, want the open proxy refused", err)
+		t.Fatalf("New with listen on 203.0.113.77: %v, want the open proxy refused", err)
 	}
-	_, err = New(Options{ConfigPath: writeTestConfig(t, configWithListen(freePort(t), dir)), Listen: "192.0.2.1:8877"})
+	_, err = New(Options{ConfigPath: writeTestConfig(t, configWithListen(freePort(t), dir)), Listen: "203.0.113.77:8877"})
 	if err == nil || !strings.Contains(err.Error(), "open proxy") || !strings.Contains(err.Error(), "flag --listen") {
-		t.Fatalf("New with --listen 192.0.2.1:8877: %v, want the open proxy refused, naming the flag", err)
+		t.Fatalf("New with --listen 203.0.113.77:8877: %v, want the open proxy refused, naming the flag", err)
 	}
 
 	addr := freePort(t)
 	a, path := startWatchedApp(t, addr)
-	writeConfig(t, path, configWithListen("192.0.2.1:8877", dir))
+	writeConfig(t, path, configWithListen("203.0.113.77:8877", dir))
 	err = a.Reload()
 	if err == nil || !strings.Contains(err.Error(), "open proxy") {
-		t.Fatalf("Reload to 192.0.2.1: %v, want the open proxy refused", err)
+		t.Fatalf("Reload to 203.0.113.77: %v, want the open proxy refused", err)
 	}
 	if got := a.ListenAddr(); got != addr {
 		t.Fatalf("after the refused reload: listening on %s, want %s", got, addr)

@@ -139,7 +139,8 @@ type Config struct {
 	gate *gate
 
 	// Local serves origin-form requests ("GET /healthz") addressed to the
-	// proxy itself, to loopback clients only. Nil means only /healthz.
+	// proxy itself, to loopback clients only, for a Host that names this
+	// machine (see localHostError). Nil means only /healthz.
 	// It is not on the hot path: responses are built with net/http types.
 	Local http.Handler
 
