@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -28,7 +29,8 @@ type clientConn struct {
 	// loopback is true for clients on this machine, the only ones served
 	// the local endpoints.
 	loopback bool
-	remote   string // client address, built once for access records
+	addr     netip.Addr // client IP, unmapped, for [access]
+	remote   string     // client address, built once for access records
 
 	req   request
 	head  []byte // request head
@@ -73,7 +75,7 @@ func (s *Server) serve(c net.Conn) {
 	cc := &clientConn{s: s, conn: c, br: newReader(c), bw: newWriter(c)}
 	cc.idle.Store(true)
 	if ap, ok := addrPortOf(c.RemoteAddr()); ok {
-		cc.loopback = ap.Addr().IsLoopback()
+		cc.loopback, cc.addr = ap.Addr().IsLoopback(), ap.Addr()
 	}
 	if s.addConn(cc) {
 		for cc.serveOne() {
@@ -120,6 +122,11 @@ func (cc *clientConn) serveOne() bool {
 	cc.meterIn = meter{stats: cc.s.stats, in: true}
 	cc.meterOut = meter{stats: cc.s.stats}
 	c.SetReadDeadline(cc.started.Add(cfg.ReadHeaderTimeout))
+	cfg = cc.s.cfg.Load() // a reload while the conn idled applies to this request
+	if !cfg.gate.allows(cc.addr) {
+		cc.refuseOutsider(cfg)
+		return false
+	}
 	head, err := readHead(cc.br, cc.head, cfg.MaxHeaderBytes)
 	cc.head = head
 	if err != nil {
@@ -241,6 +248,9 @@ func indexByte(b []byte, c byte) int {
 // relay forwards an absolute-form request to its origin and streams the
 // response back. It returns whether the client connection may be kept.
 func (cc *clientConn) relay(cfg *Config) bool {
+	if ok, keep := cc.admit(cfg); !ok {
+		return keep
+	}
 	req := &cc.req
 	if cfg.MaxBodyBytes > 0 && req.mi.length > cfg.MaxBodyBytes {
 		cc.fail(http.StatusRequestEntityTooLarge, stats.ErrTooLarge, "request body over max_body_bytes", false)
@@ -262,6 +272,11 @@ func (cc *clientConn) relay(cfg *Config) bool {
 		// if a pooled one turns out dead, so its pooled conn is checked
 		// first; a bodiless one is simply retried.
 		uc, reused, err = cc.s.upstream(cfg, cc.key, attempt > 0, hasBody)
+		if err == nil {
+			if err = cc.checkReached(cfg, uc.conn); err != nil {
+				uc.close()
+			}
+		}
 		if err != nil {
 			cc.dialFailed(err)
 			return !hasBody && req.clientKeepAlive()
@@ -765,7 +780,10 @@ func (cc *clientConn) dialFailed(err error) {
 
 func classifyDialError(err error, addr string) (int, stats.ErrKind, string) {
 	var dnsErr *net.DNSError
+	var destErr *destError
 	switch {
+	case errors.As(err, &destErr):
+		return http.StatusForbidden, stats.ErrForbidden, destErr.Error()
 	case errors.Is(err, errLoop):
 		return http.StatusLoopDetected, stats.ErrLoop, "the request is addressed to Sluice itself"
 	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
