@@ -489,7 +489,7 @@ func (r *response) parse(head []byte) error {
 				return false
 			}
 			major, minor, vok := parseVersion(line[:8])
-			code := parseContentLength(line[9:12])
+			code := parseDecimal(line[9:12])
 			if !vok || major != 1 || code < 100 || code > 999 {
 				ok = false
 				return false

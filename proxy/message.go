@@ -129,7 +129,7 @@ func (mi *messageInfo) scan(fields []field) {
 		f := &fields[i]
 		switch {
 		case fieldIs(f.name, "content-length"):
-			n := parseContentLength(f.value)
+			n := parseDecimal(f.value)
 			mi.sawCL = true
 			if n < 0 || mi.length >= 0 && mi.length != n {
 				mi.badCL = true

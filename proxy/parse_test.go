@@ -226,14 +226,14 @@ func TestParseChunkSize(t *testing.T) {
 	}
 }
 
-func TestParseContentLength(t *testing.T) {
+func TestParseDecimal(t *testing.T) {
 	cases := map[string]int64{
 		"0": 0, "123": 123, "000": 0, "999999999999999999": 999999999999999999,
 		"": -1, "-1": -1, "+1": -1, "1 ": -1, " 1": -1, "1,1": -1, "0x1": -1, "9999999999999999999": -1,
 	}
 	for in, want := range cases {
-		if got := parseContentLength([]byte(in)); got != want {
-			t.Errorf("parseContentLength(%q) = %d, want %d", in, got, want)
+		if got := parseDecimal([]byte(in)); got != want {
+			t.Errorf("parseDecimal(%q) = %d, want %d", in, got, want)
 		}
 	}
 }

@@ -209,7 +209,7 @@ func splitHostPort(a []byte, host, port *[]byte) bool {
 		}
 	}
 	if len(*port) > 0 {
-		n := parseContentLength(*port)
+		n := parseDecimal(*port)
 		if n < 1 || n > 65535 {
 			return false
 		}
