@@ -516,6 +516,9 @@ func (r *response) parse(head []byte) error {
 		return errBadResponse
 	}
 	r.mi.scan(r.fields)
+	if reason := r.mi.connRefusal(); reason != "" {
+		return errors.New(reason)
+	}
 	if r.mi.badCL {
 		return errors.New("invalid Content-Length in response")
 	}

@@ -121,6 +121,13 @@ func TestRequestParseRejects(t *testing.T) {
 		{"POST http://h/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
 		{"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400},
 		{"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+		// Framing and routing fields are never connection options.
+		{"POST http://h/ HTTP/1.1\r\nConnection: Content-Length\r\nContent-Length: 5\r\n\r\n", 400},
+		{"POST http://h/ HTTP/1.1\r\nConnection: keep-alive,transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+		{"GET http://h/ HTTP/1.1\r\nConnection: HOST\r\n\r\n", 400},
+		{"GET http://h/ HTTP/1.1\r\nProxy-Connection: close, Content-Length\r\n\r\n", 400},
+		{"GET http://h/ HTTP/1.1\r\nProxy-Connection: host\r\n\r\n", 400},
+		{"GET http://h/ HTTP/1.1\r\nConnection: " + strings.Repeat("a,", 40) + "\r\nProxy-Connection: " + strings.Repeat("b,", 25) + "\r\n\r\n", 400},
 	}
 	for _, tc := range cases {
 		_, err := parseHead(t, tc.raw)
@@ -186,6 +193,11 @@ func TestResponseParse(t *testing.T) {
 		{"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", 0, "", 0, false},
 		{"HTTP/1.1 200 OK\r\nBad Field\r\n\r\n", 0, "", 0, false},
 		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 0, "", 0, false},
+		{"HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 5\r\n\r\n", 0, "", 0, false},
+		{"HTTP/1.1 200 OK\r\nConnection: keep-alive, Transfer-Encoding\r\n\r\n", 0, "", 0, false},
+		{"HTTP/1.1 200 OK\r\nConnection: host\r\n\r\n", 0, "", 0, false},
+		{"HTTP/1.1 200 OK\r\nConnection: " + strings.Repeat("a,", 65) + "\r\n\r\n", 0, "", 0, false},
+		{"HTTP/1.1 200 OK\r\nConnection: " + strings.Repeat("a,", 64) + "\r\nContent-Length: 1\r\n\r\n", 200, "OK", 1, true},
 	}
 	for _, tc := range cases {
 		var r response

@@ -74,6 +74,9 @@ func (r *request) parse(head []byte) error {
 	}
 	mi := &r.mi
 	mi.scan(r.fields)
+	if reason := mi.connRefusal(); reason != "" {
+		return badRequest("%s", reason)
+	}
 	switch {
 	case mi.badCL:
 		return badRequest("invalid or conflicting Content-Length")
