@@ -256,3 +256,22 @@ func TestConnectionTokensCapped(t *testing.T) {
 		t.Errorf("origin received %q, want the fields Connection names dropped", got)
 	}
 }
+
+// TestFragmentNotForwarded sends a target with a fragment: the origin
+// sees the target without it, and the access log does not record it.
+func TestFragmentNotForwarded(t *testing.T) {
+	o := startScriptOrigin(t, func(_, _ int, r *http.Request) (string, bool) { return okReply(r), false })
+	log := &accessLog{}
+	p := startProxy(t, Config{Access: log, LogQuery: true})
+	rc := dialRaw(t, p.addr)
+	rc.send("GET http://" + o.addr + "/a?q=1#frag HTTP/1.1\r\nHost: " + o.addr + "\r\n\r\n")
+	if resp, body := rc.response("GET"); resp.StatusCode != 200 || body != "/a" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	if got, want := o.received(), []string{proxiedGet(o.addr, "/a?q=1")}; !equalLines(got, want) {
+		t.Errorf("origin received %q, want %q", got, want)
+	}
+	if rec := lastRecord(t, log, 1); rec.Path != "/a?q=1" {
+		t.Errorf("access log path %q, want %q", rec.Path, "/a?q=1")
+	}
+}

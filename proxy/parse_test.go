@@ -56,6 +56,18 @@ func TestRequestParseAccepts(t *testing.T) {
 			form: formAbsolute, host: "h", port: "80", authority: "h", path: "/", minor: 1, length: 5, expect100: true},
 		{raw: "POST http://h/ HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close, X-Hop\r\n\r\n",
 			form: formAbsolute, host: "h", port: "80", authority: "h", path: "/", minor: 1, length: -1, chunked: true, close: true, connTokens: "X-Hop"},
+		// A fragment is cut off the target.
+		{raw: "GET http://h/a?b#frag HTTP/1.1\r\n\r\n",
+			form: formAbsolute, host: "h", port: "80", authority: "h", path: "/a?b", minor: 1, length: -1},
+		{raw: "GET http://h:81#/x?y HTTP/1.1\r\n\r\n",
+			form: formAbsolute, host: "h", port: "81", authority: "h:81", path: "", minor: 1, length: -1},
+		{raw: "GET /healthz#x HTTP/1.1\r\n\r\n",
+			form: formOrigin, path: "/healthz", minor: 1, length: -1},
+		// 64 tokens, the most allowed; "upgrade" outside an upgrade is
+		// only a token.
+		{raw: "GET http://h/ HTTP/1.1\r\nConnection: upgrade" + strings.Repeat(",a", 62) + "\r\nProxy-Connection: keep-alive\r\n\r\n",
+			form: formAbsolute, host: "h", port: "80", authority: "h", path: "/", minor: 1, length: -1, keepAlive: true,
+			connTokens: "upgrade" + strings.Repeat(",a", 62)},
 	}
 	for _, tc := range cases {
 		r, err := parseHead(t, tc.raw)

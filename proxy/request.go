@@ -126,15 +126,21 @@ func (r *request) parseRequestLine(line []byte) error {
 
 func (r *request) parseTarget() error {
 	t := r.target
-	switch {
-	case string(r.method) == "CONNECT":
+	if string(r.method) == "CONNECT" {
 		r.form = formAuthority
 		if !splitHostPort(t, &r.host, &r.port) || len(r.port) == 0 {
 			return badRequest("CONNECT target %.80q is not host:port", t)
 		}
 		r.authority = t
 		return nil
-	case len(t) > 0 && t[0] == '/':
+	}
+	// A fragment is for the user agent alone (RFC 9110 §7.1): cut here, it
+	// reaches neither the origin nor the access log.
+	if i := bytes.IndexByte(t, '#'); i >= 0 {
+		t = t[:i]
+		r.target = t
+	}
+	if len(t) > 0 && t[0] == '/' {
 		r.form = formOrigin
 		r.path = t
 		return nil
