@@ -258,10 +258,7 @@ func (cc *clientConn) relay(cfg *Config) bool {
 	for attempt := 0; ; attempt++ {
 		var err error
 		var reused bool
-		// A request with a body cannot be replayed on a fresh connection
-		// if a pooled one turns out dead, so its pooled conn is checked
-		// first; a bodiless one is simply retried.
-		uc, reused, err = cc.s.upstream(cfg, cc.key, attempt > 0, hasBody)
+		uc, reused, err = cc.s.upstream(cfg, cc.key, attempt > 0)
 		if err != nil {
 			cc.dialFailed(err)
 			return !hasBody && req.clientKeepAlive()
@@ -617,7 +614,7 @@ func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 		// the next request (from any client) before this client's last
 		// bytes are flushed; pooled after the flush, a client's next
 		// request on another connection could miss it and dial anew.
-		if whole && kind != bodyUntilClose && upstreamKeepAlive(resp) && cfg.MaxIdlePerHost > 0 {
+		if whole && cfg.MaxIdlePerHost > 0 && reusable(uc, resp, kind) {
 			cc.s.pool.put(uc, time.Now())
 		} else {
 			uc.close()
@@ -638,6 +635,31 @@ func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 		cc.s.log.Debug("upstream failed mid-body", "upstream", string(cc.key), "err", err)
 	}
 	return false
+}
+
+// reusable reports whether uc, whose response r (with body kind) was
+// read to its end, is clean enough for the pool: the origin keeps it,
+// the response ended exactly at a message boundary with nothing past it,
+// and its framing left no doubt. Anything an origin sends past its
+// response would otherwise be read as the next client's.
+func reusable(uc *upstreamConn, r *response, kind bodyKind) bool {
+	switch {
+	case kind == bodyUntilClose, !upstreamKeepAlive(r):
+		return false
+	case r.mi.hasTE && (r.mi.sawCL || r.minor == 0):
+		// Transfer-Encoding won over Content-Length, or came in an
+		// HTTP/1.0 message: RFC 9112 §6.1 and §6.3 call the framing
+		// faulty and the connection to be closed after the message.
+		return false
+	case uc.br.Buffered() > 0:
+		return false // bytes past the end of the response
+	case kind == bodyNone:
+		// An origin that answers HEAD, 204 or 304 with a body anyway
+		// sends it right after the head: look for it now as well as
+		// before reuse.
+		return connAlive(uc)
+	}
+	return true
 }
 
 func upstreamKeepAlive(r *response) bool {
@@ -722,13 +744,15 @@ func (cc *clientConn) upgrade(uc *upstreamConn, cfg *Config) bool {
 	return false
 }
 
-// upstream returns a pooled conn for key or dials a new one. fresh skips
-// the pool; check makes sure a pooled conn is still open first.
-func (s *Server) upstream(cfg *Config, key []byte, fresh, check bool) (*upstreamConn, bool, error) {
+// upstream returns a pooled conn for key or dials a new one; fresh skips
+// the pool. A pooled conn is used only if it is still open and nothing
+// arrived on it while idle (connAlive): stray bytes there would be read
+// as the next client's response.
+func (s *Server) upstream(cfg *Config, key []byte, fresh bool) (*upstreamConn, bool, error) {
 	if !fresh && cfg.MaxIdlePerHost > 0 {
 		now := time.Now()
 		for uc := s.pool.get(key, now); uc != nil; uc = s.pool.get(key, now) {
-			if check && !connAlive(uc.conn) {
+			if !connAlive(uc) {
 				uc.close()
 				continue
 			}
@@ -739,7 +763,9 @@ func (s *Server) upstream(cfg *Config, key []byte, fresh, check bool) (*upstream
 	if err != nil {
 		return nil, false, err
 	}
-	return &upstreamConn{conn: conn, br: newReader(conn), bw: newWriter(conn), key: string(key), dnsCached: cached}, false, nil
+	uc := &upstreamConn{conn: conn, br: newReader(conn), bw: newWriter(conn), key: string(key), dnsCached: cached}
+	uc.probe.init(conn)
+	return uc, false, nil
 }
 
 // errLoop is a dial that reached Sluice's own listener.

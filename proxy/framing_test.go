@@ -257,6 +257,76 @@ func TestConnectionTokensCapped(t *testing.T) {
 	}
 }
 
+// TestResponseWithBothFramingsNotPooled has the origin answer with both
+// Content-Length and chunked Transfer-Encoding: the chunked framing wins
+// (RFC 9112 §6.3) and is what the client gets, and the connection, whose
+// framing is in doubt, is closed rather than pooled.
+func TestResponseWithBothFramingsNotPooled(t *testing.T) {
+	o := startScriptOrigin(t, func(_, _ int, r *http.Request) (string, bool) {
+		if r.URL.Path == "/both" {
+			return "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", false
+		}
+		return okReply(r), false
+	})
+	p := startProxy(t, Config{})
+	rc := dialRaw(t, p.addr)
+	rc.send("GET http://" + o.addr + "/both HTTP/1.1\r\nHost: " + o.addr + "\r\n\r\n")
+	resp, body := rc.response("GET")
+	if resp.StatusCode != 200 || body != "hello" || resp.ContentLength != -1 {
+		t.Fatalf("got %d %q (length %d), want 200 \"hello\" without a Content-Length", resp.StatusCode, body, resp.ContentLength)
+	}
+	if resp.Close {
+		t.Error("the client connection closes after a response that was relayed whole")
+	}
+	rc.send("GET http://" + o.addr + "/next HTTP/1.1\r\nHost: " + o.addr + "\r\n\r\n")
+	if resp, body := rc.response("GET"); resp.StatusCode != 200 || body != "/next" {
+		t.Fatalf("next request: %d %q", resp.StatusCode, body)
+	}
+	if got := o.received(); len(got) != 2 {
+		t.Errorf("origin connections %q, want 2: the one with both framings is not reused", got)
+	}
+}
+
+// TestBytesPastResponseNeverReachNextClient has the origin send more
+// than its response frames: bytes past a Content-Length, or a body on a
+// HEAD, 204 or 304 answer, in the same write as the response. Here the
+// extra bytes are a complete response, so a relay that pooled the
+// connection would hand them to the next client as its own.
+func TestBytesPastResponseNeverReachNextClient(t *testing.T) {
+	const poison = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\npoisoned"
+	cases := []struct {
+		name, method, reply string
+		code                int
+		body                string
+	}{
+		{"past Content-Length", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + poison, 200, "ok"},
+		{"chunked, then more", "GET", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n" + poison, 200, "ok"},
+		{"HEAD with a body", "HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n" + poison, 200, ""},
+		{"204 with a body", "GET", "HTTP/1.1 204 No Content\r\n\r\n" + poison, 204, ""},
+		{"304 with a body", "GET", "HTTP/1.1 304 Not Modified\r\nContent-Length: 8\r\n\r\n" + poison, 304, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := startScriptOrigin(t, func(_, _ int, r *http.Request) (string, bool) {
+				if r.URL.Path == "/first" {
+					return tc.reply, false
+				}
+				return okReply(r), false
+			})
+			p := startProxy(t, Config{})
+			rc := dialRaw(t, p.addr)
+			rc.send(tc.method + " http://" + o.addr + "/first HTTP/1.1\r\nHost: " + o.addr + "\r\n\r\n")
+			if resp, body := rc.response(tc.method); resp.StatusCode != tc.code || body != tc.body {
+				t.Fatalf("first client got %d %q, want %d %q", resp.StatusCode, body, tc.code, tc.body)
+			}
+			expectOwnResponse(t, p, o.addr, "/second")
+			if got := o.received(); len(got) != 2 || got[1] != proxiedGet(o.addr, "/second") {
+				t.Errorf("origin received %q, want /second alone on a second connection", got)
+			}
+		})
+	}
+}
+
 // TestFragmentNotForwarded sends a target with a fragment: the origin
 // sees the target without it, and the access log does not record it.
 func TestFragmentNotForwarded(t *testing.T) {
