@@ -299,7 +299,7 @@ func (cc *clientConn) relay(cfg *Config) bool {
 			cc.fail(http.StatusRequestEntityTooLarge, stats.ErrTooLarge, "request body over max_body_bytes", false)
 			cc.drainBody()
 			return false
-		case reused && !hasBody && attempt == 0 && !isTimeout(err):
+		case attempt == 0 && retryable(req, reused, err):
 			continue // the origin closed the pooled conn: retry once, fresh
 		case isTimeout(err):
 			// A bodiless request was read whole, so the client's next
@@ -326,6 +326,41 @@ func (cc *clientConn) relay(cfg *Config) bool {
 
 // errClientBody marks a failure reading the request body from the client.
 var errClientBody = errors.New("client request body")
+
+// retryable reports whether a request whose upstream conn failed may be
+// sent again on a fresh one. RFC 9110 §9.2.2 lets a proxy retry on its
+// own only idempotent methods; of those, only a request without a body
+// can be replayed (a body was streamed through, not kept); only when the
+// failed conn came from the pool, where the origin may have closed it
+// just as it was reused, the one failure a retry fixes; and only when no
+// byte of a response arrived, since a partial answer means the origin
+// acted. A timeout is not retried either: the origin had the request and
+// was slow. net/http's shouldRetryRequest and isReplayable are the model.
+func retryable(req *request, reused bool, err error) bool {
+	if !reused || req.hasBody() || isTimeout(err) || !beforeResponse(err) {
+		return false
+	}
+	switch string(req.method) {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false // POST, PATCH, CONNECT and any other method
+}
+
+// noResponseError is an upstream conn that failed before any byte of a
+// response arrived.
+type noResponseError struct{ err error }
+
+func (e *noResponseError) Error() string { return e.err.Error() }
+func (e *noResponseError) Unwrap() error { return e.err }
+
+// beforeResponse reports whether err came before any byte of a response
+// arrived: a failed write of the request (nothing was read yet) or a
+// noResponseError from readResponseHead.
+func beforeResponse(err error) bool {
+	var nr *noResponseError
+	return isWriteErr(err) || errors.As(err, &nr)
+}
 
 // earlyAnswerWait bounds the look for a response after the upstream
 // stopped taking a request body. An origin that answers early and closes
@@ -447,6 +482,9 @@ func (cc *clientConn) readResponseHead(uc *upstreamConn, cfg *Config, wait time.
 	// when a body still has to be read (every other read of an upstream
 	// conn sets a deadline first), saving a timer update per request.
 	uc.conn.SetReadDeadline(time.Now().Add(wait))
+	if _, err := uc.br.Peek(1); err != nil {
+		return &noResponseError{err}
+	}
 	for {
 		head, err := readHead(uc.br, cc.rhead, cfg.MaxHeaderBytes)
 		cc.rhead = head
