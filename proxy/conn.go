@@ -291,7 +291,14 @@ func (cc *clientConn) relay(cfg *Config) bool {
 			break
 		}
 		uc.close()
+		var ce chunkError
 		switch {
+		case errors.As(err, &ce):
+			// No response was sent yet, so the client can hear what is
+			// wrong; its framing is lost, so its connection ends.
+			cc.fail(http.StatusBadRequest, stats.ErrBadRequest, "malformed chunked request body: "+string(ce), false)
+			cc.drainBody()
+			return false
 		case errors.Is(err, errClientBody):
 			cc.res.err = stats.ErrClientAbort
 			return false
@@ -445,7 +452,7 @@ func (cc *clientConn) sendRequest(uc *upstreamConn, cfg *Config) error {
 	var err error
 	switch {
 	case req.mi.chunked:
-		n, err = copyChunked(uc.bw, uc.conn, cc.br, cc.conn, true, cfg.MaxBodyBytes, &cc.meterIn)
+		n, err = copyChunked(uc.bw, uc.conn, cc.br, cc.conn, true, cfg.MaxBodyBytes, cfg.MaxHeaderBytes, &cc.meterIn)
 	case req.mi.length > 0:
 		n, err = copyN(uc.bw, uc.conn, cc.br, cc.conn, req.mi.length, &cc.meterIn)
 	}
@@ -642,7 +649,7 @@ func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 	case bodyLength:
 		n, err = copyN(cc.bw, cc.conn, uc.br, uc.conn, resp.mi.length, &cc.meterOut)
 	case bodyChunked:
-		n, err = copyChunked(cc.bw, cc.conn, uc.br, uc.conn, http11, 0, &cc.meterOut)
+		n, err = copyChunked(cc.bw, cc.conn, uc.br, uc.conn, http11, 0, cfg.MaxHeaderBytes, &cc.meterOut)
 	case bodyUntilClose:
 		n, err = copyUntilEOF(cc.bw, uc.br, http11 && !resp.mi.hasTE, &cc.meterOut)
 	}

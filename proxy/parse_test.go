@@ -228,24 +228,42 @@ func TestParseChunkSize(t *testing.T) {
 	cases := []struct {
 		line string
 		n    int64
-		ok   bool
+		err  error
 	}{
-		{"0\r\n", 0, true},
-		{"1a\r\n", 26, true},
-		{"1A;name=value\r\n", 26, true},
-		{"ff ; ext\n", 255, true},
-		{"fffffffffffffff\r\n", 1<<60 - 1, true},
-		{"1000000000000000\r\n", 0, false}, // 16 hex digits: refused before overflow
-		{"\r\n", 0, false},
-		{";ext\r\n", 0, false},
-		{"-1\r\n", 0, false},
-		{"0x10\r\n", 0, false},
-		{"g\r\n", 0, false},
+		{"0\r\n", 0, nil},
+		{"1a\r\n", 26, nil},
+		{"1A;name=value\r\n", 26, nil},
+		{"ff ; ext\r\n", 255, nil},
+		{"5 \r\n", 5, nil},
+		{"5;a;b=c\r\n", 5, nil},
+		{"5 ; a = \"q \\\" \\\\ v\" ;b\r\n", 5, nil},
+		{"5;a=\"\x80\"\r\n", 5, nil},
+		{"fffffffffffffff\r\n", 1<<60 - 1, nil},
+		{"1000000000000000\r\n", 0, errChunkSize}, // 16 hex digits: refused before overflow
+		{"\r\n", 0, errChunkSize},
+		{";ext\r\n", 0, errChunkSize},
+		{" 5\r\n", 0, errChunkSize},
+		{"-1\r\n", 0, errChunkSize},
+		{"0x10\r\n", 0, errChunkExt},
+		{"g\r\n", 0, errChunkSize},
+		{"5;\r\n", 0, errChunkExt},
+		{"5;=v\r\n", 0, errChunkExt},
+		{"5;a=\r\n", 0, errChunkExt},
+		{"5;a=b c\r\n", 0, errChunkExt},
+		{"5;a b\r\n", 0, errChunkExt},
+		{"5;a=\"open\r\n", 0, errChunkExt},
+		{"5;a=\"x\x00\"\r\n", 0, errChunkExt},
+		{"5;a=\"x\\\x01\"\r\n", 0, errChunkExt},
+		{"5;a\x00\r\n", 0, errChunkExt},
+		{"5;a=v\rx\r\n", 0, errChunkExt},
+		{"5;a=v\x7f\r\n", 0, errChunkExt},
+		{"5;a\r\r\n", 0, errChunkExt},
+		{"5,6\r\n", 0, errChunkExt},
 	}
 	for _, tc := range cases {
-		n, ok := parseChunkSize([]byte(tc.line))
-		if ok != tc.ok || ok && n != tc.n {
-			t.Errorf("parseChunkSize(%q) = %d, %v; want %d, %v", tc.line, n, ok, tc.n, tc.ok)
+		n, err := parseChunkSize([]byte(tc.line))
+		if err != tc.err || err == nil && n != tc.n {
+			t.Errorf("parseChunkSize(%q) = %d, %v; want %d, %v", tc.line, n, err, tc.n, tc.err)
 		}
 	}
 }
