@@ -228,8 +228,8 @@ func TestBodyCopiesAllocateNothing(t *testing.T) {
 		copy func() (int64, error)
 		want int64
 	}{
-		{"chunked, framing kept", chunked.Bytes(), func() (int64, error) { return copyChunked(bw, nil, br, nil, true, 0, nil) }, 1000},
-		{"chunked to HTTP/1.0", chunked.Bytes(), func() (int64, error) { return copyChunked(bw, nil, br, nil, false, 0, nil) }, 1000},
+		{"chunked, framing kept", chunked.Bytes(), func() (int64, error) { return copyChunked(bw, nil, br, nil, true, 0, DefaultMaxHeaderBytes, nil) }, 1000},
+		{"chunked to HTTP/1.0", chunked.Bytes(), func() (int64, error) { return copyChunked(bw, nil, br, nil, false, 0, DefaultMaxHeaderBytes, nil) }, 1000},
 		{"until EOF, as chunks", bytes.Repeat([]byte("x"), 1000), func() (int64, error) { return copyUntilEOF(bw, br, true, nil) }, 1000},
 		{"until EOF", bytes.Repeat([]byte("x"), 1000), func() (int64, error) { return copyUntilEOF(bw, br, false, nil) }, 1000},
 	}

@@ -127,7 +127,7 @@ func (s *Server) localHostError(req *request) *statusError {
 		if ip, err := netip.ParseAddr(string(name)); err == nil {
 			p := int64(80)
 			if len(port) > 0 {
-				p = parseContentLength(port)
+				p = parseDecimal(port)
 			}
 			if ip.IsLoopback() || s.isSelf(ip, uint16(p)) {
 				return nil
