@@ -23,20 +23,12 @@ func TestLocalhostReachesEitherLoopback(t *testing.T) {
 		{"server on 127.0.0.1, hosts file has ::1", "127.0.0.1:0", "::1 localhost app.localhost\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l, err := net.Listen("tcp", tc.listen)
-			if err != nil {
+			if probe, err := net.Listen("tcp", tc.listen); err != nil {
 				t.Skipf("no loopback address %s here: %v", tc.listen, err)
+			} else {
+				probe.Close()
 			}
-			t.Cleanup(func() { l.Close() })
-			go func() {
-				for {
-					c, err := l.Accept()
-					if err != nil {
-						return
-					}
-					c.Close()
-				}
-			}()
+			l := listenTCP(t, tc.listen)
 			port := l.Addr().(*net.TCPAddr).Port
 			r := newTestResolver(t, Config{Servers: []string{closedPort(t)}, HostsFile: writeFile(t, "hosts", tc.hosts)}, nil)
 			// The system resolver gets plain "localhost" only: where the
