@@ -714,7 +714,7 @@ func (cc *clientConn) upgrade(uc *upstreamConn, cfg *Config) bool {
 	}
 	cc.res.tunnel = true
 	cc.s.stats.TunnelOpened()
-	cc.res.bytesIn, cc.res.bytesOut = tunnel(cc.conn, cc.br, uc.conn, uc.br, &cc.meterIn, &cc.meterOut, cfg.TunnelIdleTimeout)
+	cc.res.bytesIn, cc.res.bytesOut, cc.res.err = tunnel(cc.conn, cc.br, uc.conn, uc.br, &cc.meterIn, &cc.meterOut, cfg.TunnelIdleTimeout)
 	uc.close()
 	return false
 }
