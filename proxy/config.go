@@ -108,6 +108,19 @@ type Config struct {
 	// new request for this long. Zero means 120s.
 	ClientIdleTimeout time.Duration
 
+	// BodyTimeout bounds every silence while a body moves: reading a
+	// request body from the client or writing it to the upstream,
+	// reading a response body from the upstream, and writing anything
+	// to the client. When one side moves no byte for this long, both
+	// connections close and the access record says which side stalled
+	// (stats.ErrClientTimeout or stats.ErrUpstreamTimeout); a request
+	// still waiting for its answer gets 408 (the client stalled) or 504
+	// (the upstream did). It fires between once and 1.5 times this after
+	// the last byte. Zero means 30s (nginx's client_body_timeout and
+	// proxy_read_timeout are 60s; a peer that is slow but moving is never
+	// cut).
+	BodyTimeout time.Duration
+
 	// TunnelIdleTimeout closes a CONNECT or Upgrade tunnel once neither
 	// direction has moved a byte for this long; it fires between once and
 	// 1.5 times this after the last byte. Zero means 10 minutes, as
@@ -152,5 +165,6 @@ const (
 	DefaultOverloadWait          = 100 * time.Millisecond
 	DefaultReadHeaderTimeout     = 10 * time.Second
 	DefaultClientIdleTimeout     = 120 * time.Second
+	DefaultBodyTimeout           = 30 * time.Second
 	DefaultTunnelIdleTimeout     = 10 * time.Minute
 )

@@ -77,6 +77,7 @@ func withDefaults(cfg Config) (*Config, error) {
 	setDefault(&c.OverloadWait, DefaultOverloadWait)
 	setDefault(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	setDefault(&c.ClientIdleTimeout, DefaultClientIdleTimeout)
+	setDefault(&c.BodyTimeout, DefaultBodyTimeout)
 	setDefault(&c.TunnelIdleTimeout, DefaultTunnelIdleTimeout)
 	if c.MaxHeaderBytes == 0 {
 		c.MaxHeaderBytes = DefaultMaxHeaderBytes
@@ -86,6 +87,9 @@ func withDefaults(cfg Config) (*Config, error) {
 	}
 	if c.TunnelIdleTimeout < 0 {
 		return nil, fmt.Errorf("tunnel idle timeout %v is negative", c.TunnelIdleTimeout)
+	}
+	if c.BodyTimeout < 0 {
+		return nil, fmt.Errorf("body timeout %v is negative", c.BodyTimeout)
 	}
 	if c.MaxConcurrent == 0 {
 		c.MaxConcurrent = DefaultMaxConcurrent
