@@ -100,12 +100,13 @@ type Config struct {
 	// no limit.
 	MaxBodyBytes int64
 
-	// ReadHeaderTimeout bounds reading a request head once its first byte
-	// arrived, against slow clients. Zero means 10s.
+	// ReadHeaderTimeout bounds reading a request head, against slow
+	// clients: a connection's first head from when it was accepted, a
+	// later one from its first byte. Zero means 10s.
 	ReadHeaderTimeout time.Duration
 
 	// ClientIdleTimeout closes kept-alive client connections that send no
-	// new request for this long. Zero means 120s.
+	// new request for this long after their last answer. Zero means 120s.
 	ClientIdleTimeout time.Duration
 
 	// BodyTimeout bounds every silence while a body moves: reading a

@@ -24,6 +24,10 @@ type clientConn struct {
 	tc timedConn
 	br *bufio.Reader
 	bw *bufio.Writer
+	// accepted is when the conn was accepted; first is true until its
+	// first request head is read, which is due read_header_timeout after.
+	accepted time.Time
+	first    bool
 	// idle is true while the conn waits for a request, when Shutdown may
 	// close it.
 	idle atomic.Bool
@@ -74,9 +78,9 @@ type response struct {
 	mi     messageInfo
 }
 
-func (s *Server) serve(c net.Conn) {
+func (s *Server) serve(c net.Conn, accepted time.Time) {
 	s.stats.ConnOpened()
-	cc := &clientConn{s: s, conn: c}
+	cc := &clientConn{s: s, conn: c, accepted: accepted, first: true}
 	cc.tc.Conn = c
 	cc.br, cc.bw = newReader(&cc.tc), newWriter(&cc.tc)
 	cc.idle.Store(true)
@@ -117,8 +121,18 @@ func (cc *clientConn) serveOne() bool {
 	cfg := cc.s.cfg.Load()
 	c := cc.conn
 	cc.tc.reset(cfg.BodyTimeout)
+	// A new connection must send its first head within
+	// read_header_timeout of being accepted, or a client that sends
+	// nothing would hold a slot for client_idle_timeout: only between
+	// requests may a kept-alive connection idle that long.
+	first := cc.first
+	cc.first = false
 	if cc.br.Buffered() == 0 {
-		c.SetReadDeadline(time.Now().Add(cfg.ClientIdleTimeout))
+		wait := time.Now().Add(cfg.ClientIdleTimeout)
+		if first {
+			wait = cc.accepted.Add(cfg.ReadHeaderTimeout)
+		}
+		c.SetReadDeadline(wait)
 		if _, err := cc.br.Peek(1); err != nil {
 			return false // the client left, or idled out: nothing to answer
 		}
@@ -128,7 +142,9 @@ func (cc *clientConn) serveOne() bool {
 	cc.res = result{}
 	cc.meterIn = meter{stats: cc.s.stats, in: true}
 	cc.meterOut = meter{stats: cc.s.stats}
-	c.SetReadDeadline(cc.started.Add(cfg.ReadHeaderTimeout))
+	if !first {
+		c.SetReadDeadline(cc.started.Add(cfg.ReadHeaderTimeout))
+	}
 	head, err := readHead(cc.br, cc.head, cfg.MaxHeaderBytes)
 	cc.head = head
 	if err != nil {

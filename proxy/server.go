@@ -222,23 +222,24 @@ func (s *Server) storeSelfPorts() {
 // accepted starts serving c, or makes it wait for a slot when
 // MaxConcurrent connections are already served.
 func (s *Server) accepted(c net.Conn) {
+	now := time.Now()
 	limit := int64(s.cfg.Load().MaxConcurrent)
 	if s.active.Add(1) <= limit {
-		go s.serve(c)
+		go s.serve(c, now)
 		return
 	}
 	s.active.Add(-1)
-	go s.waitForSlot(c, limit)
+	go s.waitForSlot(c, now, limit)
 }
 
 // waitForSlot holds an over-limit connection for up to OverloadWait, then
 // answers 503. The wait smooths over a burst without queueing unboundedly.
-func (s *Server) waitForSlot(c net.Conn, limit int64) {
+func (s *Server) waitForSlot(c net.Conn, accepted time.Time, limit int64) {
 	deadline := time.Now().Add(s.cfg.Load().OverloadWait)
 	for time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 		if s.active.Add(1) <= limit {
-			s.serve(c)
+			s.serve(c, accepted)
 			return
 		}
 		s.active.Add(-1)
