@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -232,6 +233,15 @@ func (s *Server) accepted(c net.Conn) {
 	go s.waitForSlot(c, now, limit)
 }
 
+// overloadLinger bounds the read after a 503 under overload. The client
+// has most often sent its request already, and closing a socket with
+// unread bytes makes the kernel send a reset, which can destroy the 503
+// on its way (or in the client's buffer, on some systems). So the 503
+// ends with a FIN and what the client still sends is dropped until it
+// closes or this passes; shorter than lingerTime, as an overloaded proxy
+// should not hold sockets long.
+const overloadLinger = time.Second
+
 // waitForSlot holds an over-limit connection for up to OverloadWait, then
 // answers 503. The wait smooths over a burst without queueing unboundedly.
 func (s *Server) waitForSlot(c net.Conn, accepted time.Time, limit int64) {
@@ -247,6 +257,10 @@ func (s *Server) waitForSlot(c net.Conn, accepted time.Time, limit int64) {
 	s.stats.Request(&stats.Sample{Status: 503, Err: stats.ErrOverload})
 	c.SetWriteDeadline(time.Now().Add(time.Second))
 	writeStatus(c, statusOverloaded, fmt.Sprintf("Sluice is serving its limit of %d connections (max_concurrent); try again shortly", limit))
+	if cw, ok := c.(closeWriter); ok && cw.CloseWrite() == nil {
+		c.SetReadDeadline(time.Now().Add(overloadLinger))
+		io.Copy(io.Discard, c)
+	}
 	c.Close()
 }
 
