@@ -123,8 +123,9 @@ type Config struct {
 	BodyTimeout time.Duration
 
 	// TunnelIdleTimeout closes a CONNECT or Upgrade tunnel once neither
-	// direction has moved a byte for this long; it fires between once and
-	// 1.5 times this after the last byte. Zero means 10 minutes, as
+	// direction has delivered a byte for this long (a side that stops
+	// reading while the other sends counts as idle); it fires between
+	// once and 1.5 times this after the last byte. Zero means 10 minutes, as
 	// nginx's stream proxy_timeout (squid's read_timeout is 15 minutes):
 	// long enough for a quiet SSH or WebSocket session that sends
 	// keepalives, short enough that tunnels whose peers vanished without
