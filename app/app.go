@@ -200,6 +200,7 @@ func (a *App) proxyConfig(cfg *Config) proxy.Config {
 		ReadHeaderTimeout:     p.ReadHeaderTimeout.Duration,
 		ClientIdleTimeout:     p.ClientIdleTimeout.Duration,
 		TunnelIdleTimeout:     p.TunnelIdleTimeout.Duration,
+		BodyTimeout:           p.BodyTimeout.Duration,
 		LogQuery:              cfg.Log.LogQuery,
 		Dial:                  a.dial,
 		Stats:                 a.stats,

@@ -51,6 +51,7 @@ type ProxyConfig struct {
 	ReadHeaderTimeout     Duration `toml:"read_header_timeout"`
 	ClientIdleTimeout     Duration `toml:"client_idle_timeout"`
 	TunnelIdleTimeout     Duration `toml:"tunnel_idle_timeout"`
+	BodyTimeout           Duration `toml:"body_timeout"`
 	ShutdownGrace         Duration `toml:"shutdown_grace"`
 }
 
@@ -294,6 +295,7 @@ var envOverrides = []struct{ env, key string }{
 	{"PROXY_IDLE_TIMEOUT", "proxy.pool_idle_timeout"},
 	{"PROXY_MAX_CONCURRENT", "proxy.max_concurrent"},
 	{"PROXY_CONNECT_TIMEOUT", "proxy.connect_timeout"},
+	{"PROXY_BODY_TIMEOUT", "proxy.body_timeout"},
 }
 
 // applyEnv applies the PROXY_* environment overrides (env beats file).
@@ -342,6 +344,8 @@ func (c *Config) Set(key, value, source string) error {
 		err = atoi(&c.Proxy.MaxConcurrent)
 	case "proxy.connect_timeout":
 		err = dur(&c.Proxy.ConnectTimeout)
+	case "proxy.body_timeout":
+		err = dur(&c.Proxy.BodyTimeout)
 	default:
 		return fmt.Errorf("config key %s cannot be overridden", key)
 	}
@@ -418,6 +422,7 @@ func (c *Config) validate(data []byte) error {
 		{"proxy.read_header_timeout", p.ReadHeaderTimeout},
 		{"proxy.client_idle_timeout", p.ClientIdleTimeout},
 		{"proxy.tunnel_idle_timeout", p.TunnelIdleTimeout},
+		{"proxy.body_timeout", p.BodyTimeout},
 		{"proxy.shutdown_grace", p.ShutdownGrace},
 		{"dns.timeout", c.DNS.Timeout},
 	}

@@ -100,17 +100,32 @@ type Config struct {
 	// no limit.
 	MaxBodyBytes int64
 
-	// ReadHeaderTimeout bounds reading a request head once its first byte
-	// arrived, against slow clients. Zero means 10s.
+	// ReadHeaderTimeout bounds reading a request head, against slow
+	// clients: a connection's first head from when it was accepted, a
+	// later one from its first byte. Zero means 10s.
 	ReadHeaderTimeout time.Duration
 
 	// ClientIdleTimeout closes kept-alive client connections that send no
-	// new request for this long. Zero means 120s.
+	// new request for this long after their last answer. Zero means 120s.
 	ClientIdleTimeout time.Duration
 
+	// BodyTimeout bounds every silence while a body moves: reading a
+	// request body from the client or writing it to the upstream,
+	// reading a response body from the upstream, and writing anything
+	// to the client. When one side moves no byte for this long, both
+	// connections close and the access record says which side stalled
+	// (stats.ErrClientTimeout or stats.ErrUpstreamTimeout); a request
+	// still waiting for its answer gets 408 (the client stalled) or 504
+	// (the upstream did). It fires between once and 1.5 times this after
+	// the last byte. Zero means 30s (nginx's client_body_timeout and
+	// proxy_read_timeout are 60s; a peer that is slow but moving is never
+	// cut).
+	BodyTimeout time.Duration
+
 	// TunnelIdleTimeout closes a CONNECT or Upgrade tunnel once neither
-	// direction has moved a byte for this long; it fires between once and
-	// 1.5 times this after the last byte. Zero means 10 minutes, as
+	// direction has delivered a byte for this long (a side that stops
+	// reading while the other sends counts as idle); it fires between
+	// once and 1.5 times this after the last byte. Zero means 10 minutes, as
 	// nginx's stream proxy_timeout (squid's read_timeout is 15 minutes):
 	// long enough for a quiet SSH or WebSocket session that sends
 	// keepalives, short enough that tunnels whose peers vanished without
@@ -160,5 +175,6 @@ const (
 	DefaultOverloadWait          = 100 * time.Millisecond
 	DefaultReadHeaderTimeout     = 10 * time.Second
 	DefaultClientIdleTimeout     = 120 * time.Second
+	DefaultBodyTimeout           = 30 * time.Second
 	DefaultTunnelIdleTimeout     = 10 * time.Minute
 )

@@ -21,8 +21,14 @@ import (
 type clientConn struct {
 	s    *Server
 	conn net.Conn
-	br   *bufio.Reader
-	bw   *bufio.Writer
+	// tc is conn as br and bw read and write it, bounded by body_timeout.
+	tc timedConn
+	br *bufio.Reader
+	bw *bufio.Writer
+	// accepted is when the conn was accepted; first is true until its
+	// first request head is read, which is due read_header_timeout after.
+	accepted time.Time
+	first    bool
 	// idle is true while the conn waits for a request, when Shutdown may
 	// close it.
 	idle atomic.Bool
@@ -47,6 +53,10 @@ type clientConn struct {
 	// draining is closed when the goroutine dropping a request body the
 	// upstream did not take ends; nil when there is none (see drainBody).
 	draining chan struct{}
+	// sent carries the result of an upload to exchange; made on the
+	// conn's first upload. upload says which end of it came first.
+	sent   chan sendResult
+	upload atomic.Int32
 }
 
 // result is what one request did, for the counters and the access log.
@@ -70,9 +80,11 @@ type response struct {
 	mi     messageInfo
 }
 
-func (s *Server) serve(c net.Conn) {
+func (s *Server) serve(c net.Conn, accepted time.Time) {
 	s.stats.ConnOpened()
-	cc := &clientConn{s: s, conn: c, br: newReader(c), bw: newWriter(c)}
+	cc := &clientConn{s: s, conn: c, accepted: accepted, first: true}
+	cc.tc.Conn = c
+	cc.br, cc.bw = newReader(&cc.tc), newWriter(&cc.tc)
 	cc.idle.Store(true)
 	if ap, ok := addrPortOf(c.RemoteAddr()); ok {
 		cc.loopback, cc.addr = ap.Addr().IsLoopback(), ap.Addr()
@@ -110,8 +122,19 @@ func (s *Server) removeConn(cc *clientConn) {
 func (cc *clientConn) serveOne() bool {
 	cfg := cc.s.cfg.Load()
 	c := cc.conn
+	cc.tc.reset(cfg.BodyTimeout)
+	// A new connection must send its first head within
+	// read_header_timeout of being accepted, or a client that sends
+	// nothing would hold a slot for client_idle_timeout: only between
+	// requests may a kept-alive connection idle that long.
+	first := cc.first
+	cc.first = false
 	if cc.br.Buffered() == 0 {
-		c.SetReadDeadline(time.Now().Add(cfg.ClientIdleTimeout))
+		wait := time.Now().Add(cfg.ClientIdleTimeout)
+		if first {
+			wait = cc.accepted.Add(cfg.ReadHeaderTimeout)
+		}
+		c.SetReadDeadline(wait)
 		if _, err := cc.br.Peek(1); err != nil {
 			return false // the client left, or idled out: nothing to answer
 		}
@@ -121,7 +144,9 @@ func (cc *clientConn) serveOne() bool {
 	cc.res = result{}
 	cc.meterIn = meter{stats: cc.s.stats, in: true}
 	cc.meterOut = meter{stats: cc.s.stats}
-	c.SetReadDeadline(cc.started.Add(cfg.ReadHeaderTimeout))
+	if !first {
+		c.SetReadDeadline(cc.started.Add(cfg.ReadHeaderTimeout))
+	}
 	cfg = cc.s.cfg.Load() // a reload while the conn idled applies to this request
 	if !cfg.gate.allows(cc.addr) {
 		cc.refuseOutsider(cfg)
@@ -141,13 +166,9 @@ func (cc *clientConn) serveOne() bool {
 		cc.finish(cfg)
 		return false
 	}
-	// The head's deadline must not cut a body upload or a tunnel short.
-	// A bodiless request reads nothing more from the client before the
-	// next head, whose wait sets a deadline of its own, so it keeps the
-	// stale one and saves a timer update per request.
-	if req.hasBody() || req.form == formAuthority || req.mi.wantsUpgrade() {
-		c.SetReadDeadline(time.Time{})
-	}
+	// The head's deadline stays until a read sets another: a body's
+	// (through cc.tc), a tunnel round's, or the next head's wait, which
+	// saves a timer update per request.
 	var keep bool
 	switch req.form {
 	case formAuthority:
@@ -278,6 +299,7 @@ func (cc *clientConn) relay(cfg *Config) bool {
 			cc.dialFailed(err)
 			return !hasBody && req.clientKeepAlive()
 		}
+		uc.tc.reset(cfg.BodyTimeout)
 		cc.res.reused, cc.res.dnsCached = reused, uc.dnsCached
 		if req.mi.expect100 && !sent100 && req.minor == 1 {
 			// Sluice answers 100-continue itself once the upstream is
@@ -291,22 +313,29 @@ func (cc *clientConn) relay(cfg *Config) bool {
 			}
 		}
 		err = cc.sendRequest(uc, cfg)
-		if err == nil {
+		if err == nil && hasBody {
+			var early bool
+			if early, err = cc.exchange(uc, cfg); early {
+				// The upstream answered before the body was in (a 413,
+				// 401 or 403 after the head): that answer, not a 502 or
+				// a wait on an upload it no longer reads, is what the
+				// client needs. The rest of the body is read and dropped
+				// meanwhile.
+				cc.s.stats.UpstreamConn(cc.res.reused)
+				cc.drainBody()
+				return cc.relayResponse(uc, cfg)
+			}
+		} else if err == nil {
 			err = cc.readResponseHead(uc, cfg, cfg.ResponseHeaderTimeout)
-		} else if hasBody && isWriteErr(err) && cc.readResponseHead(uc, cfg, earlyAnswerWait) == nil {
-			// The upstream stopped taking the body because it has
-			// answered already (a 413, 401 or 403 after the head): that
-			// answer, not a 502, is what the client needs. The rest of
-			// the body is read and dropped meanwhile.
-			cc.s.stats.UpstreamConn(cc.res.reused)
-			cc.drainBody()
-			return cc.relayResponse(uc, cfg)
 		}
 		if err == nil {
 			break
 		}
 		uc.close()
 		var ce chunkError
+		if isTimeout(err) && (errors.Is(err, errClientBody) || isWriteErr(err)) {
+			return cc.requestStalled(err)
+		}
 		switch {
 		case errors.As(err, &ce):
 			// No response was sent yet, so the client can hear what is
@@ -384,10 +413,124 @@ func beforeResponse(err error) bool {
 	return isWriteErr(err) || errors.As(err, &nr)
 }
 
+// requestStalled answers a request that stopped moving for body_timeout
+// before its answer came: 408 when the client stopped sending its body,
+// 504 when the upstream stopped taking the request. It returns whether
+// the client connection may be kept.
+func (cc *clientConn) requestStalled(err error) bool {
+	if errors.Is(err, errClientBody) {
+		cc.fail(http.StatusRequestTimeout, stats.ErrClientTimeout, "no request body byte arrived for body_timeout", false)
+		return false
+	}
+	// As with a 504 for no response: a bodiless request was read whole.
+	keep := !cc.req.hasBody() && cc.req.clientKeepAlive()
+	cc.fail(http.StatusGatewayTimeout, stats.ErrUpstreamTimeout, "upstream "+string(cc.key)+" took no request byte for body_timeout", keep)
+	if cc.req.hasBody() {
+		cc.drainBody()
+	}
+	return keep
+}
+
+// sendResult is what an upload did: the body bytes sent and the error
+// that ended it, nil when it went whole.
+type sendResult struct {
+	n   int64
+	err error
+}
+
+// The states of cc.upload. An upload ends when its goroutine finishes or
+// when exchange stops it, whichever comes first: only that one touches
+// the other goroutine's deadlines, and its outcome is the one reported.
+const (
+	uploadRunning int32 = iota
+	uploadEnded         // the sender finished, or failed, first
+	uploadStopped       // exchange had the response head, or its failure, first
+)
+
+// exchange sends the body of a request whose head sendRequest buffered,
+// while it reads the response head: full duplex, as the upstream may
+// answer before the body is in (a 413 or 401 after the head) and then
+// read no more, so a relay that waited for the upload to end would wait
+// forever. The body goes from its own goroutine (see sendBody); the head
+// is awaited here, without a deadline until the body is sent, then
+// within response_header_timeout. early reports a final answer that came
+// before the body went whole: the upload is stopped, and the caller
+// drains the rest of the client's body. Otherwise err is the failure that
+// came first: of the client's body (errClientBody, errBodyTooLarge), the
+// upload, or the response head.
+func (cc *clientConn) exchange(uc *upstreamConn, cfg *Config) (early bool, err error) {
+	uc.conn.SetReadDeadline(time.Time{})
+	if cc.sent == nil {
+		cc.sent = make(chan sendResult, 1)
+	}
+	cc.upload.Store(uploadRunning)
+	cc.tc.startBody()
+	go cc.sendBody(uc, cfg)
+	herr := cc.readResponseHead(uc, cfg, 0)
+	stopped := cc.upload.CompareAndSwap(uploadRunning, uploadStopped)
+	if stopped {
+		// An answer, or a broken one, came while the upload runs: stop
+		// it. Its goroutine owns cc.br until it reports.
+		cc.tc.haltReads()
+		uc.tc.haltWrites()
+	}
+	res := <-cc.sent
+	cc.res.bytesIn = res.n
+	switch {
+	case res.err == nil:
+		return false, herr
+	case herr == nil:
+		return true, nil
+	case stopped:
+		return false, herr
+	}
+	return false, res.err
+}
+
+// sendBody streams the request body upstream and flushes it, then tells
+// exchange on cc.sent. When it ends first (see cc.upload), it sets the
+// response head's read deadline: the time left for the answer, or how
+// long a failure makes the answer worth waiting for.
+func (cc *clientConn) sendBody(uc *upstreamConn, cfg *Config) {
+	req := &cc.req
+	var n int64
+	var err error
+	switch {
+	case req.mi.chunked:
+		n, err = copyChunked(uc.bw, &uc.tc, cc.br, &cc.tc, true, cfg.MaxBodyBytes, cfg.MaxHeaderBytes, &cc.meterIn)
+	case req.mi.length > 0:
+		n, err = copyN(uc.bw, &uc.tc, cc.br, &cc.tc, req.mi.length, &cc.meterIn)
+	}
+	if err == nil {
+		if ferr := uc.bw.Flush(); ferr != nil {
+			err = writeErr(ferr)
+		}
+	} else if !isWriteErr(err) && !errors.Is(err, errBodyTooLarge) {
+		err = errors.Join(errClientBody, err)
+	}
+	if cc.upload.CompareAndSwap(uploadRunning, uploadEnded) {
+		switch {
+		case err == nil:
+			// The request is sent: its answer is due.
+			uc.conn.SetReadDeadline(time.Now().Add(cfg.ResponseHeaderTimeout))
+		case isWriteErr(err) && !isTimeout(err):
+			// The upstream stopped taking the body, most often because
+			// it answered and closed: an answer sent before the close
+			// is in the kernel's buffer already, so a short look finds
+			// it.
+			uc.conn.SetReadDeadline(time.Now().Add(earlyAnswerWait))
+		default:
+			// The client's body failed or a side stalled: no answer is
+			// worth waiting for.
+			uc.conn.SetReadDeadline(aLongTimeAgo)
+		}
+	}
+	cc.sent <- sendResult{n, err}
+}
+
 // earlyAnswerWait bounds the look for a response after the upstream
-// stopped taking a request body. An origin that answers early and closes
-// has sent its answer before the failure showed, so it is in the kernel's
-// buffer already; the wait only covers the other order of events.
+// stopped taking a request body with an error (a reset, a closed
+// connection), not a stall.
 const earlyAnswerWait = time.Second
 
 // lingerTime bounds the drain of a request body left unread once its
@@ -403,6 +546,10 @@ const lingerTime = 5 * time.Second
 // not stuck while the answer is written. lingerClose ends it; until then
 // nothing else may read cc.br.
 func (cc *clientConn) drainBody() {
+	// Until lingerClose gives it one, the drain has no deadline: the
+	// answer is being written meanwhile, under write deadlines.
+	cc.tc.stopBody()
+	cc.conn.SetReadDeadline(time.Time{})
 	done := make(chan struct{})
 	cc.draining = done
 	br := cc.br
@@ -427,7 +574,8 @@ func (cc *clientConn) lingerClose() {
 	cc.draining = nil
 }
 
-// sendRequest writes the request head and streams its body upstream.
+// sendRequest writes the request head upstream, and flushes it when no
+// body follows (exchange sends a body).
 func (cc *clientConn) sendRequest(uc *upstreamConn, cfg *Config) error {
 	req := &cc.req
 	b := cc.out[:0]
@@ -463,23 +611,8 @@ func (cc *clientConn) sendRequest(uc *upstreamConn, cfg *Config) error {
 	if _, err := uc.bw.Write(b); err != nil {
 		return writeErr(err)
 	}
-	var n int64
-	var err error
-	switch {
-	case req.mi.chunked:
-		n, err = copyChunked(uc.bw, uc.conn, cc.br, cc.conn, true, cfg.MaxBodyBytes, cfg.MaxHeaderBytes, &cc.meterIn)
-	case req.mi.length > 0:
-		n, err = copyN(uc.bw, uc.conn, cc.br, cc.conn, req.mi.length, &cc.meterIn)
-	}
-	cc.res.bytesIn = n
-	if err != nil {
-		if errors.Is(err, errBodyTooLarge) {
-			return err
-		}
-		if !isWriteErr(err) {
-			return errors.Join(errClientBody, err)
-		}
-		return err
+	if req.hasBody() {
+		return nil
 	}
 	if err := uc.bw.Flush(); err != nil {
 		return writeErr(err)
@@ -497,13 +630,16 @@ func appendVia(b []byte, minor int) []byte {
 }
 
 // readResponseHead reads the final response head (after any 1xx) into
-// cc.resp within wait, forwarding informational responses the client can
-// use.
+// cc.resp within wait (0: under the deadline the caller set), forwarding
+// informational responses the client can use.
 func (cc *clientConn) readResponseHead(uc *upstreamConn, cfg *Config, wait time.Duration) error {
-	// The deadline stays set after the head: relayResponse clears it only
-	// when a body still has to be read (every other read of an upstream
-	// conn sets a deadline first), saving a timer update per request.
-	uc.conn.SetReadDeadline(time.Now().Add(wait))
+	// The deadline stays set after the head: relayResponse replaces it
+	// only when a body still has to be read (every other read of an
+	// upstream conn sets a deadline first), saving a timer update per
+	// request.
+	if wait > 0 {
+		uc.conn.SetReadDeadline(time.Now().Add(wait))
+	}
 	if _, err := uc.br.Peek(1); err != nil {
 		return &noResponseError{err}
 	}
@@ -653,18 +789,19 @@ func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 	cc.writeResponseHead(cfg, keep, http11)
 	cc.res.ttfb = time.Since(cc.started)
 	// A body may take any time to arrive (a download, server-sent
-	// events): lift the response-header deadline unless the whole body is
-	// buffered already.
+	// events), as long as it keeps moving: replace the response-header
+	// deadline by body_timeout's, unless the whole body is buffered
+	// already.
 	if kind != bodyNone && !(kind == bodyLength && resp.mi.length <= int64(uc.br.Buffered())) {
-		uc.conn.SetReadDeadline(time.Time{})
+		uc.tc.startBody()
 	}
 	var n int64
 	var err error
 	switch kind {
 	case bodyLength:
-		n, err = copyN(cc.bw, cc.conn, uc.br, uc.conn, resp.mi.length, &cc.meterOut)
+		n, err = copyN(cc.bw, &cc.tc, uc.br, &uc.tc, resp.mi.length, &cc.meterOut)
 	case bodyChunked:
-		n, err = copyChunked(cc.bw, cc.conn, uc.br, uc.conn, http11, 0, cfg.MaxHeaderBytes, &cc.meterOut)
+		n, err = copyChunked(cc.bw, &cc.tc, uc.br, &uc.tc, http11, 0, cfg.MaxHeaderBytes, &cc.meterOut)
 	case bodyUntilClose:
 		n, err = copyUntilEOF(cc.bw, uc.br, http11 && !resp.mi.hasTE, &cc.meterOut)
 	}
@@ -686,11 +823,16 @@ func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 		return keep
 	}
 	uc.close()
-	if isWriteErr(err) {
+	// The status is already sent, so the only honest signal left is
+	// closing the connection.
+	switch {
+	case isWriteErr(err) && isTimeout(err):
+		cc.res.err = stats.ErrClientTimeout // it read nothing for body_timeout
+	case isWriteErr(err):
 		cc.res.err = stats.ErrClientAbort
-	} else {
-		// The upstream broke mid-body. The status is already sent, so
-		// the only honest signal left is closing the connection.
+	case isTimeout(err):
+		cc.res.err = stats.ErrUpstreamTimeout // it sent nothing for body_timeout
+	default:
 		cc.res.err = stats.ErrUpstream
 		cc.s.log.Debug("upstream failed mid-body", "upstream", string(cc.key), "err", err)
 	}
@@ -799,7 +941,7 @@ func (cc *clientConn) upgrade(uc *upstreamConn, cfg *Config) bool {
 	}
 	cc.res.tunnel = true
 	cc.s.stats.TunnelOpened()
-	cc.res.bytesIn, cc.res.bytesOut = tunnel(cc.conn, cc.br, uc.conn, uc.br, &cc.meterIn, &cc.meterOut, cfg.TunnelIdleTimeout)
+	cc.res.bytesIn, cc.res.bytesOut, cc.res.err = tunnel(cc.conn, cc.br, uc.conn, uc.br, &cc.meterIn, &cc.meterOut, cfg.TunnelIdleTimeout)
 	uc.close()
 	return false
 }
@@ -823,9 +965,7 @@ func (s *Server) upstream(cfg *Config, key []byte, fresh bool) (*upstreamConn, b
 	if err != nil {
 		return nil, false, err
 	}
-	uc := &upstreamConn{conn: conn, br: newReader(conn), bw: newWriter(conn), key: string(key), dnsCached: cached}
-	uc.probe.init(conn)
-	return uc, false, nil
+	return newUpstreamConn(conn, string(key), cached), false, nil
 }
 
 // errLoop is a dial that reached Sluice's own listener.

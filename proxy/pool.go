@@ -11,8 +11,10 @@ import (
 // owned by exactly one request at a time, or by the pool while idle.
 type upstreamConn struct {
 	conn net.Conn
-	br   *bufio.Reader
-	bw   *bufio.Writer
+	// tc is conn as br and bw read and write it (see newUpstreamConn).
+	tc timedConn
+	br *bufio.Reader
+	bw *bufio.Writer
 	// key is the pool key, "host:port" as the client wrote it.
 	key string
 	// idleSince is when the conn went back to the pool.

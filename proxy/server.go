@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -77,6 +78,7 @@ func withDefaults(cfg Config) (*Config, error) {
 	setDefault(&c.OverloadWait, DefaultOverloadWait)
 	setDefault(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	setDefault(&c.ClientIdleTimeout, DefaultClientIdleTimeout)
+	setDefault(&c.BodyTimeout, DefaultBodyTimeout)
 	setDefault(&c.TunnelIdleTimeout, DefaultTunnelIdleTimeout)
 	if c.MaxHeaderBytes == 0 {
 		c.MaxHeaderBytes = DefaultMaxHeaderBytes
@@ -86,6 +88,9 @@ func withDefaults(cfg Config) (*Config, error) {
 	}
 	if c.TunnelIdleTimeout < 0 {
 		return nil, fmt.Errorf("tunnel idle timeout %v is negative", c.TunnelIdleTimeout)
+	}
+	if c.BodyTimeout < 0 {
+		return nil, fmt.Errorf("body timeout %v is negative", c.BodyTimeout)
 	}
 	if c.MaxConcurrent == 0 {
 		c.MaxConcurrent = DefaultMaxConcurrent
@@ -223,23 +228,33 @@ func (s *Server) storeSelfPorts() {
 // accepted starts serving c, or makes it wait for a slot when
 // MaxConcurrent connections are already served.
 func (s *Server) accepted(c net.Conn) {
+	now := time.Now()
 	limit := int64(s.cfg.Load().MaxConcurrent)
 	if s.active.Add(1) <= limit {
-		go s.serve(c)
+		go s.serve(c, now)
 		return
 	}
 	s.active.Add(-1)
-	go s.waitForSlot(c, limit)
+	go s.waitForSlot(c, now, limit)
 }
+
+// overloadLinger bounds the read after a 503 under overload. The client
+// has most often sent its request already, and closing a socket with
+// unread bytes makes the kernel send a reset, which can destroy the 503
+// on its way (or in the client's buffer, on some systems). So the 503
+// ends with a FIN and what the client still sends is dropped until it
+// closes or this passes; shorter than lingerTime, as an overloaded proxy
+// should not hold sockets long.
+const overloadLinger = time.Second
 
 // waitForSlot holds an over-limit connection for up to OverloadWait, then
 // answers 503. The wait smooths over a burst without queueing unboundedly.
-func (s *Server) waitForSlot(c net.Conn, limit int64) {
+func (s *Server) waitForSlot(c net.Conn, accepted time.Time, limit int64) {
 	deadline := time.Now().Add(s.cfg.Load().OverloadWait)
 	for time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 		if s.active.Add(1) <= limit {
-			s.serve(c)
+			s.serve(c, accepted)
 			return
 		}
 		s.active.Add(-1)
@@ -247,6 +262,10 @@ func (s *Server) waitForSlot(c net.Conn, limit int64) {
 	s.stats.Request(&stats.Sample{Status: 503, Err: stats.ErrOverload})
 	c.SetWriteDeadline(time.Now().Add(time.Second))
 	writeStatus(c, statusOverloaded, fmt.Sprintf("Sluice is serving its limit of %d connections (max_concurrent); try again shortly", limit))
+	if cw, ok := c.(closeWriter); ok && cw.CloseWrite() == nil {
+		c.SetReadDeadline(time.Now().Add(overloadLinger))
+		io.Copy(io.Discard, c)
+	}
 	c.Close()
 }
 
