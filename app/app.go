@@ -16,7 +16,6 @@ import (
 	"github.com/sluiceproxy/sluice/app/logs"
 	"github.com/sluiceproxy/sluice/proxy"
 	"github.com/sluiceproxy/sluice/proxy/stats"
-	"github.com/sluiceproxy/sluice/resolver"
 )
 
 // Version and Commit are set at build time with -ldflags -X.
@@ -47,13 +46,12 @@ type App struct {
 	stats *stats.Collector
 
 	mu        sync.Mutex
-	cfg       *Config            // the config in force; guarded by mu
-	cfgErr    error              // the last reload's error; guarded by mu
-	srv       *proxy.Server      // guarded by mu
-	ln        net.Listener       // guarded by mu
-	listenErr error              // guarded by mu
-	dial      proxy.DialFunc     // guarded by mu
-	dns       *resolver.Resolver // nil when [dns] enabled = false; guarded by mu
+	cfg       *Config       // the config in force; guarded by mu
+	cfgErr    error         // the last reload's error; guarded by mu
+	srv       *proxy.Server // guarded by mu
+	ln        net.Listener  // guarded by mu
+	listenErr error         // guarded by mu
+	up        *upstream     // the dialer and resolver in use; guarded by mu
 	// serveErr receives Serve's error when the current listener fails
 	// (not when a reload closes a replaced one).
 	serveErr chan error
@@ -179,8 +177,9 @@ func (a *App) ListenErr() error {
 	return a.listenErr
 }
 
-// proxyConfig maps the [proxy] section onto the engine's Config.
-func (a *App) proxyConfig(cfg *Config) proxy.Config {
+// proxyConfig maps the [proxy] section onto the engine's Config, dialing
+// through up.
+func (a *App) proxyConfig(cfg *Config, up *upstream) proxy.Config {
 	p := &cfg.Proxy
 	pool := p.PoolMaxIdlePerHost
 	if pool == 0 {
@@ -202,7 +201,7 @@ func (a *App) proxyConfig(cfg *Config) proxy.Config {
 		TunnelIdleTimeout:     p.TunnelIdleTimeout.Duration,
 		BodyTimeout:           p.BodyTimeout.Duration,
 		LogQuery:              cfg.Log.LogQuery,
-		Dial:                  a.dial,
+		Dial:                  up.Dial,
 		Stats:                 a.stats,
 		Access:                a.logs.Access(),
 		Clients:               clientPolicy(&cfg.Access),
@@ -251,13 +250,13 @@ func (a *App) Start() error {
 func (a *App) start() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	dial, dns, err := newDialer(a.cfg)
+	up, err := newUpstream(a.cfg)
 	if err != nil {
 		return err
 	}
-	a.dial, a.dns = dial, dns
+	a.up = up
 	a.stats.SetDNSFunc(a.dnsFigures)
-	srv, err := proxy.New(a.proxyConfig(a.cfg))
+	srv, err := proxy.New(a.proxyConfig(a.cfg, up))
 	if err != nil {
 		return err
 	}
@@ -299,7 +298,7 @@ func (a *App) serve(ln net.Listener) {
 // dnsFigures reports the current resolver's figures to the snapshot.
 func (a *App) dnsFigures() stats.DNSStats {
 	a.mu.Lock()
-	r := a.dns
+	r := a.up.dns
 	a.mu.Unlock()
 	if r == nil {
 		return stats.DNSStats{}
@@ -351,9 +350,7 @@ func (a *App) Stop(ctx context.Context) error {
 		err = nil
 	}
 	a.mu.Lock()
-	if a.dns != nil {
-		a.dns.Close()
-	}
+	a.up.close()
 	a.mu.Unlock()
 	return err
 }
