@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -163,25 +162,6 @@ func (r *desyncResult) summary() string {
 	return s
 }
 
-// lockedBuffer collects squid's output, written by exec's copying
-// goroutine while the test may read it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startSquid runs squid in the foreground with a private configuration
 // on a free loopback port, and stops it when the test ends.
 func startSquid(t *testing.T, path string) string {
@@ -221,7 +201,7 @@ shutdown_lifetime 0 seconds
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := &lockedBuffer{}
+	out := &lockedBuffer{} // written by exec's copying goroutine
 	cmd := exec.Command(path, "-f", confPath, "-N", "-d", "1")
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -88,10 +88,10 @@ var divergences = []divergence{
 			}
 			return false
 		}},
-	{"te-in-http10", sluiceStricter,
+	{"teChunked-in-http10", sluiceStricter,
 		"net/http ignores Transfer-Encoding in an HTTP/1.0 request and frames by Content-Length; a hop that honours it frames otherwise, so Sluice refuses the message (RFC 9112 §6.1: faulty framing)",
 		func(d *headDiff) bool { return !d.response && d.minor() == 0 && d.has("transfer-encoding") }},
-	{"cl-and-te", sluiceStricter,
+	{"cl-and-teChunked", sluiceStricter,
 		"both framings at once is the request-smuggling pattern; net/http drops Content-Length and goes on, Sluice refuses (RFC 9112 §6.1 allows either, and refusing leaves no hop to disagree)",
 		func(d *headDiff) bool { return !d.response && d.has("content-length") && d.has("transfer-encoding") }},
 	{"connection-framing", sluiceStricter,
@@ -151,7 +151,7 @@ var divergences = []divergence{
 	{"target-url-syntax", sluiceLenient,
 		"Sluice checks what it routes on (scheme, host, port) and passes the path through byte for byte for the origin to judge, with a fragment cut off; net/http's URL parser refuses bad escapes and a fragment where it expects a host",
 		func(d *headDiff) bool { var ue *url.Error; return errors.As(d.goErr, &ue) }},
-	{"http10-te", framingDiffers,
+	{"http10-teChunked", framingDiffers,
 		"an HTTP/1.0 response with Transfer-Encoding is faulty framing (RFC 9112 §6.1): net/http ignores the field, Sluice decodes it; both read to the close and Sluice never reuses the connection",
 		func(d *headDiff) bool { return d.response && d.minor() == 0 && d.has("transfer-encoding") }},
 	{"host-percent", routingDiffers,
@@ -527,8 +527,8 @@ var parserDifferences = []struct {
 	{"field-name-space", false, "POST http://h/ HTTP/1.1\r\nContent-Length : 5\r\n\r\n", false, true},
 	// net/http frames by Content-Length (3), a hop honouring the
 	// Transfer-Encoding reads chunks.
-	{"te-in-http10", false, "POST http://h/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", false, true},
-	{"cl-and-te", false, "POST http://h/ HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", false, true},
+	{"teChunked-in-http10", false, "POST http://h/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", false, true},
+	{"cl-and-teChunked", false, "POST http://h/ HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", false, true},
 	// Dropping Content-Length as a connection option would relay the
 	// body with no framing: the origin reads it as the next request.
 	{"connection-framing", false, "GET http://h/ HTTP/1.1\r\nConnection: Content-Length\r\nContent-Length: 5\r\n\r\n", false, true},
@@ -562,7 +562,7 @@ var parserDifferences = []struct {
 	// (RFC 9112 §6.3); Sluice relays it so and does not reuse the conn.
 	{"coding-list", true, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", true, false},
 	{"trailer-declares-framing", true, "HTTP/1.1 200 OK\r\nTrailer: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n", true, false},
-	{"http10-te", true, "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", true, true},
+	{"http10-teChunked", true, "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", true, true},
 }
 
 // TestParserDifferences pins each documented class with a concrete head:
