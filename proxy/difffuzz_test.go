@@ -33,10 +33,6 @@ const (
 	routingDiffers                // both accept, the target host differs
 )
 
-func (k divKind) String() string {
-	return [...]string{"Sluice refuses what net/http accepts", "Sluice accepts what net/http refuses", "both accept, the framing differs", "both accept, the host differs"}[k]
-}
-
 // divergence is a documented class of heads the parsers read differently.
 type divergence struct {
 	name  string
@@ -280,24 +276,20 @@ func (d *headDiff) absoluteAuthority() (string, bool) {
 	return "", false
 }
 
+// http1 and minor read the version as net/http parsed it; they serve the
+// classes of heads net/http accepted.
 func (d *headDiff) http1() bool {
 	if d.goReq != nil {
 		return d.goReq.ProtoMajor == 1
 	}
-	return d.goResp == nil || d.goResp.ProtoMajor == 1
+	return d.goResp.ProtoMajor == 1
 }
 
 func (d *headDiff) minor() int {
 	if d.goReq != nil {
 		return d.goReq.ProtoMinor
 	}
-	if d.goResp != nil {
-		return d.goResp.ProtoMinor
-	}
-	if d.response {
-		return d.resp.minor
-	}
-	return d.req.minor
+	return d.goResp.ProtoMinor
 }
 
 func (d *headDiff) sluiceChunked() bool {
