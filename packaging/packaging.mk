@@ -1,6 +1,6 @@
 # Packaging targets, included from the top-level Makefile:
 #
-#   make package   every package this machine can build (see "Installing and packaging Sluice" in README.md)
+#   make package   every package this machine can build (see docs/packaging.md)
 #   make deb       dist/sluice_<version>_<arch>.deb
 #   make rpm       dist/sluice-<version>.<arch>.rpm
 #   make windows   bin/sluice.exe: GUI subsystem, icon, manifest and version
