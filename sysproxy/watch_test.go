@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+	"github.com/sluiceproxy/sluice/internal/snihost"
 )
 
 // sleeper starts a child process that lives until killed.
@@ -309,7 +310,7 @@ func (fakeRunner) Run(context.Context, string, ...string) ([]byte, error) { retu
 
 func TestKDETellsKIOOverDBus(t *testing.T) {
 	needTool(t, "kwriteconfig5", "kreadconfig5")
-	addr := startSessionBus(t, nil)
+	addr := snihost.StartBus(t).Addr
 
 	conn, err := dbus.Connect(addr)
 	if err != nil {

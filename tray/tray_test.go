@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluiceproxy/sluice/internal/snihost"
 	"github.com/sluiceproxy/sluice/tray"
-	"github.com/sluiceproxy/sluice/tray/internal/snihost"
 )
 
 // fakeApp is a Controller whose facts the test sets and whose actions it
