@@ -46,6 +46,12 @@ type clientConn struct {
 	// the live counters while it runs.
 	meterIn, meterOut meter
 	started           time.Time
+	// whole is true once the request has been read from the client whole
+	// and passed on: from its head for a request without a body; for one
+	// with a body, once exchange sent all of it and the answer's head
+	// came. Until then the rest of a body may still be arriving, so the
+	// connection cannot carry another request (see keepAlive).
+	whole bool
 	// draining is closed when the goroutine dropping a request body the
 	// upstream did not take ends; nil when there is none (see drainBody).
 	draining chan struct{}
@@ -153,6 +159,7 @@ func (cc *clientConn) serveOne() bool {
 		cc.finish(cfg)
 		return false
 	}
+	cc.whole = !req.hasBody()
 	// The head's deadline stays until a read sets another: a body's
 	// (through cc.tc), a tunnel round's, or the next head's wait, which
 	// saves a timer update per request.
@@ -179,6 +186,25 @@ func (cc *clientConn) serveOne() bool {
 	}
 	cc.idle.Store(true)
 	return true
+}
+
+// keepAlive decides whether the client connection carries another
+// request after this one's answer, and so whether the answer says
+// "Connection: close". It does only when all of these hold:
+//   - the request was read whole (cc.whole): the unread rest of a body
+//     would be read as the next request;
+//   - the client wants it: HTTP/1.1 unless it sent "close", HTTP/1.0 only
+//     with "keep-alive" (RFC 9112 §9.3, request.clientKeepAlive);
+//   - framed: the answer as relayed lets the client find its end without
+//     the connection closing (RFC 9112 §6.3; see framedForClient);
+//   - the server is not shutting down: a closing server says "close"
+//     rather than drop a connection the client thinks is open
+//     (RFC 9112 §9.6).
+//
+// An answer to a request whose framing is lost (a malformed body, a head
+// that could not be read) ends the connection without asking.
+func (cc *clientConn) keepAlive(framed bool) bool {
+	return cc.whole && framed && cc.req.clientKeepAlive() && !cc.s.shuttingDown()
 }
 
 // headError answers a request head that could not be read.

@@ -21,8 +21,9 @@ func (cc *clientConn) relay(cfg *Config) bool {
 		return false
 	}
 	if cc.s.targetIsSelf(req.host, req.port) {
-		cc.fail(http.StatusLoopDetected, stats.ErrLoop, "the request is addressed to Sluice itself", !req.hasBody() && req.clientKeepAlive())
-		return !req.hasBody() && req.clientKeepAlive()
+		keep := cc.keepAlive(true)
+		cc.fail(http.StatusLoopDetected, stats.ErrLoop, "the request is addressed to Sluice itself", keep)
+		return keep
 	}
 	cc.key = appendKey(cc.key[:0], req.host, req.port)
 	hasBody := req.hasBody()
@@ -38,8 +39,7 @@ func (cc *clientConn) relay(cfg *Config) bool {
 			}
 		}
 		if err != nil {
-			cc.dialFailed(err)
-			return !hasBody && req.clientKeepAlive()
+			return cc.dialFailed(err)
 		}
 		uc.tc.reset(cfg.BodyTimeout)
 		cc.res.reused, cc.res.dnsCached = reused, uc.dnsCached
@@ -74,47 +74,54 @@ func (cc *clientConn) relay(cfg *Config) bool {
 			break
 		}
 		uc.close()
-		var ce chunkError
-		if isTimeout(err) && (errors.Is(err, errClientBody) || isWriteErr(err)) {
-			return cc.requestStalled(err)
-		}
-		switch {
-		case errors.As(err, &ce):
-			// No response was sent yet, so the client can hear what is
-			// wrong; its framing is lost, so its connection ends.
-			cc.fail(http.StatusBadRequest, stats.ErrBadRequest, "malformed chunked request body: "+string(ce), false)
-			cc.drainBody()
-			return false
-		case errors.Is(err, errClientBody):
-			cc.res.err = stats.ErrClientAbort
-			return false
-		case errors.Is(err, errBodyTooLarge):
-			cc.fail(http.StatusRequestEntityTooLarge, stats.ErrTooLarge, "request body over max_body_bytes", false)
-			cc.drainBody()
-			return false
-		case attempt == 0 && retryable(req, reused, err):
+		if attempt == 0 && retryable(req, reused, err) {
 			continue // the origin closed the pooled conn: retry once, fresh
-		case isTimeout(err):
-			// A bodiless request was read whole, so the client's next
-			// request starts cleanly after the 504; only the silent
-			// upstream conn is dropped.
-			keep := !hasBody && req.clientKeepAlive()
-			cc.fail(http.StatusGatewayTimeout, stats.ErrUpstreamTimeout, "no response from "+string(cc.key)+" within response_header_timeout", keep)
-			return keep
-		default:
-			// As with the 504: a bodiless request was read whole, so the
-			// client may keep its connection; one whose body is left
-			// unread gets the 502 with a lingering close.
-			keep := !hasBody && req.clientKeepAlive()
-			cc.fail(http.StatusBadGateway, stats.ErrUpstream, "upstream "+string(cc.key)+": "+describe(err), keep)
-			if hasBody {
-				cc.drainBody()
-			}
-			return keep
 		}
+		return cc.relayFailed(err)
 	}
+	cc.whole = true
 	cc.s.stats.UpstreamConn(cc.res.reused)
 	return cc.relayResponse(uc, cfg)
+}
+
+// relayFailed answers a request whose relay failed, and was not retried,
+// before an answer's head came. It returns whether the client connection
+// may be kept.
+func (cc *clientConn) relayFailed(err error) bool {
+	var ce chunkError
+	switch {
+	case isTimeout(err) && (errors.Is(err, errClientBody) || isWriteErr(err)):
+		return cc.requestStalled(err)
+	case errors.As(err, &ce):
+		// No response was sent yet, so the client can hear what is
+		// wrong; its framing is lost, so its connection ends.
+		cc.fail(http.StatusBadRequest, stats.ErrBadRequest, "malformed chunked request body: "+string(ce), false)
+		cc.drainBody()
+		return false
+	case errors.Is(err, errClientBody):
+		cc.res.err = stats.ErrClientAbort
+		return false
+	case errors.Is(err, errBodyTooLarge):
+		cc.fail(http.StatusRequestEntityTooLarge, stats.ErrTooLarge, "request body over max_body_bytes", false)
+		cc.drainBody()
+		return false
+	case isTimeout(err):
+		// A bodiless request was read whole, so the client's next
+		// request starts cleanly after the 504; only the silent
+		// upstream conn is dropped.
+		keep := cc.keepAlive(true)
+		cc.fail(http.StatusGatewayTimeout, stats.ErrUpstreamTimeout, "no response from "+string(cc.key)+" within response_header_timeout", keep)
+		return keep
+	}
+	// As with the 504: a bodiless request was read whole, so the client
+	// may keep its connection; one whose body is left unread gets the 502
+	// with a lingering close.
+	keep := cc.keepAlive(true)
+	cc.fail(http.StatusBadGateway, stats.ErrUpstream, "upstream "+string(cc.key)+": "+describe(err), keep)
+	if !cc.whole {
+		cc.drainBody()
+	}
+	return keep
 }
 
 // sendRequest writes the request head upstream, and flushes it when no
@@ -304,7 +311,7 @@ func (cc *clientConn) readResponseHead(uc *upstreamConn, cfg *Config, wait time.
 		// 100 is for Sluice (it answered the client itself); other 1xx
 		// (103 Early Hints) go on to HTTP/1.1 clients.
 		if code != http.StatusContinue && cc.req.minor == 1 {
-			cc.writeResponseHead(cfg, false, true)
+			cc.writeResponseHead(cfg, bodyNone, false, true) // a 1xx has no body
 			if err := cc.bw.Flush(); err != nil {
 				return errors.Join(errClientBody, err)
 			}
@@ -360,9 +367,9 @@ func (cc *clientConn) requestStalled(err error) bool {
 		return false
 	}
 	// As with a 504 for no response: a bodiless request was read whole.
-	keep := !cc.req.hasBody() && cc.req.clientKeepAlive()
+	keep := cc.keepAlive(true)
 	cc.fail(http.StatusGatewayTimeout, stats.ErrUpstreamTimeout, "upstream "+string(cc.key)+" took no request byte for body_timeout", keep)
-	if cc.req.hasBody() {
+	if !cc.whole {
 		cc.drainBody()
 	}
 	return keep

@@ -9,13 +9,13 @@ import (
 
 // relayResponse sends the response head and streams the body to the
 // client, then pools or closes uc. It returns whether the client
-// connection may be kept: never while the request body is being drained,
-// and then uc, whose request was cut short, is not pooled either.
+// connection may be kept: never when the request did not go upstream
+// whole (an early answer), and then uc, whose request was cut short, is
+// not pooled either.
 func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 	req, resp := &cc.req, &cc.resp
-	whole := cc.draining == nil // the request went upstream whole
 	if resp.code == http.StatusSwitchingProtocols {
-		if !whole {
+		if !cc.whole {
 			uc.close()
 			cc.fail(http.StatusBadGateway, stats.ErrUpstream, "upstream switched protocols before the request body was sent", false)
 			return false
@@ -31,23 +31,13 @@ func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 		// honest answer is 502; the request was read whole, so the
 		// client's connection stays as it asked.
 		uc.close()
-		keep := whole && req.clientKeepAlive()
+		keep := cc.keepAlive(true)
 		cc.fail(http.StatusBadGateway, stats.ErrUpstream, "upstream "+string(cc.key)+" sent a body under a Transfer-Encoding other than chunked, which cannot be relayed to an HTTP/1.0 client (RFC 9112 §6.1); retry with HTTP/1.1", keep)
 		return keep
 	}
-	keep := whole && req.clientKeepAlive() && !cc.s.shuttingDown()
-	// An HTTP/1.0 client can only find the end of an unknown-length
-	// body by the connection closing.
-	if !http11 && (kind == bodyChunked || kind == bodyUntilClose) {
-		keep = false
-	}
-	// A body under a transfer coding other than chunked ends with the
-	// connection (RFC 9112 §6.3), and it is relayed as it came.
-	if kind == bodyUntilClose && resp.mi.hasTE {
-		keep = false
-	}
+	keep := cc.keepAlive(framedForClient(kind, http11, resp))
 	cc.res.status = resp.code
-	cc.writeResponseHead(cfg, keep, http11)
+	cc.writeResponseHead(cfg, kind, keep, http11)
 	cc.res.ttfb = time.Since(cc.started)
 	// A body may take any time to arrive (a download, server-sent
 	// events), as long as it keeps moving: replace the response-header
@@ -72,7 +62,7 @@ func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 		// the next request (from any client) before this client's last
 		// bytes are flushed; pooled after the flush, a client's next
 		// request on another connection could miss it and dial anew.
-		if whole && cfg.MaxIdlePerHost > 0 && reusable(uc, resp, kind) {
+		if cc.whole && cfg.MaxIdlePerHost > 0 && reusable(uc, resp, kind) {
 			cc.s.pool.put(uc, time.Now())
 		} else {
 			uc.close()
@@ -98,6 +88,23 @@ func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 		cc.s.log.Debug("upstream failed mid-body", "upstream", string(cc.key), "err", err)
 	}
 	return false
+}
+
+// framedForClient reports whether a response body of kind, as relayed to
+// a client of the given version, ends where the client can see without
+// the connection closing.
+func framedForClient(kind bodyKind, http11 bool, r *response) bool {
+	switch {
+	case !http11 && (kind == bodyChunked || kind == bodyUntilClose):
+		// An HTTP/1.0 client can only find the end of an unknown-length
+		// body by the connection closing.
+		return false
+	case kind == bodyUntilClose && r.mi.hasTE:
+		// A body under a transfer coding other than chunked ends with
+		// the connection (RFC 9112 §6.3), and it is relayed as it came.
+		return false
+	}
+	return true
 }
 
 // reusable reports whether uc, whose response r (with body kind) was
@@ -132,9 +139,10 @@ func upstreamKeepAlive(r *response) bool {
 	return !r.mi.connClose
 }
 
-// writeResponseHead writes cc.resp's head to the client buffer, without
-// hop-by-hop fields, with this proxy's framing and Connection fields.
-func (cc *clientConn) writeResponseHead(cfg *Config, keep, http11 bool) {
+// writeResponseHead writes cc.resp's head, whose body is of kind, to the
+// client buffer, without hop-by-hop fields, with this proxy's framing and
+// Connection fields.
+func (cc *clientConn) writeResponseHead(cfg *Config, kind bodyKind, keep, http11 bool) {
 	resp := &cc.resp
 	b := appendStatusLine(cc.out[:0], resp.code, resp.reason)
 	for i := range resp.fields {
@@ -151,7 +159,7 @@ func (cc *clientConn) writeResponseHead(cfg *Config, keep, http11 bool) {
 		b = appendVia(b, resp.minor)
 	}
 	if resp.code >= 200 {
-		switch kind := cc.responseBody(); {
+		switch {
 		case kind == bodyChunked && http11:
 			b = appendTransferEncoding(b, resp.fields)
 		case kind == bodyUntilClose && http11 && !resp.mi.hasTE:

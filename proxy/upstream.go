@@ -52,11 +52,13 @@ func (s *Server) dial(cfg *Config, addr string) (net.Conn, bool, error) {
 	return conn, cached, nil
 }
 
-// dialFailed answers a failed upstream dial with 502, 504 or 508.
-func (cc *clientConn) dialFailed(err error) {
-	keep := !cc.req.hasBody() && cc.req.clientKeepAlive()
+// dialFailed answers a failed upstream dial with 403, 502, 504 or 508.
+// It returns whether the client connection may be kept.
+func (cc *clientConn) dialFailed(err error) bool {
+	keep := cc.keepAlive(true)
 	code, kind, reason := classifyDialError(err, string(cc.key))
 	cc.fail(code, kind, reason, keep)
+	return keep
 }
 
 func classifyDialError(err error, addr string) (int, stats.ErrKind, string) {
