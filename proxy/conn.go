@@ -90,7 +90,7 @@ func (s *Server) serve(c net.Conn, accepted time.Time) {
 	c.Close()
 	putReader(cc.br)
 	putWriter(cc.bw)
-	s.active.Add(-1)
+	s.slots.release()
 	s.stats.ConnClosed()
 }
 
