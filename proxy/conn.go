@@ -73,6 +73,8 @@ type result struct {
 	tunnel    bool
 }
 
+// serve runs one client connection, which holds a slot, from accept to
+// close: serveOne answers each of its requests in turn.
 func (s *Server) serve(c net.Conn, accepted time.Time) {
 	s.stats.ConnOpened()
 	cc := &clientConn{s: s, conn: c, accepted: accepted, first: true}

@@ -13,6 +13,9 @@ type response struct {
 
 var errBadResponse = errors.New("malformed response head")
 
+// parse fills r from a response head: a status line of HTTP/1.x with a
+// three-digit code, then fields. A head the relay cannot frame or honour
+// is an error, answered with 502.
 func (r *response) parse(head []byte) error {
 	r.fields = r.fields[:0]
 	first := true
@@ -75,6 +78,8 @@ const (
 	bodyUntilClose
 )
 
+// responseBody says how the body of cc.resp, the answer to cc.req, is
+// delimited (RFC 9112 §6.3).
 func (cc *clientConn) responseBody() bodyKind {
 	r := &cc.resp
 	switch {

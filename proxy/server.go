@@ -326,5 +326,5 @@ func (s *Server) closeAll() {
 	}
 }
 
-// Shutting reports whether Shutdown or Close was called.
+// shuttingDown reports whether Shutdown or Close was called.
 func (s *Server) shuttingDown() bool { return s.shutting.Load() }

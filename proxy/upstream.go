@@ -38,6 +38,9 @@ func (s *Server) upstream(cfg *Config, key []byte, fresh bool) (*upstreamConn, b
 // errLoop is a dial that reached Sluice's own listener.
 var errLoop = errors.New("the target is Sluice itself")
 
+// dial connects to addr within connect_timeout through cfg.Dial, and
+// refuses a conn that reached this proxy's own listener. The bool reports
+// whether the name came from the DNS cache.
 func (s *Server) dial(cfg *Config, addr string) (net.Conn, bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.ConnectTimeout)
 	defer cancel()
@@ -61,6 +64,8 @@ func (cc *clientConn) dialFailed(err error) bool {
 	return keep
 }
 
+// classifyDialError turns a failed dial of addr into the status, error
+// kind and one-line reason the client is answered with.
 func classifyDialError(err error, addr string) (int, stats.ErrKind, string) {
 	var dnsErr *net.DNSError
 	var destErr *destError
@@ -83,6 +88,8 @@ func classifyDialError(err error, addr string) (int, stats.ErrKind, string) {
 
 func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
 
+// isTimeout reports whether err is a deadline or timeout, of a context or
+// of a conn.
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
