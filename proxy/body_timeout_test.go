@@ -34,7 +34,9 @@ func TestClientStallsMidUpload(t *testing.T) {
 		chunked    bool
 	}{
 		{"buffered", 1000, 100, false},
-		{"spliced", 16 << 20, 1 << 20, false},
+		// The part sent fits the socket buffers, so the write returns at once
+		// however slowly a loaded machine relays it.
+		{"spliced", 16 << 20, 64 << 10, false},
 		{"chunked", 1000, 100, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -169,6 +169,11 @@ func TestWatchExitsQuietlyWhenSwitchedOff(t *testing.T) {
 	dog, _ := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}})
 	done := make(chan error, 1)
 	go func() { done <- dog.Watch(context.Background(), os.Getpid(), 50*time.Millisecond) }()
+	// A watchdog leaves once it has seen its owner's state file go away;
+	// one that never saw the file waits for its owner to exit instead
+	// (it may have been started before the switch). So Off comes after
+	// the watchdog had many polls to see the file, even on a busy machine.
+	time.Sleep(time.Second)
 	if err := app.Off(); err != nil {
 		t.Fatal(err)
 	}
