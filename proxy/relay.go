@@ -79,14 +79,15 @@ func (cc *clientConn) relay(cfg *Config) bool {
 		}
 		return cc.relayFailed(err)
 	}
-	cc.whole = true
+	cc.whole = true // any body went upstream whole, and the answer came
 	cc.s.stats.UpstreamConn(cc.res.reused)
 	return cc.relayResponse(uc, cfg)
 }
 
 // relayFailed answers a request whose relay failed, and was not retried,
 // before an answer's head came. It returns whether the client connection
-// may be kept.
+// may be kept: a request with a body was not read whole (cc.whole), so
+// its connection ends.
 func (cc *clientConn) relayFailed(err error) bool {
 	var ce chunkError
 	switch {
