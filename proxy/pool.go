@@ -15,7 +15,8 @@ type upstreamConn struct {
 	tc timedConn
 	br *bufio.Reader
 	bw *bufio.Writer
-	// key is the pool key, "host:port" as the client wrote it.
+	// key is the pool key and dial address, "host:port" as appendKey
+	// builds it: the name lowercased, an IPv6 literal in brackets.
 	key string
 	// idleSince is when the conn went back to the pool.
 	idleSince time.Time

@@ -23,7 +23,7 @@ type Server struct {
 	pool  *pool
 	log   *slog.Logger
 
-	active   atomic.Int64 // client connections being served
+	slots    slots // client connections being served, up to MaxConcurrent
 	shutting atomic.Bool
 
 	mu        sync.Mutex
@@ -50,6 +50,7 @@ func New(cfg Config) (*Server, error) {
 		selfAddrs: make(map[netip.AddrPort]struct{}),
 	}
 	s.cfg.Store(c)
+	s.slots.setLimit(c.MaxConcurrent)
 	s.selfPorts.Store(new([]uint16))
 	s.pool = newPool(c.MaxIdlePerHost, c.IdleConnTimeout)
 	return s, nil
@@ -138,6 +139,7 @@ func (s *Server) Update(cfg Config) error {
 	}
 	c.Stats, c.Logger = old.Stats, old.Logger
 	s.cfg.Store(c)
+	s.slots.setLimit(c.MaxConcurrent)
 	s.pool.setLimits(c.MaxIdlePerHost, c.IdleConnTimeout)
 	return nil
 }
@@ -229,13 +231,11 @@ func (s *Server) storeSelfPorts() {
 // MaxConcurrent connections are already served.
 func (s *Server) accepted(c net.Conn) {
 	now := time.Now()
-	limit := int64(s.cfg.Load().MaxConcurrent)
-	if s.active.Add(1) <= limit {
+	if s.slots.tryAcquire() {
 		go s.serve(c, now)
 		return
 	}
-	s.active.Add(-1)
-	go s.waitForSlot(c, now, limit)
+	go s.waitForSlot(c, now)
 }
 
 // overloadLinger bounds the read after a 503 under overload. The client
@@ -249,16 +249,12 @@ const overloadLinger = time.Second
 
 // waitForSlot holds an over-limit connection for up to OverloadWait, then
 // answers 503. The wait smooths over a burst without queueing unboundedly.
-func (s *Server) waitForSlot(c net.Conn, accepted time.Time, limit int64) {
-	deadline := time.Now().Add(s.cfg.Load().OverloadWait)
-	for time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-		if s.active.Add(1) <= limit {
-			s.serve(c, accepted)
-			return
-		}
-		s.active.Add(-1)
+func (s *Server) waitForSlot(c net.Conn, accepted time.Time) {
+	if s.slots.acquire(s.cfg.Load().OverloadWait) {
+		s.serve(c, accepted)
+		return
 	}
+	limit := s.cfg.Load().MaxConcurrent
 	s.stats.Request(&stats.Sample{Status: 503, Err: stats.ErrOverload})
 	c.SetWriteDeadline(time.Now().Add(time.Second))
 	writeStatus(c, statusOverloaded, fmt.Sprintf("Sluice is serving its limit of %d connections (max_concurrent); try again shortly", limit))
@@ -330,5 +326,5 @@ func (s *Server) closeAll() {
 	}
 }
 
-// Shutting reports whether Shutdown or Close was called.
+// shuttingDown reports whether Shutdown or Close was called.
 func (s *Server) shuttingDown() bool { return s.shutting.Load() }
