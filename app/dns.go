@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"sync"
-	"time"
 
 	"github.com/sluiceproxy/sluice/proxy"
 	"github.com/sluiceproxy/sluice/proxy/stats"
@@ -48,7 +47,8 @@ func newUpstream(cfg *Config) (*upstream, error) {
 		MinTTL:      d.MinTTL.Duration,
 		MaxTTL:      d.MaxTTL.Duration,
 		NegativeTTL: d.NegativeTTL.Duration,
-		StaleTTL:    staleTTL(d.StaleTTL.Duration),
+		StaleTTL:     d.StaleTTL.Duration,
+		NoServeStale: d.StaleTTL.Duration == 0,
 		MaxEntries:  d.MaxEntries,
 		Prefetch:    d.Prefetch,
 		Timeout:     d.Timeout.Duration,
@@ -101,15 +101,6 @@ func (u *upstream) close() {
 			u.dns.Close()
 		}
 	})
-}
-
-// staleTTL maps the config's "0s turns serving stale answers off" to
-// the resolver's "negative is off" (its zero means the default).
-func staleTTL(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
 }
 
 // dnsStats adapts the resolver's figures to the stats snapshot.
