@@ -43,15 +43,15 @@ func newUpstream(cfg *Config) (*upstream, error) {
 	}
 	d := cfg.DNS
 	r, err := resolver.New(resolver.Config{
-		Servers:     d.Servers,
-		MinTTL:      d.MinTTL.Duration,
-		MaxTTL:      d.MaxTTL.Duration,
-		NegativeTTL: d.NegativeTTL.Duration,
+		Servers:      d.Servers,
+		MinTTL:       d.MinTTL.Duration,
+		MaxTTL:       d.MaxTTL.Duration,
+		NegativeTTL:  d.NegativeTTL.Duration,
 		StaleTTL:     d.StaleTTL.Duration,
 		NoServeStale: d.StaleTTL.Duration == 0,
-		MaxEntries:  d.MaxEntries,
-		Prefetch:    d.Prefetch,
-		Timeout:     d.Timeout.Duration,
+		MaxEntries:   d.MaxEntries,
+		Prefetch:     d.Prefetch,
+		Timeout:      d.Timeout.Duration,
 	})
 	if err != nil {
 		return nil, err

@@ -176,6 +176,15 @@ func (c *Config) WriteEffective(w io.Writer) error {
 	return err
 }
 
+// logValue is formatValue with durations unquoted, as people write them
+// in prose: 10s, not "10s".
+func logValue(p any) string {
+	if d, ok := p.(*Duration); ok {
+		return d.String()
+	}
+	return formatValue(p)
+}
+
 // changedKeys lists the keys whose values differ from old to cfg as slog
 // attributes: "proxy.connect_timeout", "10s → 3s".
 func changedKeys(old, cfg *Config) []any {
@@ -186,7 +195,7 @@ func changedKeys(old, cfg *Config) []any {
 		if sameValue(a, b) {
 			continue
 		}
-		change := formatValue(a) + " → " + formatValue(b)
+		change := logValue(a) + " → " + logValue(b)
 		if k.Secret && formatValue(a) == formatValue(b) {
 			change = "a password hash changed"
 		}
