@@ -281,7 +281,7 @@ func InitConfig(path string) error {
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("%s already exists, and is left as it is (%w): see what it sets with: sluice config check --config %s; "+
+		return fmt.Errorf("%s: %w, and is left as it is; see what it sets with: sluice config check --config %s; "+
 			"to start again from the defaults, move it away and run sluice config init again", path, fs.ErrExist, path)
 	}
 	if err != nil {

@@ -187,7 +187,7 @@ func TestInitConfigOverExistingFile(t *testing.T) {
 	if !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("InitConfig over a file: %v, want fs.ErrExist", err)
 	}
-	for _, w := range []string{path + " already exists", "sluice config check --config " + path, "move it away"} {
+	for _, w := range []string{path + ": file already exists", "sluice config check --config " + path, "move it away"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not say %q", err, w)
 		}
