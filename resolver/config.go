@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-// Defaults used when a Config field is zero. README.md ("DNS") lists them for users.
+// Defaults used when a Config field is zero. Sluice's own defaults for users
+// are in its key table (app/keys.go, docs/configuration.md).
 const (
 	// DefaultMaxTTL caps how long an answer is trusted, the common resolver
 	// default (Unbound's cache-max-ttl), matching assets/config.toml.
