@@ -326,6 +326,18 @@ func decodeConfig(data []byte, path string) (c *Config, problems []*ConfigError)
 		sections[i] = s.Name
 	}
 	for sect, v := range raw {
+		table, isTable := v.(map[string]any)
+		if !isTable && !slices.Contains(sections, sect) {
+			msg := "a key outside any section"
+			for _, k := range Keys {
+				if _, leaf, _ := strings.Cut(k.Name, "."); leaf == sect {
+					msg += fmt.Sprintf("; did you mean %s (put it under [%s])?", k.Name, k.Section())
+					break
+				}
+			}
+			add(sect, keyLine(data, sect), msg)
+			continue
+		}
 		if !slices.Contains(sections, sect) {
 			msg := fmt.Sprintf("unknown section [%s]", sect)
 			if s := nearest(sect, sections); s != "" {
@@ -336,8 +348,7 @@ func decodeConfig(data []byte, path string) (c *Config, problems []*ConfigError)
 			add("", sectionLine(data, sect), msg)
 			continue
 		}
-		table, ok := v.(map[string]any)
-		if !ok {
+		if !isTable {
 			add(sect, keyLine(data, sect), fmt.Sprintf("%s is a section; write [%s] and its keys under it", sect, sect))
 			continue
 		}

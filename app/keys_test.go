@@ -124,7 +124,8 @@ func TestNoStrayKeyNames(t *testing.T) {
 // near misses.
 func TestConfigErrorsAllAtOnce(t *testing.T) {
 	clearProxyEnv(t)
-	body := `[proxy]
+	body := `via = false
+[proxy]
 max_concurrent = "lots"
 max_concurent = 10
 connect_timeout = "0s"
@@ -147,18 +148,19 @@ format = "xml"
 		t.Fatalf("error %v (%T), want a *ConfigErrors", err, err)
 	}
 	var ce *ConfigError
-	if !errors.As(err, &ce) || ce.Line != 2 {
-		t.Errorf("errors.As finds %v, want the first problem, at line 2", ce)
+	if !errors.As(err, &ce) || ce.Line != 1 {
+		t.Errorf("errors.As finds %v, want the first problem, at line 1", ce)
 	}
 	want := []string{
-		path + `:2: proxy.max_concurrent: "lots" is a string; write a whole number, like 2048`,
-		path + `:3: proxy.max_concurent: unknown key; did you mean max_concurrent?`,
-		path + `:4: proxy.connect_timeout: 0s must be more than zero`,
-		path + `:5: proxy.level: unknown key; did you mean log.level (in [log])?`,
-		path + `:7: unknown section [prox]; did you mean [proxy]?`,
-		path + `:11: dns.servers: "system" is a string; write a list of strings, like ["system"]`,
-		path + `:12: dns.max_entries: 2.5 is a number with a fraction; write a whole number, like 10000`,
-		path + `:15: log.format: "xml" is not one of json, text`,
+		path + `:1: via: a key outside any section; did you mean proxy.via (put it under [proxy])?`,
+		path + `:3: proxy.max_concurrent: "lots" is a string; write a whole number, like 2048`,
+		path + `:4: proxy.max_concurent: unknown key; did you mean max_concurrent?`,
+		path + `:5: proxy.connect_timeout: 0s must be more than zero`,
+		path + `:6: proxy.level: unknown key; did you mean log.level (in [log])?`,
+		path + `:8: unknown section [prox]; did you mean [proxy]?`,
+		path + `:12: dns.servers: "system" is a string; write a list of strings, like ["system"]`,
+		path + `:13: dns.max_entries: 2.5 is a number with a fraction; write a whole number, like 10000`,
+		path + `:16: log.format: "xml" is not one of json, text`,
 	}
 	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
 		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
