@@ -141,7 +141,7 @@ var Keys = []Key{
 		Check: func(c *Config) string { return checkRate(c.Access.RateLimit) },
 		Field: func(c *Config) any { return &c.Access.RateLimit }},
 	{Name: "access.users", Example: `alice = "$2a$10$..."`, Secret: true,
-		Doc:   "Users who may use Sluice, with bcrypt hashes of their passwords; when any is set, every request through Sluice needs Proxy-Authorization Basic (http://USER:PASSWORD@HOST:PORT as the proxy URL), or gets 407; with none, no password is asked. Make a hash with: sluice access hash-password",
+		Doc:   "Users who may use Sluice, with bcrypt hashes of their passwords (make one with: sluice access hash-password). When any is set, every request through Sluice needs Proxy-Authorization Basic (http://USER:PASSWORD@HOST:PORT as the proxy URL), or gets 407; with none, no password is asked.",
 		Field: func(c *Config) any { return &c.Access.Users }},
 
 	{Name: "log.dir", Default: `""`,
