@@ -10,9 +10,6 @@ import (
 	"github.com/sluiceproxy/sluice/resolver"
 )
 
-// validateDNSServer checks one [dns] servers entry.
-func validateDNSServer(s string) error { return resolver.ValidateServer(s) }
-
 // upstream is the proxy's way out for one [dns] and connect_timeout
 // setting: the dial function and the resolver behind it. A reload that
 // changes them makes a new upstream and retires the old one, which closes
