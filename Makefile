@@ -8,7 +8,7 @@ LDFLAGS  = -s -w -X github.com/sluiceproxy/sluice/app.Version=$(VERSION) -X gith
 # Extra arguments for `make run`, e.g. RUNFLAGS="run --headless --listen 127.0.0.1:9000".
 RUNFLAGS ?=
 
-.PHONY: all build run test lint cross clean
+.PHONY: all build run test lint cross clean generate
 
 all: build
 
@@ -25,6 +25,11 @@ build:
 # the embedded defaults on first run.
 run: build
 	./$(BIN) $(RUNFLAGS)
+
+# Writes assets/config.toml and docs/configuration.md from the key table
+# in app/keys.go; make test fails while they are stale.
+generate:
+	$(GO) generate ./app
 
 test:
 	$(GO) test -race -count=1 -timeout 30m ./...

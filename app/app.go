@@ -119,7 +119,7 @@ func (a *App) loadConfig() (*Config, error) {
 		return nil, err
 	}
 	if a.opts.Listen != "" {
-		if err := cfg.Set("proxy.listen", a.opts.Listen, "flag --listen"); err != nil {
+		if err := cfg.Set(KeyListen, a.opts.Listen, "flag --listen"); err != nil {
 			return nil, err
 		}
 		if err := cfg.Validate(); err != nil {
@@ -181,15 +181,12 @@ func (a *App) ListenErr() error {
 // through up.
 func (a *App) proxyConfig(cfg *Config, up *upstream) proxy.Config {
 	p := &cfg.Proxy
-	pool := p.PoolMaxIdlePerHost
-	if pool == 0 {
-		pool = -1 // 0 in the file means no pooling; in proxy.Config, the default
-	}
 	return proxy.Config{
 		Listen:                p.Listen,
 		ConnectPorts:          p.ConnectPorts,
 		NoVia:                 !p.Via,
-		MaxIdlePerHost:        pool,
+		MaxIdlePerHost:        p.PoolMaxIdlePerHost,
+		NoPool:                p.PoolMaxIdlePerHost == 0,
 		IdleConnTimeout:       p.PoolIdleTimeout.Duration,
 		ConnectTimeout:        p.ConnectTimeout.Duration,
 		ResponseHeaderTimeout: p.ResponseHeaderTimeout.Duration,
@@ -262,7 +259,7 @@ func (a *App) start() error {
 	}
 	a.srv = srv
 	a.stats.SetPoolIdleFunc(srv.IdleUpstreamConns)
-	ln, err := listen(a.cfg.Proxy.Listen, a.cfg.sources["proxy.listen"])
+	ln, err := listen(a.cfg.Proxy.Listen, a.cfg.Source(KeyListen))
 	if err != nil {
 		a.listenErr = err
 		return err

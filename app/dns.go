@@ -4,15 +4,11 @@ import (
 	"context"
 	"net"
 	"sync"
-	"time"
 
 	"github.com/sluiceproxy/sluice/proxy"
 	"github.com/sluiceproxy/sluice/proxy/stats"
 	"github.com/sluiceproxy/sluice/resolver"
 )
-
-// validateDNSServer checks one [dns] servers entry.
-func validateDNSServer(s string) error { return resolver.ValidateServer(s) }
 
 // upstream is the proxy's way out for one [dns] and connect_timeout
 // setting: the dial function and the resolver behind it. A reload that
@@ -44,14 +40,15 @@ func newUpstream(cfg *Config) (*upstream, error) {
 	}
 	d := cfg.DNS
 	r, err := resolver.New(resolver.Config{
-		Servers:     d.Servers,
-		MinTTL:      d.MinTTL.Duration,
-		MaxTTL:      d.MaxTTL.Duration,
-		NegativeTTL: d.NegativeTTL.Duration,
-		StaleTTL:    staleTTL(d.StaleTTL.Duration),
-		MaxEntries:  d.MaxEntries,
-		Prefetch:    d.Prefetch,
-		Timeout:     d.Timeout.Duration,
+		Servers:      d.Servers,
+		MinTTL:       d.MinTTL.Duration,
+		MaxTTL:       d.MaxTTL.Duration,
+		NegativeTTL:  d.NegativeTTL.Duration,
+		StaleTTL:     d.StaleTTL.Duration,
+		NoServeStale: d.StaleTTL.Duration == 0,
+		MaxEntries:   d.MaxEntries,
+		Prefetch:     d.Prefetch,
+		Timeout:      d.Timeout.Duration,
 	})
 	if err != nil {
 		return nil, err
@@ -101,15 +98,6 @@ func (u *upstream) close() {
 			u.dns.Close()
 		}
 	})
-}
-
-// staleTTL maps the config's "0s turns serving stale answers off" to
-// the resolver's "negative is off" (its zero means the default).
-func staleTTL(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
 }
 
 // dnsStats adapts the resolver's figures to the stats snapshot.

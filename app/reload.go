@@ -17,6 +17,7 @@ import (
 func (a *App) Reload() error {
 	cfg, err := a.loadConfig()
 	prevAddr := a.ListenAddr()
+	prev := a.Config()
 	if err == nil {
 		err = a.apply(cfg)
 	}
@@ -33,7 +34,8 @@ func (a *App) Reload() error {
 		a.log.Error("config reload failed; keeping the running config", "err", err)
 		return err
 	}
-	a.log.Info("config reloaded", "config", a.opts.ConfigPath)
+	// Each changed key is an attribute: proxy.connect_timeout="10s → 3s".
+	a.log.Info("config reloaded", append([]any{"config", a.opts.ConfigPath}, changedKeys(prev, cfg)...)...)
 	return nil
 }
 
@@ -67,7 +69,7 @@ func (a *App) apply(cfg *Config) error {
 	}
 	var ln net.Listener
 	if cfg.Proxy.Listen != old.Proxy.Listen || a.ln == nil {
-		l, err := listen(cfg.Proxy.Listen, cfg.sources["proxy.listen"])
+		l, err := listen(cfg.Proxy.Listen, cfg.Source(KeyListen))
 		if err != nil {
 			return fail(err)
 		}

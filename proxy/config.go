@@ -69,8 +69,12 @@ type Config struct {
 	NoVia bool
 
 	// MaxIdlePerHost bounds the idle upstream connections kept per
-	// host:port. Zero means 64; negative disables pooling.
+	// host:port. Zero means 64; negative is refused.
 	MaxIdlePerHost int
+
+	// NoPool turns upstream connection pooling off: every request dials
+	// and its upstream connection closes after the response.
+	NoPool bool
 
 	// IdleConnTimeout closes pooled upstream connections idle this long.
 	// Zero means 90s.
@@ -84,7 +88,9 @@ type Config struct {
 	ResponseHeaderTimeout time.Duration
 
 	// MaxHeaderBytes bounds a request head (request line and headers).
-	// Zero means 64 KiB. Larger heads get 431.
+	// Zero means 64 KiB. Larger heads get 431. Under 512 is refused, as
+	// no real request line and Host fit; the app's own bounds are in its
+	// key table (app/keys.go).
 	MaxHeaderBytes int
 
 	// MaxConcurrent bounds simultaneous client connections. Zero means

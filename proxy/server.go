@@ -68,10 +68,13 @@ func withDefaults(cfg Config) (*Config, error) {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
-	if c.MaxIdlePerHost == 0 {
+	switch {
+	case c.MaxIdlePerHost < 0:
+		return nil, fmt.Errorf("max idle per host %d is negative (set NoPool to turn pooling off)", c.MaxIdlePerHost)
+	case c.NoPool:
+		c.MaxIdlePerHost = 0 // the relay pools only while this is positive
+	case c.MaxIdlePerHost == 0:
 		c.MaxIdlePerHost = DefaultMaxIdlePerHost
-	} else if c.MaxIdlePerHost < 0 {
-		c.MaxIdlePerHost = 0
 	}
 	setDefault(&c.IdleConnTimeout, DefaultIdleConnTimeout)
 	setDefault(&c.ConnectTimeout, DefaultConnectTimeout)
@@ -85,6 +88,7 @@ func withDefaults(cfg Config) (*Config, error) {
 		c.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if c.MaxHeaderBytes < 512 {
+		// A sanity check for library callers, not the app's bound.
 		return nil, fmt.Errorf("max header bytes %d is under 512", c.MaxHeaderBytes)
 	}
 	if c.TunnelIdleTimeout < 0 {

@@ -20,14 +20,6 @@ var root = filepath.Join("..", "..")
 // fewer"); details go to a page in docs/.
 const maxReadmeLines = 250
 
-// pending lists pages the README links that other branches of issue 12
-// write (configuration.md is generated from the key table). Each may be
-// missing until its branch is merged; once the page exists its entry must
-// go, and the test says so, so this list cannot outlive its reason.
-var pending = []string{
-	"docs/configuration.md",
-}
-
 func TestReadmeFitsOnTwoScreens(t *testing.T) {
 	lines := bytes.Count(read(t, "README.md"), []byte("\n"))
 	if lines > maxReadmeLines {
@@ -53,18 +45,8 @@ func TestEveryDocsPageIsLinkedFromReadme(t *testing.T) {
 			t.Errorf("%s is not linked from README.md: add it to the Documentation table", rel)
 		}
 	}
-	for _, p := range append(pending, "CONTRIBUTING.md") {
-		if !linked[p] {
-			t.Errorf("%s is not linked from README.md", p)
-		}
-	}
-}
-
-func TestPendingPagesAreStillPending(t *testing.T) {
-	for _, p := range pending {
-		if _, err := os.Stat(filepath.Join(root, p)); err == nil {
-			t.Errorf("%s exists now: remove it from pending in %s so its links are checked", p, "internal/docscheck/docs_test.go")
-		}
+	if !linked["CONTRIBUTING.md"] {
+		t.Error("CONTRIBUTING.md is not linked from README.md")
 	}
 }
 
@@ -82,9 +64,6 @@ func TestDocLinksResolve(t *testing.T) {
 			target := doc // a bare #fragment points into the same file
 			if l.path != "" {
 				target = filepath.ToSlash(filepath.Join(filepath.Dir(doc), l.path))
-			}
-			if slices.Contains(pending, target) {
-				continue
 			}
 			if _, err := os.Stat(filepath.Join(root, target)); err != nil {
 				t.Errorf("%s:%d: link to %s: no such file", doc, l.line, l.raw)
