@@ -1,4 +1,4 @@
-package main
+package logs
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluiceproxy/sluice/app/logs"
 	"github.com/sluiceproxy/sluice/proxy"
 )
 
@@ -39,7 +38,7 @@ func TestTailReachesIntoBackupsAndSkipsPartialLine(t *testing.T) {
 	writeFile(t, path, append(numbered(8, 10), "line 10 still being writ")...)
 	for _, tc := range []struct{ n, from int }{{1, 9}, {2, 8}, {4, 6}, {9, 1}, {100, 0}} {
 		var out strings.Builder
-		if _, err := tailLines(&out, path, tc.n); err != nil {
+		if _, err := Tail(&out, path, tc.n); err != nil {
 			t.Fatal(err)
 		}
 		if want := strings.Join(numbered(tc.from, 10), ""); out.String() != want {
@@ -64,7 +63,7 @@ func TestLastLinesOfALargeFile(t *testing.T) {
 	}
 }
 
-// lineCollector gathers followFile's output safely.
+// lineCollector gathers follow's output safely.
 type lineCollector struct {
 	mu sync.Mutex
 	b  strings.Builder
@@ -90,17 +89,17 @@ func TestFollowAcrossRotation(t *testing.T) {
 
 func testFollowAcrossRotation(t *testing.T, hold bool) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, logs.AccessFile)
+	path := filepath.Join(dir, AccessFile)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out lineCollector
 	followed := make(chan error, 1)
-	go func() { followed <- followFile(ctx, &out, path, filePos{}, 5*time.Millisecond, hold) }()
+	go func() { followed <- follow(ctx, &out, path, Pos{}, 5*time.Millisecond, hold) }()
 
 	// Write about 3.5 MB in rounds with pauses, so the follower reads
 	// while lumberjack rotates at 1 MB.
 	const n = 8000
-	l, err := logs.New(logs.Config{Dir: dir, AccessLog: true, MaxSizeMB: 1, QueueSize: n})
+	l, err := New(Config{Dir: dir, AccessLog: true, MaxSizeMB: 1, QueueSize: n})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +144,7 @@ func TestFollowGoesOnWhereTailStoppedAcrossARename(t *testing.T) {
 			path := filepath.Join(dir, "access.log")
 			writeFile(t, path, append(numbered(0, 5), "line ")...)
 			var out lineCollector
-			pos, err := tailLines(&out, path, 2)
+			pos, err := Tail(&out, path, 2)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -165,12 +164,12 @@ func TestFollowGoesOnWhereTailStoppedAcrossARename(t *testing.T) {
 			}
 			writeFile(t, path, numbered(6, 8)...)
 
-			var follow lineCollector
+			var followed lineCollector
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
-			go func() { done <- followFile(ctx, &follow, path, pos, 5*time.Millisecond, hold) }()
+			go func() { done <- follow(ctx, &followed, path, pos, 5*time.Millisecond, hold) }()
 			deadline := time.Now().Add(20 * time.Second)
-			for len(follow.lines()) < 3 && time.Now().Before(deadline) {
+			for len(followed.lines()) < 3 && time.Now().Before(deadline) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			time.Sleep(50 * time.Millisecond) // room for a wrong extra line
@@ -178,7 +177,7 @@ func TestFollowGoesOnWhereTailStoppedAcrossARename(t *testing.T) {
 			if err := <-done; err != nil {
 				t.Fatal(err)
 			}
-			if got := strings.Join(follow.lines(), "|"); got != "line 5|line 6|line 7" {
+			if got := strings.Join(followed.lines(), "|"); got != "line 5|line 6|line 7" {
 				t.Fatalf("follow printed %q, want line 5 to 7 once each", got)
 			}
 		})
