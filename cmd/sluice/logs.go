@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -14,50 +13,58 @@ import (
 	"github.com/sluiceproxy/sluice/app/logs"
 )
 
-// cmdLogs implements `sluice logs path` and `sluice logs tail [-f] [-n N]`.
-func cmdLogs(args []string) error {
-	if len(args) == 0 {
-		return errors.New("logs needs one of: path, tail")
-	}
-	sub := args[0]
-	fs := newFlags("logs " + sub)
-	cfgPath := fs.String("config", "", "config file (default: the user config dir)")
-	var follow bool
-	var n int
-	if sub == "tail" {
-		fs.BoolVar(&follow, "f", false, "keep printing records as they are written, across rotation, until interrupted")
-		fs.IntVar(&n, "n", 10, "how many of the newest records to print first")
-	}
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("logs %s: unexpected argument %q", sub, fs.Arg(0))
-	}
-	if sub != "path" && sub != "tail" {
-		return fmt.Errorf("unknown logs command %q (want path or tail)", sub)
-	}
-	cfg, err := configAt(*cfgPath)
+// logsCommands are `sluice logs path` and `sluice logs tail [-f] [-n N]`.
+var logsCommands = []command{
+	{name: "path", args: "[--config FILE]", help: "the log directory", run: logsPath},
+	{name: "tail", args: "[-f] [-n N] [--config FILE]", help: "the newest access log records; -f keeps printing new ones", run: logsTail},
+}
+
+// logDir returns the log dir of the config at cfgPath, from the defaults
+// when that config is invalid (configFor says so on stderr).
+func logDir(cfgPath string) (*app.Config, string, error) {
+	cfg, err := configFor(cfgPath, "[log] dir and access_log")
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	dir, err := app.LogDirOf(cfg)
+	return cfg, dir, err
+}
+
+func logsPath(args []string) error {
+	fs := newFlags("logs path")
+	cfgPath := fs.String("config", "", "config file (default: the user config dir)")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	_, dir, err := logDir(*cfgPath)
 	if err != nil {
 		return err
 	}
-	if sub == "path" {
-		fmt.Println(dir)
-		return nil
+	fmt.Println(dir)
+	return nil
+}
+
+func logsTail(args []string) error {
+	fs := newFlags("logs tail")
+	cfgPath := fs.String("config", "", "config file (default: the user config dir)")
+	follow := fs.Bool("f", false, "keep printing records as they are written, across rotation, until interrupted")
+	n := fs.Int("n", 10, "how many of the newest records to print first")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	cfg, dir, err := logDir(*cfgPath)
+	if err != nil {
+		return err
 	}
 	if !cfg.Log.AccessLog {
 		fmt.Fprintf(os.Stderr, "sluice: note: [log] access_log is off in %s; showing older records, if any\n", cfg.Path())
 	}
 	path := filepath.Join(dir, logs.AccessFile)
-	if _, err := os.Stat(path); err != nil && !follow {
+	if _, err := os.Stat(path); err != nil && !*follow {
 		return fmt.Errorf("no access log at %s yet: start Sluice with [log] access_log = true and send a request through it", path)
 	}
-	pos, err := logs.Tail(os.Stdout, path, n)
-	if err != nil || !follow {
+	pos, err := logs.Tail(os.Stdout, path, *n)
+	if err != nil || !*follow {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
