@@ -149,7 +149,7 @@ func (c *trayController) Stats() tray.Stats {
 	return t
 }
 
-func (c *trayController) SystemProxyOn() bool { return c.proxyOn.Load() }
+func (c *trayController) SystemProxyPointsAtSluice() bool { return c.proxyOn.Load() }
 
 func (c *trayController) SetSystemProxy(on bool) error {
 	err := c.a.SetSystemProxy(on)

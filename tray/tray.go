@@ -18,9 +18,9 @@ type Controller interface {
 	ListenErr() error
 	// Stats returns the live numbers for the menu.
 	Stats() Stats
-	// SystemProxyOn reports whether the OS proxy settings point at Sluice
+	// SystemProxyPointsAtSluice reports whether the OS proxy settings point at Sluice
 	// now, whoever changed them last.
-	SystemProxyOn() bool
+	SystemProxyPointsAtSluice() bool
 	// SetSystemProxy points the OS proxy at Sluice, or restores what was
 	// there before.
 	SetSystemProxy(on bool) error
