@@ -72,6 +72,7 @@ func New(opts Options) (*App, error) {
 		opts.ConfigPath = p
 	}
 	a := &App{opts: opts, stats: stats.New(), quit: make(chan struct{}), serveErr: make(chan error, 1)}
+	_, statErr := os.Stat(opts.ConfigPath)
 	cfg, err := a.loadConfig()
 	if err != nil {
 		return nil, err
@@ -87,6 +88,11 @@ func New(opts Options) (*App, error) {
 	}
 	a.logs, a.log = lg, lg.App()
 	a.stats.SetDroppedFunc(lg.Dropped)
+	if errors.Is(statErr, os.ErrNotExist) {
+		// LoadConfig wrote it: say where, once, so the user can find it
+		// (the app log reaches the terminal too).
+		a.log.Info("wrote the default config", "path", opts.ConfigPath)
+	}
 	return a, nil
 }
 

@@ -39,3 +39,23 @@ func TestTrayRunWithoutHostEndsOnAPortInUse(t *testing.T) {
 		t.Fatalf("RunTray = %v, want the port-in-use error", err)
 	}
 }
+
+// The first run writes the default config and says where, once.
+func TestFirstRunSaysWhereItWroteTheDefaultConfig(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
+	path := filepath.Join(dir, "sluice", "config.toml")
+	for i, want := range []bool{true, false} {
+		var out strings.Builder
+		a, err := New(Options{ConfigPath: path, Stderr: &out})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.logs.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(out.String(), `msg="wrote the default config" path=`+path+"\n"); got != want {
+			t.Errorf("run %d printed %q; want the note about the new config: %v", i+1, out.String(), want)
+		}
+	}
+}
