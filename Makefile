@@ -10,7 +10,7 @@ LDFLAGS  = -s -w -X github.com/sluiceproxy/sluice/app.Version=$(VERSION) -X gith
 # Extra arguments for `make run`, e.g. RUNFLAGS="run --headless --listen 127.0.0.1:9000".
 RUNFLAGS ?=
 
-.PHONY: all build run test lint cross clean
+.PHONY: all build run test deps lint cross clean
 
 all: build
 
@@ -28,8 +28,18 @@ build:
 run: build
 	./$(BIN) $(RUNFLAGS)
 
+# Every test; the output is go test's (failures, then an ok/FAIL line per
+# package), followed by the tests that skipped and why (usually a tool
+# `make deps` installs). The exit status is go test's.
+test: SHELL := bash
 test:
-	$(GO) test -race -count=1 -timeout 30m ./...
+	@set -o pipefail; $(GO) test -race -count=1 -timeout 30m -json ./... | $(GO) run ./scripts/testsummary
+
+# The tools the tests drive (scripts/test-packages.txt), and nothing else.
+# Debian and Ubuntu; needs root.
+deps:
+	apt-get update -qq
+	sed 's/#.*//' scripts/test-packages.txt | xargs apt-get install -y -qq --no-install-recommends
 
 # gofmt, go vet (Linux and Windows) and staticcheck (a Go tool in go.mod).
 lint:
