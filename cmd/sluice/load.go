@@ -25,7 +25,7 @@ func configFor(path, needs string) (*app.Config, error) {
 		path = p
 	}
 	_, statErr := os.Stat(path)
-	cfg, err := app.LoadConfig(path)
+	cfg, err := configAt(path)
 	var invalid *app.ConfigError
 	switch {
 	case errors.As(err, &invalid):
