@@ -192,12 +192,10 @@ func (fl *follower) poll() error {
 	if fresh {
 		if fl.pos.info != nil && !os.SameFile(fl.pos.info, cur) {
 			// Rotated since the last look: finish the old file.
-			if err := fl.finishRenamed(); err != nil {
+			if err := fl.finishRotated(nil); err != nil {
 				f.Close()
 				return err
 			}
-			fl.pos.off = 0
-			fl.partial = fl.partial[:0]
 		}
 		fl.pos.info = cur
 		if fl.hold {
@@ -208,12 +206,12 @@ func (fl *follower) poll() error {
 	} else if now, err := os.Stat(fl.path); err == nil && !os.SameFile(cur, now) {
 		// The held file was rotated away: finish it, then start on
 		// the new one.
-		if err := fl.drain(f); err != nil {
-			return err
-		}
+		err := fl.finishRotated(f)
 		fl.close()
 		fl.pos = Pos{}
-		fl.partial = fl.partial[:0]
+		if err != nil {
+			return err
+		}
 		return fl.poll()
 	}
 	if cur.Size() < fl.pos.off {
@@ -224,23 +222,46 @@ func (fl *follower) poll() error {
 	return fl.drain(f)
 }
 
-// finishRenamed reads the rest of the followed file after a rotation
-// renamed it, finding it among the uncompressed backups.
-func (fl *follower) finishRenamed() error {
+// finishRotated writes the rest of the followed file after a rotation
+// renamed it (held, when it is still open; else it is found among the
+// uncompressed backups), then every backup rotated after it, whole:
+// under a burst several rotations can pass between two polls. It leaves
+// pos.off and partial ready for a new file.
+func (fl *follower) finishRotated(held *os.File) error {
 	names := backups(fl.path)
+	at := len(names) // the followed file among the backups
 	for i := len(names) - 1; i >= 0; i-- {
-		info, err := os.Stat(names[i])
-		if err != nil || !os.SameFile(info, fl.pos.info) {
-			continue
+		if info, err := os.Stat(names[i]); err == nil && os.SameFile(info, fl.pos.info) {
+			at = i
+			break
 		}
-		f, err := os.Open(names[i])
-		if err != nil {
-			return nil // already compressed or deleted: nothing to add
-		}
-		defer f.Close()
-		return fl.drain(f)
 	}
-	return nil
+	var err error
+	switch {
+	case held != nil:
+		err = fl.drain(held)
+	case at < len(names):
+		err = fl.drainFile(names[at])
+	}
+	// Without the followed file among the backups (compressed or deleted
+	// already) there is no telling which backups came after it.
+	for i := at + 1; i < len(names) && err == nil; i++ {
+		fl.pos.off, fl.partial = 0, fl.partial[:0]
+		err = fl.drainFile(names[i])
+	}
+	fl.pos.off, fl.partial = 0, fl.partial[:0]
+	return err
+}
+
+// drainFile writes the complete lines the file at name holds from pos.off
+// on; a file gone already (compressed or deleted) adds nothing.
+func (fl *follower) drainFile(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	return fl.drain(f)
 }
 
 // drain writes the complete lines f holds from pos.off on.

@@ -183,3 +183,42 @@ func TestFollowGoesOnWhereTailStoppedAcrossARename(t *testing.T) {
 		})
 	}
 }
+
+// Under a burst the log can rotate more than once between two polls; the
+// files rotated in between are printed whole, in order, not skipped.
+func TestFollowPrintsEveryFileRotatedBetweenTwoPolls(t *testing.T) {
+	for _, hold := range []bool{true, false} {
+		t.Run(fmt.Sprintf("hold=%v", hold), func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "access.log")
+			writeFile(t, path, numbered(0, 3)...)
+			var out lineCollector
+			fl := &follower{w: &out, path: path, hold: hold, buf: make([]byte, 64<<10)}
+			defer fl.close()
+			if err := fl.poll(); err != nil {
+				t.Fatal(err)
+			}
+			// Two rotations, as lumberjack makes them, before the next poll.
+			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteString(strings.Join(numbered(3, 5), ""))
+			f.Close()
+			if err := os.Rename(path, filepath.Join(dir, "access-2026-01-01T00-00-00.000.log")); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, path, numbered(5, 9)...)
+			if err := os.Rename(path, filepath.Join(dir, "access-2026-01-01T00-00-01.000.log")); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, path, numbered(9, 11)...)
+			if err := fl.poll(); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := strings.Join(out.lines(), "|"), strings.TrimSuffix(strings.ReplaceAll(strings.Join(numbered(0, 11), ""), "\n", "|"), "|"); got != want {
+				t.Fatalf("followed %q,\nwant %q", got, want)
+			}
+		})
+	}
+}
