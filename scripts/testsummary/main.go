@@ -129,7 +129,11 @@ func printSkips(w io.Writer, skips []skipped) {
 		byReason[s.reason] = append(byReason[s.reason], s)
 	}
 	slices.SortStableFunc(reasons, func(a, b string) int { return len(byReason[b]) - len(byReason[a]) })
-	fmt.Fprintf(w, "\n%d tests skipped (`make deps` installs the tools the tests drive):\n", len(skips))
+	noun := "tests"
+	if len(skips) == 1 {
+		noun = "test"
+	}
+	fmt.Fprintf(w, "\n%d %s skipped (`make deps` installs the tools the tests drive):\n", len(skips), noun)
 	for _, r := range reasons {
 		fmt.Fprintf(w, "\n  %s\n", r)
 		for _, s := range byReason[r] {
