@@ -72,6 +72,7 @@ func New(opts Options) (*App, error) {
 		opts.ConfigPath = p
 	}
 	a := &App{opts: opts, stats: stats.New(), quit: make(chan struct{}), serveErr: make(chan error, 1)}
+	_, statErr := os.Stat(opts.ConfigPath)
 	cfg, err := a.loadConfig()
 	if err != nil {
 		return nil, err
@@ -87,6 +88,11 @@ func New(opts Options) (*App, error) {
 	}
 	a.logs, a.log = lg, lg.App()
 	a.stats.SetDroppedFunc(lg.Dropped)
+	if errors.Is(statErr, os.ErrNotExist) {
+		// LoadConfig wrote it: say where, once, so the user can find it
+		// (the app log reaches the terminal too).
+		a.log.Info("wrote the default config", "path", opts.ConfigPath)
+	}
 	return a, nil
 }
 
@@ -356,31 +362,78 @@ func (a *App) Stop(ctx context.Context) error {
 func (a *App) Quit() { a.quitOnce.Do(func() { close(a.quit) }) }
 
 // Run starts the app and serves until ctx ends (a signal) or Quit, then
-// stops gracefully.
+// stops gracefully. A listen failure, such as a port in use, ends it at
+// once with that error.
 func (a *App) Run(ctx context.Context) error {
-	if err := a.Start(); err != nil {
-		return err
+	return a.run(ctx, runFront{})
+}
+
+// runFront is what a run shows besides the proxy: nothing (headless) or
+// the tray.
+type runFront struct {
+	// keepListenErr keeps the app up when the listener cannot open, for a
+	// front that shows the error and rebinds on a fixed config.
+	keepListenErr bool
+	// reloaded runs after each reload the config watcher makes; nil means
+	// nothing to do.
+	reloaded func()
+	// show runs the front until done is closed or it fails; nil means
+	// print the listen address and wait.
+	show func(done <-chan struct{}) error
+}
+
+// run is the one lifecycle of headless and tray runs: start, watch the
+// config, serve until ctx ends, Quit or the listener fails under us (that
+// ends the app rather than leave a dead proxy behind a normal-looking
+// icon), then stop: the system proxy goes back and the proxy drains (see
+// Stop), and the logs close last, so the records of the requests that
+// finished during the grace period are written.
+func (a *App) run(ctx context.Context, front runFront) error {
+	if err := a.Start(); err != nil && !(front.keepListenErr && a.ListenErr() != nil) {
+		return errors.Join(err, a.stopAll())
 	}
-	fmt.Fprintf(a.stderr(), "Sluice listening on %s\nTry: curl -x http://%s http://example.com/\n", a.ListenAddr(), a.ListenAddr())
-	if err := a.WatchConfig(ctx); err != nil {
-		a.log.Warn("config hot reload is off; restart to apply config changes", "err", err)
+	if front.reloaded != nil {
+		front.reloaded()
 	}
+	if err := a.watchConfig(ctx, front.reloaded); err != nil {
+		a.log.Warn("config hot reload is off; restart (or Reload config in the tray menu) to apply config changes", "err", err)
+	}
+	done := make(chan struct{})
 	var serveErr error
-	select {
-	case <-ctx.Done():
-	case <-a.quit:
-	case serveErr = <-a.serveErr:
-		a.log.Error("proxy stopped", "err", serveErr)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-a.quit:
+		case serveErr = <-a.serveErr:
+			a.log.Error("proxy stopped", "err", serveErr)
+		}
+		close(done)
+	}()
+	var frontErr error
+	if front.show == nil {
+		a.printListening("")
+	} else if frontErr = front.show(done); frontErr != nil {
+		a.Quit()
 	}
+	<-done
 	a.log.Info("stopping")
-	stopErr := a.Stop(context.Background())
-	// The logs close last, so the records of the requests that finished
-	// during the grace period are written.
-	stopErr = errors.Join(stopErr, a.logs.Close())
+	stopErr := a.stopAll()
 	if serveErr != nil && !errors.Is(serveErr, proxy.ErrServerClosed) {
 		return serveErr
 	}
-	return stopErr
+	return errors.Join(frontErr, stopErr)
+}
+
+// stopAll stops the proxy (restoring the system proxy first, see Stop)
+// and then closes the logs.
+func (a *App) stopAll() error {
+	return errors.Join(a.Stop(context.Background()), a.logs.Close())
+}
+
+// printListening tells the user where the proxy listens and how to try it.
+func (a *App) printListening(how string) {
+	addr := a.ListenAddr()
+	fmt.Fprintf(a.stderr(), "Sluice listening on %s%s\nTry: curl -x http://%s http://example.com/\n", addr, how, addr)
 }
 
 func (a *App) stderr() io.Writer {

@@ -21,7 +21,7 @@ func (a *App) Reload() error {
 	if err == nil {
 		err = a.apply(cfg)
 	}
-	if err == nil && a.ListenAddr() != prevAddr && a.SystemProxyOn() {
+	if err == nil && a.ListenAddr() != prevAddr && a.SystemProxySwitchedOn() {
 		// The system proxy follows the new port.
 		if perr := a.SetSystemProxy(true); perr != nil {
 			a.log.Error("point the system proxy at the new address", "err", perr)

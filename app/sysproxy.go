@@ -104,9 +104,11 @@ func (a *App) SetSystemProxy(on bool) error {
 	return nil
 }
 
-// SystemProxyOn reports whether Sluice has the system proxy switched on
-// (a state file exists).
-func (a *App) SystemProxyOn() bool {
+// SystemProxySwitchedOn reports whether Sluice (this process or another)
+// has switched the system proxy on and not yet put it back: its state file
+// exists. Whether the OS settings point at Sluice now is another question,
+// which sysproxy.Manager.Status answers.
+func (a *App) SystemProxySwitchedOn() bool {
 	m, err := a.sysManager()
 	return err == nil && m.IsOn()
 }

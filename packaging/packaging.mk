@@ -3,8 +3,10 @@
 #   make package   every package this machine can build (see docs/packaging.md)
 #   make deb       dist/sluice_<version>_<arch>.deb
 #   make rpm       dist/sluice-<version>.<arch>.rpm
-#   make windows   bin/sluice.exe: GUI subsystem, icon, manifest and version
-#                  resources; signed when a certificate is given (see sign)
+#   make windows   bin/sluice.exe, the Windows executable to ship: GUI subsystem
+#                  (no console window), icon, manifest and version resources;
+#                  signed when a certificate is given (see sign). `make cross`
+#                  builds the console one for terminals and tests instead.
 #   make app       dist/Sluice.app (the binary itself only on macOS, see below)
 #   make sign      sign $(WIN_EXE) with osslsigncode when SIGN_PFX, or
 #                  SIGN_CERT and SIGN_KEY, are set; skipped otherwise
@@ -13,7 +15,7 @@
 # below only make this file usable on its own (make -f packaging/packaging.mk),
 # as the tests in packaging/ do.
 
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+VERSION ?= $(shell sh scripts/version.sh)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS ?= -s -w -X github.com/sluiceproxy/sluice/app.Version=$(VERSION) -X github.com/sluiceproxy/sluice/app.Commit=$(COMMIT)
 BIN     ?= bin/sluice
@@ -37,7 +39,8 @@ PKG_BIN      = $(PKG_BUILD)/linux-$(PKG_ARCH)/sluice
 DEB          = $(DIST)/sluice_$(PKG_VERSION)_$(PKG_ARCH).deb
 RPM          = $(DIST)/sluice-$(PKG_VERSION).$(PKG_ARCH).rpm
 
-# Windows: amd64, no console window (-H=windowsgui).
+# Windows: amd64, no console window (-H=windowsgui): started from the Start
+# menu or at login, a console window would only be in the way.
 WIN_EXE     ?= bin/sluice.exe
 WIN_VERSION  = $(shell sh packaging/version.sh numeric '$(VERSION)')
 
