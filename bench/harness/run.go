@@ -252,10 +252,10 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 	defer procs.StopAll()
 
 	e := &env{dir: dir, procs: procs, self: o.Self, sluiceBin: o.SluiceBin, slowLog: o.SlowLogFile, log: log}
-	if e.originPort, err = freePort(); err != nil {
+	if e.originPort, err = FreePort(); err != nil {
 		return nil, err
 	}
-	if e.sinkPort, err = freePort(); err != nil {
+	if e.sinkPort, err = FreePort(); err != nil {
 		return nil, err
 	}
 	www, err := e.subdir("www")

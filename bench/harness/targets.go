@@ -98,7 +98,7 @@ func (e *env) startListening(ctx context.Context, name string, cmd *exec.Cmd, po
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	if err := waitListening(ctx, p, addr, 20*time.Second); err != nil {
+	if err := WaitListening(ctx, p, addr, 20*time.Second); err != nil {
 		e.procs.Stop(p, time.Second)
 		return nil, err
 	}
@@ -151,7 +151,7 @@ func (e *env) startTarget(ctx context.Context, name string) (*Target, error) {
 	case NginxRelay:
 		return e.startNginxRelay(ctx)
 	case FasthttpRef:
-		port, err := freePort()
+		port, err := FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -179,7 +179,7 @@ func (e *env) startSluice(ctx context.Context, name string, accessLog, slow bool
 			return nil, err
 		}
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +241,7 @@ func (e *env) startPrivoxy(ctx context.Context) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +261,7 @@ func (e *env) startTinyproxy(ctx context.Context) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +287,7 @@ func (e *env) startSquid(ctx context.Context) (*Target, error) {
 			return nil, fmt.Errorf("chown %s to proxy: %w", dir, err)
 		}
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +304,7 @@ func (e *env) startNginxRelay(ctx context.Context) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}

@@ -110,7 +110,7 @@ func (e *env) measureTrayIdle(ctx context.Context, settle time.Duration) (rss in
 		return 0, rssParts{}, "", fmt.Errorf("own %s on the private bus: reply %v, %v", sniWatcherName, reply, err)
 	}
 
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return 0, rssParts{}, "", err
 	}

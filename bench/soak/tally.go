@@ -1,0 +1,109 @@
+//go:build linux
+
+package soak
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// tally counts what the clients saw: outcomes per class of episode, and
+// the three kinds of failure.
+type tally struct {
+	// crossTalk counts responses (or tunnel bytes) that belong to another
+	// request: a different target in the path header, a 2xx without it,
+	// echo bytes that differ from those sent.
+	crossTalk atomic.Int64
+	// corrupt counts responses for the right target whose body is wrong
+	// although the origin sent it whole.
+	corrupt atomic.Int64
+	// failed counts requests that should have succeeded (good targets,
+	// uploads, tunnels) and did not.
+	failed atomic.Int64
+
+	mu       sync.Mutex
+	outcomes map[string]map[string]int64 // class → outcome → count
+	samples  []string                    // the first problems, for the report
+}
+
+const maxSamples = 20
+
+func newTally() *tally { return &tally{outcomes: map[string]map[string]int64{}} }
+
+// note counts one outcome of class.
+func (t *tally) note(class, outcome string) {
+	t.mu.Lock()
+	m := t.outcomes[class]
+	if m == nil {
+		m = map[string]int64{}
+		t.outcomes[class] = m
+	}
+	m[outcome]++
+	t.mu.Unlock()
+}
+
+func (t *tally) sample(format string, args ...any) {
+	t.mu.Lock()
+	if len(t.samples) < maxSamples {
+		t.samples = append(t.samples, fmt.Sprintf(format, args...))
+	}
+	t.mu.Unlock()
+}
+
+func (t *tally) crossed(format string, args ...any) {
+	t.crossTalk.Add(1)
+	t.sample("cross-talk: "+format, args...)
+}
+
+func (t *tally) corrupted(format string, args ...any) {
+	t.corrupt.Add(1)
+	t.sample("corrupt: "+format, args...)
+}
+
+func (t *tally) fail(format string, args ...any) {
+	t.failed.Add(1)
+	t.sample("failed: "+format, args...)
+}
+
+// episodes returns the number of outcomes counted.
+func (t *tally) episodes() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var n int64
+	for _, m := range t.outcomes {
+		for _, v := range m {
+			n += v
+		}
+	}
+	return n
+}
+
+// table writes the outcomes per class, one line each, sorted.
+func (t *tally) table() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	classes := make([]string, 0, len(t.outcomes))
+	for c := range t.outcomes {
+		classes = append(classes, c)
+	}
+	slices.Sort(classes)
+	var b strings.Builder
+	b.WriteString("| class | outcomes |\n|---|---|\n")
+	for _, c := range classes {
+		m := t.outcomes[c]
+		outs := make([]string, 0, len(m))
+		for o := range m {
+			outs = append(outs, o)
+		}
+		slices.SortFunc(outs, func(a, b string) int { return int(m[b] - m[a]) })
+		parts := make([]string, len(outs))
+		for i, o := range outs {
+			parts[i] = fmt.Sprintf("%s ×%d", o, m[o])
+		}
+		fmt.Fprintf(&b, "| %s | %s |\n", c, strings.Join(parts, ", "))
+	}
+	return b.String()
+}
