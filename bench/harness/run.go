@@ -343,7 +343,7 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 			}
 			for _, ph := range st.phases {
 				for _, t := range order {
-					if t.KeepAliveOnly && ph != PhaseKeepAlive {
+					if (t.KeepAliveOnly && ph != PhaseKeepAlive) || t.DownloadOnly {
 						continue
 					}
 					if err := ctx.Err(); err != nil {
@@ -407,6 +407,9 @@ func sanityCheck(ctx context.Context, e *env, targets []*Target, res *Results) e
 		tr := Transfer{URL: url, Size: 64, MaxTime: 10 * time.Second}
 		if t.Proxy {
 			tr.Proxy = t.Addr
+		}
+		if t.DownloadOnly {
+			tr.URL = "http://" + t.Addr + "/64"
 		}
 		if _, err := RunTransfer(ctx, tr); err != nil {
 			if t.Name == Direct {
@@ -516,16 +519,23 @@ func runTransfers(ctx context.Context, e *env, o Options, t *Target, round int, 
 	}
 	get := base
 	get.URL = "http://" + origin + "/1g"
+	if t.DownloadOnly {
+		// A fixed relay: the URL names the relay, which forwards to
+		// the origin.
+		get.URL = "http://" + t.Addr + "/1g"
+	}
 	kinds := []kind{{MGet, get}}
 	if t.Tunnel {
 		tun := get
 		tun.Tunnel = true
 		kinds = append(kinds, kind{MTunnel, tun})
 	}
-	post := base
-	post.URL = "http://127.0.0.1:" + strconv.Itoa(e.sinkPort) + "/upload"
-	post.Upload = filepath.Join(e.dir, "www", "1g")
-	kinds = append(kinds, kind{MPost, post})
+	if !t.DownloadOnly {
+		post := base
+		post.URL = "http://127.0.0.1:" + strconv.Itoa(e.sinkPort) + "/upload"
+		post.Upload = filepath.Join(e.dir, "www", "1g")
+		kinds = append(kinds, kind{MPost, post})
+	}
 	for _, k := range kinds {
 		if t.Name == Direct && k.tr.Tunnel {
 			continue
