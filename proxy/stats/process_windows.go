@@ -60,4 +60,3 @@ func processMetrics(e *exposition) {
 func fileTimeSeconds(ft windows.Filetime) float64 {
 	return float64(uint64(ft.HighDateTime)<<32+uint64(ft.LowDateTime)) / 1e7
 }
-
