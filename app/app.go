@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync"
 	"syscall"
@@ -203,9 +204,19 @@ func (a *App) proxyConfig(cfg *Config) proxy.Config {
 		Dial:                  a.dial,
 		Stats:                 a.stats,
 		Access:                a.logs.Access(),
+		Clients:               clientPolicy(&cfg.Access),
 		Local:                 a.localHandler(cfg),
 		Logger:                a.log,
 	}
+}
+
+// clientPolicy maps the [access] section onto the engine's ClientPolicy.
+func clientPolicy(a *AccessConfig) proxy.ClientPolicy {
+	allow := make([]netip.Prefix, len(a.Allow))
+	for i, p := range a.Allow {
+		allow[i] = p.Prefix
+	}
+	return proxy.ClientPolicy{Allow: allow, Users: a.Users, RateLimit: a.RateLimit}
 }
 
 // localHandler serves the endpoints on the proxy port besides /healthz.

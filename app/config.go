@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +16,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/sluiceproxy/sluice/assets"
+	"github.com/sluiceproxy/sluice/proxy"
 )
 
 // Config is the whole of config.toml. Every field has a default (see
@@ -24,6 +27,7 @@ type Config struct {
 	Metrics  MetricsConfig  `toml:"metrics"`
 	DNS      DNSConfig      `toml:"dns"`
 	SysProxy SysProxyConfig `toml:"sysproxy"`
+	Access   AccessConfig   `toml:"access"`
 
 	// path is the file the config came from ("" for the embedded default).
 	path string
@@ -87,6 +91,35 @@ type SysProxyConfig struct {
 	Guard         bool     `toml:"guard"`
 	EnableOnStart bool     `toml:"enable_on_start"`
 }
+
+// AccessConfig is the [access] section: who may use the proxy.
+type AccessConfig struct {
+	Allow []Prefix `toml:"allow"`
+	// Users maps user names to bcrypt hashes ([access.users]).
+	Users     map[string]string `toml:"users"`
+	RateLimit float64           `toml:"rate_limit"`
+}
+
+// Prefix is an address range written as a string in TOML: a CIDR
+// ("192.168.1.0/24") or a single address ("192.168.1.7").
+type Prefix struct{ netip.Prefix }
+
+// UnmarshalText parses a CIDR or a single address.
+func (p *Prefix) UnmarshalText(b []byte) error {
+	s := string(b)
+	if pfx, err := netip.ParsePrefix(s); err == nil {
+		p.Prefix = pfx.Masked()
+		return nil
+	}
+	if ip, err := netip.ParseAddr(s); err == nil && ip.Zone() == "" {
+		p.Prefix = netip.PrefixFrom(ip, ip.BitLen())
+		return nil
+	}
+	return fmt.Errorf("%q is not an address range (write it like \"192.168.1.0/24\", \"fd00::/8\" or \"192.168.1.7\")", b)
+}
+
+// MarshalText writes the range the way UnmarshalText reads it.
+func (p Prefix) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
 // Duration is a time.Duration written as a string in TOML ("90s", "1m30s").
 type Duration struct{ time.Duration }
@@ -422,5 +455,74 @@ func (c *Config) validate(data []byte) error {
 			return fail("dns.servers", "%v", err)
 		}
 	}
+	return c.validateAccess(fail)
+}
+
+// validateAccess checks [access], and that a listen address other
+// machines can reach is not an open proxy: it needs both a non-loopback
+// allow range and users, or anyone on the network could relay through
+// Sluice (this is how such tools end up abused).
+func (c *Config) validateAccess(fail func(key, format string, args ...any) error) error {
+	a := &c.Access
+	if len(a.Allow) == 0 {
+		return fail("access.allow", "the list is empty, so no client could use Sluice (the default is loopback only: [\"127.0.0.0/8\", \"::1/128\"])")
+	}
+	for name, hash := range a.Users {
+		key := "access.users." + name
+		if name == "" || strings.ContainsAny(name, ":\x00\r\n") {
+			return fail(key, "a user name must not be empty or hold a colon or control characters")
+		}
+		if err := proxy.CheckPasswordHash(hash); err != nil {
+			return fail(key, "%v", err)
+		}
+	}
+	if r := a.RateLimit; math.IsNaN(r) || r < 0 || r > proxy.MaxRateLimit {
+		return fail("access.rate_limit", "%v is not from 0 (no limit) to %v requests a second", r, float64(proxy.MaxRateLimit))
+	}
+	if listenIsLoopback(c.Proxy.Listen) {
+		return nil
+	}
+	var missing []string
+	if !c.allowsNonLoopback() {
+		missing = append(missing, "name the networks that may use it in [access] allow (for example [\"192.168.1.0/24\"])")
+	}
+	if len(a.Users) == 0 {
+		missing = append(missing, "add users with password hashes under [access.users] (make a hash with: sluice access hash-password)")
+	}
+	if len(missing) > 0 {
+		return fail("proxy.listen", "%q is not a loopback address, so other machines can reach Sluice, and it would be an open proxy: %s; or listen on 127.0.0.1",
+			c.Proxy.Listen, strings.Join(missing, ", and "))
+	}
 	return nil
+}
+
+// listenIsLoopback reports whether a listen address ("host:port") is
+// reachable from this machine only. An empty host is every interface;
+// names other than localhost may resolve to anything.
+func listenIsLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// allowsNonLoopback reports whether [access] allow names any client
+// outside loopback.
+func (c *Config) allowsNonLoopback() bool {
+	for _, p := range c.Access.Allow {
+		a, bits := p.Addr(), p.Bits()
+		if a.Is4In6() {
+			a, bits = a.Unmap(), bits-96
+		}
+		// Ranges are masked, so an IPv6 one is loopback only as ::1/128.
+		if !a.IsLoopback() || a.Is4() && bits < 8 {
+			return true
+		}
+	}
+	return false
 }

@@ -17,12 +17,12 @@ import (
 // is already serving meanwhile.
 const trayHostWait = 10 * time.Second
 
-// sysProxyPoll is how often the tray re-reads the OS proxy settings, so
-// that the check mark follows changes made outside Sluice. Each read runs
-// gsettings or kreadconfig (a process of 6 to 12 MB for a moment), so an
-// idle tray app should not do it every second; a click in the menu
-// updates the mark at once anyway.
-const sysProxyPoll = 3 * time.Second
+// sysProxyPoll is how often the tray re-reads the OS proxy settings where
+// it cannot be told of changes (macOS, or a desktop without a session
+// bus), so that the check mark follows changes made outside Sluice. Each
+// read runs the OS tools, so an idle tray app should not do it often; a
+// click in the menu updates the mark at once anyway.
+const sysProxyPoll = 10 * time.Second
 
 // RunTray runs Sluice as the tray app until the user picks Quit or ctx
 // ends (a signal). It claims the per-user instance lock (a second launch
@@ -80,11 +80,11 @@ func (a *App) RunTray(ctx context.Context) error {
 	if err != nil {
 		return errors.Join(err, a.stopAll())
 	}
-	pollCtx, stopPoll := context.WithCancel(ctx)
-	go ctrl.pollSystemProxy(pollCtx)
+	followCtx, stopFollow := context.WithCancel(ctx)
+	ctrl.mgr.Follow(followCtx, sysProxyPoll, func() { ctrl.proxyOn.Store(ctrl.readSystemProxy()) })
 
 	err = tray.Run(ctrl, tray.Options{Done: done, HostWait: trayHostWait, Logger: a.log})
-	stopPoll()
+	stopFollow()
 	switch {
 	case errors.Is(err, tray.ErrNoHost):
 		a.log.Warn("no system tray here; running without one, the proxy works the same (quit with Ctrl-C or SIGTERM)", "reason", err)
@@ -116,9 +116,9 @@ type trayController struct {
 	a        *App
 	reloaded func() // run after a reload from the menu
 	mgr      *sysproxy.Manager
-	// proxyOn is the last reading of the OS settings; pollSystemProxy
-	// keeps it fresh, as reading runs the OS tools (gsettings,
-	// kreadconfig) and takes too long for the menu's refresh.
+	// proxyOn is the last reading of the OS settings, taken again when
+	// they change (sysproxy.Manager.Follow), as reading runs the OS tools
+	// (gsettings, kreadconfig) and takes too long for the menu's refresh.
 	proxyOn atomic.Bool
 }
 
@@ -174,23 +174,9 @@ func (c *trayController) SystemProxyOn() bool { return c.proxyOn.Load() }
 
 func (c *trayController) SetSystemProxy(on bool) error {
 	err := c.a.SetSystemProxy(on)
-	// Show the outcome at once rather than at the next poll.
+	// Show the outcome at once rather than after the change notification.
 	c.proxyOn.Store(c.readSystemProxy())
 	return err
-}
-
-// pollSystemProxy re-reads the OS settings until ctx ends.
-func (c *trayController) pollSystemProxy(ctx context.Context) {
-	t := time.NewTicker(sysProxyPoll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			c.proxyOn.Store(c.readSystemProxy())
-		}
-	}
 }
 
 // readSystemProxy reports whether the OS settings send web traffic to

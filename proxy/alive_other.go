@@ -4,6 +4,13 @@ package proxy
 
 import "net"
 
+// probe is empty here: there is no non-blocking peek without a syscall
+// package for it.
+type probe struct{}
+
+func (*probe) init(net.Conn) {}
+
 // connAlive cannot peek without blocking here; a dead pooled conn shows
-// up as a failed request instead.
-func connAlive(net.Conn) bool { return true }
+// up as a failed request, and one that sent stray bytes as a malformed
+// response.
+func connAlive(*upstreamConn) bool { return true }

@@ -161,18 +161,24 @@ func (dropLog) LogAccess(*AccessRecord) {}
 // their budgets.
 func TestAllocsPerKeptAliveRequest(t *testing.T) {
 	cases := []struct {
-		name   string
-		access AccessLogger
-		budget float64
+		name    string
+		access  AccessLogger
+		clients ClientPolicy
+		header  string // an extra request header line
+		budget  float64
 	}{
-		{"no access log", nil, maxAllocsPerRequest},
-		{"access log", dropLog{}, maxAllocsPerLoggedRequest},
+		{"no access log", nil, ClientPolicy{}, "", maxAllocsPerRequest},
+		{"access log", dropLog{}, ClientPolicy{}, "", maxAllocsPerLoggedRequest},
+		// Verified credentials and a rate limit cost no allocation either.
+		{"users and rate limit", nil, ClientPolicy{Users: map[string]string{"alice": hashFor(t, "secret")}, RateLimit: MaxRateLimit},
+			"Proxy-Authorization: " + basic("alice", "secret") + "\r\n", maxAllocsPerRequest},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			o := startFastOrigin(t)
-			p := startProxy(t, Config{Access: tc.access})
+			p := startProxy(t, Config{Access: tc.access, Clients: tc.clients})
 			k := newKeepAliveClient(t, p.addr, "http://"+o.addr+"/alloc?q=1", o.addr)
+			k.req = append(k.req[:len(k.req)-2], tc.header+"\r\n"...)
 			allocs := measureAllocs(t, k)
 			t.Logf("%v allocations per kept-alive proxied request (budget %v)", allocs, tc.budget)
 			if allocs > tc.budget {
@@ -222,8 +228,8 @@ func TestBodyCopiesAllocateNothing(t *testing.T) {
 		copy func() (int64, error)
 		want int64
 	}{
-		{"chunked, framing kept", chunked.Bytes(), func() (int64, error) { return copyChunked(bw, nil, br, nil, true, 0, nil) }, 1000},
-		{"chunked to HTTP/1.0", chunked.Bytes(), func() (int64, error) { return copyChunked(bw, nil, br, nil, false, 0, nil) }, 1000},
+		{"chunked, framing kept", chunked.Bytes(), func() (int64, error) { return copyChunked(bw, nil, br, nil, true, 0, DefaultMaxHeaderBytes, nil) }, 1000},
+		{"chunked to HTTP/1.0", chunked.Bytes(), func() (int64, error) { return copyChunked(bw, nil, br, nil, false, 0, DefaultMaxHeaderBytes, nil) }, 1000},
 		{"until EOF, as chunks", bytes.Repeat([]byte("x"), 1000), func() (int64, error) { return copyUntilEOF(bw, br, true, nil) }, 1000},
 		{"until EOF", bytes.Repeat([]byte("x"), 1000), func() (int64, error) { return copyUntilEOF(bw, br, false, nil) }, 1000},
 	}

@@ -178,27 +178,29 @@ const spliceStep = 1 << 20
 
 // copyChunked relays a chunked body from src to dst. With chunkedOut it
 // forwards the chunk framing (sizes, data, trailer fields); without, only
-// the data (for an HTTP/1.0 client reading to close). limit bounds the data
-// (0 means none); over it, errBodyTooLarge. It returns the data bytes.
-func copyChunked(dst *bufio.Writer, dconn net.Conn, src *bufio.Reader, sconn net.Conn, chunkedOut bool, limit int64, m *meter) (int64, error) {
+// the data (for an HTTP/1.0 client reading to close). Chunk extensions
+// are checked and dropped. limit bounds the data (0 means none); over it,
+// errBodyTooLarge. maxTrailer bounds the trailer section's bytes. Framing
+// that breaks RFC 9112 §7.1 is a chunkError. It returns the data bytes.
+func copyChunked(dst *bufio.Writer, dconn net.Conn, src *bufio.Reader, sconn net.Conn, chunkedOut bool, limit int64, maxTrailer int, m *meter) (int64, error) {
 	var total int64
 	for {
 		if err := fill(dst, src); err != nil {
 			return total, err
 		}
-		line, err := src.ReadSlice('\n')
+		line, err := readChunkLine(src, "chunk-size line")
 		if err != nil {
-			return total, readErr(errBadChunk)
+			return total, err
 		}
-		size, ok := parseChunkSize(line)
-		if !ok {
-			return total, readErr(errBadChunk)
+		size, err := parseChunkSize(line)
+		if err != nil {
+			return total, err
 		}
 		if limit > 0 && total+size > limit {
 			return total, errBodyTooLarge
 		}
 		if size == 0 {
-			return total, copyTrailer(dst, src, chunkedOut)
+			return total, copyTrailer(dst, src, chunkedOut, maxTrailer)
 		}
 		if chunkedOut {
 			if err := writeChunkSize(dst, size); err != nil {
@@ -213,8 +215,14 @@ func copyChunked(dst *bufio.Writer, dconn net.Conn, src *bufio.Reader, sconn net
 		if err := fill(dst, src); err != nil {
 			return total, err
 		}
-		if line, err := src.ReadSlice('\n'); err != nil || len(trimCRLF(line)) != 0 {
-			return total, readErr(errBadChunk)
+		// CRLF ends the data; a bare LF or more data than the size said
+		// is how two parsers come to disagree on where the body ends.
+		line, err = src.ReadSlice('\n')
+		switch {
+		case err != nil && err != bufio.ErrBufferFull:
+			return total, readErr(err)
+		case string(line) != "\r\n":
+			return total, errChunkData
 		}
 		if chunkedOut {
 			if _, err := dst.WriteString("\r\n"); err != nil {
@@ -224,34 +232,94 @@ func copyChunked(dst *bufio.Writer, dconn net.Conn, src *bufio.Reader, sconn net
 	}
 }
 
+// chunkError is chunked framing that breaks RFC 9112 §7.1; its text
+// says how, for the 400 or the log.
+type chunkError string
+
+func (e chunkError) Error() string { return "malformed chunked encoding: " + string(e) }
+
+const (
+	errChunkData       chunkError = "chunk data not followed by CRLF"
+	errChunkSize       chunkError = "invalid chunk size"
+	errChunkExt        chunkError = "malformed chunk extension"
+	errTrailerField    chunkError = "malformed trailer field"
+	errTrailerFields   chunkError = "more than 100 trailer fields"
+	errTrailerTooLarge chunkError = "trailer section over max_header_bytes"
+)
+
+// readChunkLine reads one line of chunked framing (a chunk size, a
+// trailer field, the last line). It must end in CRLF: RFC 9112 §7.1 has
+// no bare LF there, and parsers that accept one disagree with those that
+// do not. what names the line in an error. A line longer than src's
+// buffer is refused: no chunk size or real trailer field comes near.
+func readChunkLine(src *bufio.Reader, what string) ([]byte, error) {
+	line, err := src.ReadSlice('\n')
+	switch {
+	case err == bufio.ErrBufferFull:
+		return nil, chunkError(what + " too long")
+	case err != nil:
+		return nil, readErr(err)
+	case len(line) < 2 || line[len(line)-2] != '\r':
+		return nil, chunkError(what + " ended by a bare LF")
+	}
+	return line, nil
+}
+
+// maxTrailerFields bounds the fields of one trailer section.
+const maxTrailerFields = 100
+
 // copyTrailer relays the trailer section after the last chunk, up to and
-// including the empty line that ends the body.
-func copyTrailer(dst *bufio.Writer, src *bufio.Reader, chunkedOut bool) error {
+// including the empty line that ends the body. Its fields pass the checks
+// header fields do (parseField) and are bounded like a head: maxTrailer
+// bytes, maxTrailerFields fields. Fields a trailer must not carry are
+// dropped (trailerDropped).
+func copyTrailer(dst *bufio.Writer, src *bufio.Reader, chunkedOut bool, maxTrailer int) error {
 	if chunkedOut {
 		if _, err := dst.WriteString("0\r\n"); err != nil {
 			return writeErr(err)
 		}
 	}
+	size := 0
 	for n := 0; ; n++ {
-		if n > 100 {
-			return readErr(errBadChunk) // a trailer flood
-		}
 		if err := fill(dst, src); err != nil {
 			return err
 		}
-		line, err := src.ReadSlice('\n')
+		line, err := readChunkLine(src, "trailer line")
 		if err != nil {
-			return readErr(errBadChunk)
+			return err
 		}
-		if chunkedOut {
+		if size += len(line); size > maxTrailer {
+			return errTrailerTooLarge
+		}
+		if len(line) == 2 { // the empty line that ends the body
+			if chunkedOut {
+				if _, err := dst.WriteString("\r\n"); err != nil {
+					return writeErr(err)
+				}
+			}
+			return nil
+		}
+		if n == maxTrailerFields {
+			return errTrailerFields
+		}
+		f, ok := parseField(line[:len(line)-2])
+		if !ok {
+			return errTrailerField
+		}
+		if chunkedOut && !trailerDropped(f.name) {
 			if _, err := dst.Write(line); err != nil {
 				return writeErr(err)
 			}
 		}
-		if len(trimCRLF(line)) == 0 {
-			return nil
-		}
 	}
+}
+
+// trailerDropped reports whether a trailer field is one that frames,
+// routes or manages the connection. RFC 9110 §6.5.1 forbids those in a
+// trailer section; forwarded, a later hop that merges trailers into the
+// head could act on them.
+func trailerDropped(name []byte) bool {
+	return fieldIs(name, "content-length") || fieldIs(name, "host") || fieldIs(name, "trailer") || isHopHeader(name, nil)
 }
 
 // writeChunkSize writes a chunk-size line ("1a\r\n"). It is built in
@@ -307,15 +375,14 @@ func copyUntilEOF(dst *bufio.Writer, src *bufio.Reader, chunkedOut bool, m *mete
 	return total, nil
 }
 
-var (
-	errBadChunk     = errors.New("malformed chunked encoding")
-	errBodyTooLarge = errors.New("request body over the limit")
-)
+// errBodyTooLarge is a request body over max_body_bytes.
+var errBodyTooLarge = errors.New("request body over the limit")
 
-// parseChunkSize parses a chunk-size line ("1a;ext=v\r\n"), ignoring chunk
-// extensions, which the relay drops.
-func parseChunkSize(line []byte) (int64, bool) {
-	line = trimCRLF(line)
+// parseChunkSize parses a chunk-size line ("1a;name=value\r\n", CRLF
+// checked by readChunkLine), checking the chunk extensions, which the
+// relay drops.
+func parseChunkSize(line []byte) (int64, error) {
+	line = line[:len(line)-2]
 	var n int64
 	digits := 0
 	for _, c := range line {
@@ -327,25 +394,94 @@ func parseChunkSize(line []byte) (int64, bool) {
 			d = c - 'a' + 10
 		case 'A' <= c && c <= 'F':
 			d = c - 'A' + 10
-		case c == ';' || c == ' ' || c == '\t':
-			return n, digits > 0
 		default:
-			return 0, false
+			if digits == 0 {
+				return 0, errChunkSize
+			}
+			if !validChunkExt(line[digits:]) {
+				return 0, errChunkExt
+			}
+			return n, nil
 		}
 		if digits++; digits > 15 {
-			return 0, false // over 2^60: nobody sends that, overflow does
+			return 0, errChunkSize // over 2^60: nobody sends that, overflow does
 		}
 		n = n<<4 | int64(d)
 	}
-	return n, digits > 0
+	if digits == 0 {
+		return 0, errChunkSize
+	}
+	return n, nil
 }
 
-func trimCRLF(b []byte) []byte {
-	if n := len(b); n > 0 && b[n-1] == '\n' {
-		b = b[:n-1]
+// validChunkExt checks what follows a chunk size (RFC 9112 §7.1.1):
+//
+//	*( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ) [ BWS ]
+//
+// with tokens for names. No control character can pass.
+func validChunkExt(ext []byte) bool {
+	for {
+		ext = trimLeftBWS(ext)
+		if len(ext) == 0 {
+			return true
+		}
+		if ext[0] != ';' {
+			return false
+		}
+		ext = trimLeftBWS(ext[1:])
+		n := tokenLen(ext)
+		if n == 0 {
+			return false
+		}
+		ext = trimLeftBWS(ext[n:])
+		if len(ext) == 0 || ext[0] != '=' {
+			continue
+		}
+		ext = trimLeftBWS(ext[1:])
+		if len(ext) > 0 && ext[0] == '"' {
+			n = quotedStringLen(ext)
+		} else {
+			n = tokenLen(ext)
+		}
+		if n == 0 {
+			return false
+		}
+		ext = ext[n:]
 	}
-	if n := len(b); n > 0 && b[n-1] == '\r' {
-		b = b[:n-1]
+}
+
+func trimLeftBWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
 	}
 	return b
+}
+
+// tokenLen returns the length of the token that b starts with.
+func tokenLen(b []byte) int {
+	for i, c := range b {
+		if !tokenChars[c] {
+			return i
+		}
+	}
+	return len(b)
+}
+
+// quotedStringLen returns the length of the quoted-string (RFC 9110
+// §5.6.4) that b starts with, quotes included, or 0 if there is none.
+func quotedStringLen(b []byte) int {
+	for i := 1; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1
+		case c == '\\':
+			i++
+			if i == len(b) || b[i] < ' ' && b[i] != '\t' || b[i] == 0x7f {
+				return 0
+			}
+		case c < ' ' && c != '\t' || c == 0x7f:
+			return 0
+		}
+	}
+	return 0
 }

@@ -131,8 +131,16 @@ type Config struct {
 	// Access receives access records. Nil means none are made.
 	Access AccessLogger
 
+	// Clients says who may use the proxy: client address ranges, users
+	// and a rate limit. The zero value serves loopback clients only.
+	Clients ClientPolicy
+
+	// gate is Clients ready for use, built by withDefaults.
+	gate *gate
+
 	// Local serves origin-form requests ("GET /healthz") addressed to the
-	// proxy itself, to loopback clients only. Nil means only /healthz.
+	// proxy itself, to loopback clients only, for a Host that names this
+	// machine (see localHostError). Nil means only /healthz.
 	// It is not on the hot path: responses are built with net/http types.
 	Local http.Handler
 

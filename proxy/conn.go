@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -28,7 +29,8 @@ type clientConn struct {
 	// loopback is true for clients on this machine, the only ones served
 	// the local endpoints.
 	loopback bool
-	remote   string // client address, built once for access records
+	addr     netip.Addr // client IP, unmapped, for [access]
+	remote   string     // client address, built once for access records
 
 	req   request
 	head  []byte // request head
@@ -73,7 +75,7 @@ func (s *Server) serve(c net.Conn) {
 	cc := &clientConn{s: s, conn: c, br: newReader(c), bw: newWriter(c)}
 	cc.idle.Store(true)
 	if ap, ok := addrPortOf(c.RemoteAddr()); ok {
-		cc.loopback = ap.Addr().IsLoopback()
+		cc.loopback, cc.addr = ap.Addr().IsLoopback(), ap.Addr()
 	}
 	if s.addConn(cc) {
 		for cc.serveOne() {
@@ -120,6 +122,11 @@ func (cc *clientConn) serveOne() bool {
 	cc.meterIn = meter{stats: cc.s.stats, in: true}
 	cc.meterOut = meter{stats: cc.s.stats}
 	c.SetReadDeadline(cc.started.Add(cfg.ReadHeaderTimeout))
+	cfg = cc.s.cfg.Load() // a reload while the conn idled applies to this request
+	if !cfg.gate.allows(cc.addr) {
+		cc.refuseOutsider(cfg)
+		return false
+	}
 	head, err := readHead(cc.br, cc.head, cfg.MaxHeaderBytes)
 	cc.head = head
 	if err != nil {
@@ -241,6 +248,9 @@ func indexByte(b []byte, c byte) int {
 // relay forwards an absolute-form request to its origin and streams the
 // response back. It returns whether the client connection may be kept.
 func (cc *clientConn) relay(cfg *Config) bool {
+	if ok, keep := cc.admit(cfg); !ok {
+		return keep
+	}
 	req := &cc.req
 	if cfg.MaxBodyBytes > 0 && req.mi.length > cfg.MaxBodyBytes {
 		cc.fail(http.StatusRequestEntityTooLarge, stats.ErrTooLarge, "request body over max_body_bytes", false)
@@ -258,10 +268,12 @@ func (cc *clientConn) relay(cfg *Config) bool {
 	for attempt := 0; ; attempt++ {
 		var err error
 		var reused bool
-		// A request with a body cannot be replayed on a fresh connection
-		// if a pooled one turns out dead, so its pooled conn is checked
-		// first; a bodiless one is simply retried.
-		uc, reused, err = cc.s.upstream(cfg, cc.key, attempt > 0, hasBody)
+		uc, reused, err = cc.s.upstream(cfg, cc.key, attempt > 0)
+		if err == nil {
+			if err = cc.checkReached(cfg, uc.conn); err != nil {
+				uc.close()
+			}
+		}
 		if err != nil {
 			cc.dialFailed(err)
 			return !hasBody && req.clientKeepAlive()
@@ -294,7 +306,14 @@ func (cc *clientConn) relay(cfg *Config) bool {
 			break
 		}
 		uc.close()
+		var ce chunkError
 		switch {
+		case errors.As(err, &ce):
+			// No response was sent yet, so the client can hear what is
+			// wrong; its framing is lost, so its connection ends.
+			cc.fail(http.StatusBadRequest, stats.ErrBadRequest, "malformed chunked request body: "+string(ce), false)
+			cc.drainBody()
+			return false
 		case errors.Is(err, errClientBody):
 			cc.res.err = stats.ErrClientAbort
 			return false
@@ -302,7 +321,7 @@ func (cc *clientConn) relay(cfg *Config) bool {
 			cc.fail(http.StatusRequestEntityTooLarge, stats.ErrTooLarge, "request body over max_body_bytes", false)
 			cc.drainBody()
 			return false
-		case reused && !hasBody && attempt == 0 && !isTimeout(err):
+		case attempt == 0 && retryable(req, reused, err):
 			continue // the origin closed the pooled conn: retry once, fresh
 		case isTimeout(err):
 			// A bodiless request was read whole, so the client's next
@@ -329,6 +348,41 @@ func (cc *clientConn) relay(cfg *Config) bool {
 
 // errClientBody marks a failure reading the request body from the client.
 var errClientBody = errors.New("client request body")
+
+// retryable reports whether a request whose upstream conn failed may be
+// sent again on a fresh one. RFC 9110 §9.2.2 lets a proxy retry on its
+// own only idempotent methods; of those, only a request without a body
+// can be replayed (a body was streamed through, not kept); only when the
+// failed conn came from the pool, where the origin may have closed it
+// just as it was reused, the one failure a retry fixes; and only when no
+// byte of a response arrived, since a partial answer means the origin
+// acted. A timeout is not retried either: the origin had the request and
+// was slow. net/http's shouldRetryRequest and isReplayable are the model.
+func retryable(req *request, reused bool, err error) bool {
+	if !reused || req.hasBody() || isTimeout(err) || !beforeResponse(err) {
+		return false
+	}
+	switch string(req.method) {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false // POST, PATCH, CONNECT and any other method
+}
+
+// noResponseError is an upstream conn that failed before any byte of a
+// response arrived.
+type noResponseError struct{ err error }
+
+func (e *noResponseError) Error() string { return e.err.Error() }
+func (e *noResponseError) Unwrap() error { return e.err }
+
+// beforeResponse reports whether err came before any byte of a response
+// arrived: a failed write of the request (nothing was read yet) or a
+// noResponseError from readResponseHead.
+func beforeResponse(err error) bool {
+	var nr *noResponseError
+	return isWriteErr(err) || errors.As(err, &nr)
+}
 
 // earlyAnswerWait bounds the look for a response after the upstream
 // stopped taking a request body. An origin that answers early and closes
@@ -413,7 +467,7 @@ func (cc *clientConn) sendRequest(uc *upstreamConn, cfg *Config) error {
 	var err error
 	switch {
 	case req.mi.chunked:
-		n, err = copyChunked(uc.bw, uc.conn, cc.br, cc.conn, true, cfg.MaxBodyBytes, &cc.meterIn)
+		n, err = copyChunked(uc.bw, uc.conn, cc.br, cc.conn, true, cfg.MaxBodyBytes, cfg.MaxHeaderBytes, &cc.meterIn)
 	case req.mi.length > 0:
 		n, err = copyN(uc.bw, uc.conn, cc.br, cc.conn, req.mi.length, &cc.meterIn)
 	}
@@ -450,6 +504,9 @@ func (cc *clientConn) readResponseHead(uc *upstreamConn, cfg *Config, wait time.
 	// when a body still has to be read (every other read of an upstream
 	// conn sets a deadline first), saving a timer update per request.
 	uc.conn.SetReadDeadline(time.Now().Add(wait))
+	if _, err := uc.br.Peek(1); err != nil {
+		return &noResponseError{err}
+	}
 	for {
 		head, err := readHead(uc.br, cc.rhead, cfg.MaxHeaderBytes)
 		cc.rhead = head
@@ -489,7 +546,7 @@ func (r *response) parse(head []byte) error {
 				return false
 			}
 			major, minor, vok := parseVersion(line[:8])
-			code := parseContentLength(line[9:12])
+			code := parseDecimal(line[9:12])
 			if !vok || major != 1 || code < 100 || code > 999 {
 				ok = false
 				return false
@@ -516,6 +573,9 @@ func (r *response) parse(head []byte) error {
 		return errBadResponse
 	}
 	r.mi.scan(r.fields)
+	if reason := r.mi.connRefusal(); reason != "" {
+		return errors.New(reason)
+	}
 	if r.mi.badCL {
 		return errors.New("invalid Content-Length in response")
 	}
@@ -604,7 +664,7 @@ func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 	case bodyLength:
 		n, err = copyN(cc.bw, cc.conn, uc.br, uc.conn, resp.mi.length, &cc.meterOut)
 	case bodyChunked:
-		n, err = copyChunked(cc.bw, cc.conn, uc.br, uc.conn, http11, 0, &cc.meterOut)
+		n, err = copyChunked(cc.bw, cc.conn, uc.br, uc.conn, http11, 0, cfg.MaxHeaderBytes, &cc.meterOut)
 	case bodyUntilClose:
 		n, err = copyUntilEOF(cc.bw, uc.br, http11 && !resp.mi.hasTE, &cc.meterOut)
 	}
@@ -614,7 +674,7 @@ func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 		// the next request (from any client) before this client's last
 		// bytes are flushed; pooled after the flush, a client's next
 		// request on another connection could miss it and dial anew.
-		if whole && kind != bodyUntilClose && upstreamKeepAlive(resp) && cfg.MaxIdlePerHost > 0 {
+		if whole && cfg.MaxIdlePerHost > 0 && reusable(uc, resp, kind) {
 			cc.s.pool.put(uc, time.Now())
 		} else {
 			uc.close()
@@ -635,6 +695,31 @@ func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 		cc.s.log.Debug("upstream failed mid-body", "upstream", string(cc.key), "err", err)
 	}
 	return false
+}
+
+// reusable reports whether uc, whose response r (with body kind) was
+// read to its end, is clean enough for the pool: the origin keeps it,
+// the response ended exactly at a message boundary with nothing past it,
+// and its framing left no doubt. Anything an origin sends past its
+// response would otherwise be read as the next client's.
+func reusable(uc *upstreamConn, r *response, kind bodyKind) bool {
+	switch {
+	case kind == bodyUntilClose, !upstreamKeepAlive(r):
+		return false
+	case r.mi.hasTE && (r.mi.sawCL || r.minor == 0):
+		// Transfer-Encoding won over Content-Length, or came in an
+		// HTTP/1.0 message: RFC 9112 §6.1 and §6.3 call the framing
+		// faulty and the connection to be closed after the message.
+		return false
+	case uc.br.Buffered() > 0:
+		return false // bytes past the end of the response
+	case kind == bodyNone:
+		// An origin that answers HEAD, 204 or 304 with a body anyway
+		// sends it right after the head: look for it now as well as
+		// before reuse.
+		return connAlive(uc)
+	}
+	return true
 }
 
 func upstreamKeepAlive(r *response) bool {
@@ -719,13 +804,15 @@ func (cc *clientConn) upgrade(uc *upstreamConn, cfg *Config) bool {
 	return false
 }
 
-// upstream returns a pooled conn for key or dials a new one. fresh skips
-// the pool; check makes sure a pooled conn is still open first.
-func (s *Server) upstream(cfg *Config, key []byte, fresh, check bool) (*upstreamConn, bool, error) {
+// upstream returns a pooled conn for key or dials a new one; fresh skips
+// the pool. A pooled conn is used only if it is still open and nothing
+// arrived on it while idle (connAlive): stray bytes there would be read
+// as the next client's response.
+func (s *Server) upstream(cfg *Config, key []byte, fresh bool) (*upstreamConn, bool, error) {
 	if !fresh && cfg.MaxIdlePerHost > 0 {
 		now := time.Now()
 		for uc := s.pool.get(key, now); uc != nil; uc = s.pool.get(key, now) {
-			if check && !connAlive(uc.conn) {
+			if !connAlive(uc) {
 				uc.close()
 				continue
 			}
@@ -736,7 +823,9 @@ func (s *Server) upstream(cfg *Config, key []byte, fresh, check bool) (*upstream
 	if err != nil {
 		return nil, false, err
 	}
-	return &upstreamConn{conn: conn, br: newReader(conn), bw: newWriter(conn), key: string(key), dnsCached: cached}, false, nil
+	uc := &upstreamConn{conn: conn, br: newReader(conn), bw: newWriter(conn), key: string(key), dnsCached: cached}
+	uc.probe.init(conn)
+	return uc, false, nil
 }
 
 // errLoop is a dial that reached Sluice's own listener.
@@ -765,7 +854,10 @@ func (cc *clientConn) dialFailed(err error) {
 
 func classifyDialError(err error, addr string) (int, stats.ErrKind, string) {
 	var dnsErr *net.DNSError
+	var destErr *destError
 	switch {
+	case errors.As(err, &destErr):
+		return http.StatusForbidden, stats.ErrForbidden, destErr.Error()
 	case errors.Is(err, errLoop):
 		return http.StatusLoopDetected, stats.ErrLoop, "the request is addressed to Sluice itself"
 	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:

@@ -1,7 +1,7 @@
 // Package proxy is Sluice's forward-proxy engine: the listener, the
 // HTTP/1.x relay, CONNECT and Upgrade tunnels, the shared upstream
-// connection pool, the limits, and the hooks that feed live counters and
-// the access log.
+// connection pool, the limits, who may use the proxy (access.go), and the
+// hooks that feed live counters and the access log.
 //
 // The relay is a lean HTTP/1.1 implementation of its own rather than
 // net/http: it parses each request head once into a reused buffer, keeps

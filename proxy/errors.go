@@ -25,21 +25,36 @@ var proxyStatusError = [stats.NumErrKinds]string{
 	stats.ErrUpstream:        "http_protocol_error",
 	stats.ErrOverload:        "proxy_internal_error",
 	stats.ErrClientTimeout:   "http_request_error",
+	stats.ErrAuth:            "http_request_denied",
+	stats.ErrRateLimited:     "http_request_denied",
 }
 
 // fail answers the current request with code and a one-line plain-text
 // reason, and records kind. keep says whether the connection stays open
 // (only when the request was read completely).
 func (cc *clientConn) fail(code int, kind stats.ErrKind, reason string, keep bool) {
+	cc.failWith(code, kind, reason, keep, "")
+}
+
+// failWith is fail with extra header fields: complete lines, each ending
+// in CRLF (Proxy-Authenticate for a 407, Retry-After for a 429).
+func (cc *clientConn) failWith(code int, kind stats.ErrKind, reason string, keep bool, fields string) {
 	cc.res.status, cc.res.err = code, kind
-	cc.bw.Write(errorResponse(cc.out[:0], code, kind, reason, keep))
+	cc.bw.Write(errorResponseWith(cc.out[:0], code, kind, reason, keep, fields))
 	cc.bw.Flush()
 	cc.res.ttfb = 0
 }
 
 // errorResponse builds a complete error response.
 func errorResponse(b []byte, code int, kind stats.ErrKind, reason string, keep bool) []byte {
+	return errorResponseWith(b, code, kind, reason, keep, "")
+}
+
+// errorResponseWith is errorResponse with extra header fields, as in
+// failWith.
+func errorResponseWith(b []byte, code int, kind stats.ErrKind, reason string, keep bool, fields string) []byte {
 	b = appendStatusLine(b, code, []byte(http.StatusText(code)))
+	b = append(b, fields...)
 	b = append(b, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len("sluice: ")+len(reason)+1), 10)
 	b = append(b, "\r\n"...)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -113,7 +114,7 @@ func TestErrorAnswers(t *testing.T) {
 			return "POST http://127.0.0.1:1/ HTTP/1.1\r\nHost: 127.0.0.1:1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
 		}, 400, stats.ErrBadRequest, "Transfer-Encoding", true},
 		{"unknown local endpoint", Config{}, func(t *testing.T, _ string) string {
-			return "GET /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n"
+			return "GET /nothing-here HTTP/1.1\r\nHost: localhost\r\n\r\n"
 		}, 404, stats.ErrNone, "", false},
 	}
 	for _, tc := range cases {
@@ -153,7 +154,7 @@ func TestErrorAnswers(t *testing.T) {
 			if resp.Close {
 				t.Fatal("the connection was closed after an error that leaves it usable")
 			}
-			rc.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+			rc.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
 			if resp, body := rc.response("GET"); resp.StatusCode != 200 || body != "ok\n" {
 				t.Errorf("next request on the kept connection: %d %q", resp.StatusCode, body)
 			}
@@ -212,14 +213,13 @@ type remoteConn struct {
 func (c remoteConn) RemoteAddr() net.Addr { return c.addr }
 
 // TestLocalEndpointsLoopbackOnly checks that a client from another
-// machine gets 403 for /healthz while it can still use the proxy.
+// machine, allowed by [access] allow, gets 403 for /healthz while it can
+// still use the proxy (to an origin on another machine: see
+// access_test.go).
 func TestLocalEndpointsLoopbackOnly(t *testing.T) {
 	o := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("relayed")) }))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := serveProxy(t, Config{}, remoteListener{ln, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 10), Port: 40000}})
+	cfg := Config{Clients: ClientPolicy{Allow: []netip.Prefix{testNet}}, Dial: testNetDial(o.hostPort())}
+	p := serveRemote(t, cfg, remoteClient)
 	rc := dialRaw(t, p.addr)
 	rc.send("GET /healthz HTTP/1.1\r\nHost: " + p.addr + "\r\n\r\n")
 	resp, body := rc.response("GET")
@@ -227,7 +227,7 @@ func TestLocalEndpointsLoopbackOnly(t *testing.T) {
 	rc.expectClosed()
 
 	rc = dialRaw(t, p.addr)
-	rc.send("GET " + o.URL + "/ HTTP/1.1\r\nHost: " + o.hostPort() + "\r\n\r\n")
+	rc.send("GET http://" + originName + "/ HTTP/1.1\r\nHost: " + originName + "\r\n\r\n")
 	if resp, body := rc.response("GET"); resp.StatusCode != 200 || body != "relayed" {
 		t.Fatalf("relay for a remote client: %d %q", resp.StatusCode, body)
 	}

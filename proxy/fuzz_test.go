@@ -54,7 +54,7 @@ func FuzzRequestHead(f *testing.F) {
 			if len(r.host) == 0 {
 				t.Fatalf("accepted %q with an empty host", head)
 			}
-			if n := parseContentLength(r.port); n < 1 || n > 65535 {
+			if n := parseDecimal(r.port); n < 1 || n > 65535 {
 				t.Fatalf("accepted %q with port %q", head, r.port)
 			}
 			if bytes.ContainsAny(r.host, " \t\r\n/@") {

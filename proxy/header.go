@@ -110,9 +110,11 @@ func forEachToken(v []byte, fn func(tok []byte)) {
 	}
 }
 
-// parseContentLength parses a Content-Length value: digits only, no sign,
-// no overflow (RFC 9110 §8.6). It returns -1 for an invalid value.
-func parseContentLength(v []byte) int64 {
+// parseDecimal parses an unsigned decimal number of at most 18 digits:
+// digits only, no sign, no space, so it cannot overflow. It returns -1
+// for anything else. It reads Content-Length values (RFC 9110 §8.6),
+// ports and status codes, which share that syntax.
+func parseDecimal(v []byte) int64 {
 	if len(v) == 0 || len(v) > 18 {
 		return -1
 	}

@@ -74,13 +74,13 @@ func TestBodyOverMaxBodyBytes(t *testing.T) {
 func TestOverMaxConcurrent(t *testing.T) {
 	p := startProxy(t, Config{MaxConcurrent: 1, OverloadWait: 50 * time.Millisecond})
 	holder := dialRaw(t, p.addr)
-	holder.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	holder.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
 	if resp, _ := holder.response("GET"); resp.StatusCode != 200 {
 		t.Fatalf("first connection: %d", resp.StatusCode)
 	}
 
 	rc := dialRaw(t, p.addr)
-	rc.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	rc.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
 	resp, body := rc.response("GET")
 	if reason := checkError(t, resp, body, http.StatusServiceUnavailable); !strings.Contains(reason, "max_concurrent") {
 		t.Errorf("reason %q does not name max_concurrent", reason)
@@ -117,7 +117,7 @@ func TestSlowClientCutOffByReadHeaderTimeout(t *testing.T) {
 func TestIdleClientClosed(t *testing.T) {
 	p := startProxy(t, Config{ClientIdleTimeout: 300 * time.Millisecond})
 	rc := dialRaw(t, p.addr)
-	rc.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	rc.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
 	if resp, _ := rc.response("GET"); resp.StatusCode != 200 || resp.Close {
 		t.Fatalf("status %d, close %v", resp.StatusCode, resp.Close)
 	}

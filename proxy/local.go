@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 
@@ -17,12 +19,21 @@ const maxLocalBody = 64 << 10
 // serveLocal answers an origin-form request: one addressed to Sluice
 // itself rather than through it (GET /healthz, /stats, /metrics). Only
 // loopback clients are served, so a proxy opened to the network does not
-// expose its counters.
+// expose its counters, and only for a Host that names this machine (see
+// localHostError).
 func (cc *clientConn) serveLocal(cfg *Config) bool {
 	req := &cc.req
 	keep := req.clientKeepAlive()
 	if !cc.loopback {
 		cc.fail(http.StatusForbidden, stats.ErrForbidden, "local endpoints are served to loopback clients only", false)
+		return false
+	}
+	if se := cc.s.localHostError(req); se != nil {
+		kind := stats.ErrForbidden
+		if se.code == http.StatusBadRequest {
+			kind = stats.ErrBadRequest
+		}
+		cc.fail(se.code, kind, se.reason, false)
 		return false
 	}
 	if req.mi.chunked || req.mi.length > maxLocalBody {
@@ -80,6 +91,63 @@ func (cc *clientConn) serveLocal(cfg *Config) bool {
 		return false
 	}
 	return keep
+}
+
+// localHostError checks the Host of a request to a local endpoint and
+// returns nil when it names this machine: localhost or a name under it,
+// a loopback address, or Sluice's own listen address. A web page can make
+// a browser send requests to Sluice by pointing a name of its own at
+// 127.0.0.1 (DNS rebinding); the browser then treats the answers as the
+// page's own and lets it read them. The Host it sends is that name, so a
+// Host naming this machine is what shows the request was meant for
+// Sluice (421 otherwise). An HTTP/1.0 request may come without a Host:
+// browsers always send one, so such a request cannot come from a page.
+func (s *Server) localHostError(req *request) *statusError {
+	var host []byte
+	n := 0
+	for i := range req.fields {
+		if fieldIs(req.fields[i].name, "host") {
+			host = req.fields[i].value
+			n++
+		}
+	}
+	switch {
+	case n > 1:
+		return badRequest("more than one Host field")
+	case n == 0 && req.minor == 0:
+		return nil
+	case n == 0:
+		return badRequest("an HTTP/1.1 request needs a Host field (RFC 9112 §3.2)")
+	}
+	var name, port []byte
+	if splitHostPort(host, &name, &port) {
+		if isLocalhostName(name) {
+			return nil
+		}
+		if ip, err := netip.ParseAddr(string(name)); err == nil {
+			p := int64(80)
+			if len(port) > 0 {
+				p = parseDecimal(port)
+			}
+			if ip.IsLoopback() || s.isSelf(ip, uint16(p)) {
+				return nil
+			}
+		}
+	}
+	return &statusError{http.StatusMisdirectedRequest, fmt.Sprintf(
+		"local endpoints answer requests for localhost, a loopback address or Sluice's listen address, not Host %.80q", host)}
+}
+
+// isLocalhostName reports whether host is "localhost" or a name under it
+// (RFC 6761 §6.3), with or without a final dot.
+func isLocalhostName(host []byte) bool {
+	if n := len(host); n > 0 && host[n-1] == '.' {
+		host = host[:n-1]
+	}
+	const name = "localhost"
+	n := len(host)
+	return n >= len(name) && bytes.EqualFold(host[n-len(name):], []byte(name)) &&
+		(n == len(name) || host[n-len(name)-1] == '.')
 }
 
 // localHandler serves /healthz itself and passes the rest to cfg.Local.

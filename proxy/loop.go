@@ -69,7 +69,7 @@ func (s *Server) isSelf(ip netip.Addr, port uint16) bool {
 // It runs on every request, so a port no listener uses answers at once,
 // without a lock or an allocation.
 func (s *Server) targetIsSelf(hostb, portb []byte) bool {
-	p := parseContentLength(portb)
+	p := parseDecimal(portb)
 	if p < 1 || p > 65535 || !s.isSelfPort(uint16(p)) {
 		return false
 	}

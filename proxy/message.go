@@ -102,7 +102,8 @@ type framing struct {
 // messageInfo collects the fields of a head that the relay acts on.
 type messageInfo struct {
 	framing
-	// connTokens are the field names listed in Connection.
+	// connTokens are the field names listed in Connection and
+	// Proxy-Connection, at most maxConnTokens of them.
 	connTokens [][]byte
 	connClose  bool
 	keepAlive  bool // "Connection: keep-alive", for HTTP/1.0
@@ -119,17 +120,25 @@ type messageInfo struct {
 	// coded is true when a Transfer-Encoding field (any of them) names
 	// a coding other than chunked, which stays applied to the body.
 	coded bool
+
+	// nConnTokens counts every token of Connection and Proxy-Connection,
+	// close and keep-alive included.
+	nConnTokens int
+	// connNamed is the canonical name of a framing or routing field that
+	// Connection (or Proxy-Connection, as connField says) lists; "" if
+	// none does. See connRefusal.
+	connNamed, connField string
 }
 
-// scan fills mi from fields. proxyConn also honours Proxy-Connection,
-// which clients send to proxies in place of Connection.
+// scan fills mi from fields. Proxy-Connection, which clients send to
+// proxies in place of Connection, counts as Connection.
 func (mi *messageInfo) scan(fields []field) {
 	*mi = messageInfo{connTokens: mi.connTokens[:0], framing: framing{length: -1}}
 	for i := range fields {
 		f := &fields[i]
 		switch {
 		case fieldIs(f.name, "content-length"):
-			n := parseContentLength(f.value)
+			n := parseDecimal(f.value)
 			mi.sawCL = true
 			if n < 0 || mi.length >= 0 && mi.length != n {
 				mi.badCL = true
@@ -152,13 +161,23 @@ func (mi *messageInfo) scan(fields []field) {
 				}
 			})
 		case fieldIs(f.name, "connection"), fieldIs(f.name, "proxy-connection"):
+			which := "Connection"
+			if len(f.name) > len(which) {
+				which = "Proxy-Connection"
+			}
 			forEachToken(f.value, func(t []byte) {
+				if mi.nConnTokens++; mi.nConnTokens > maxConnTokens {
+					return // refused by connRefusal; no more work per token
+				}
 				switch {
-				case bytes.EqualFold(t, []byte("close")):
+				case fieldIs(t, "close"):
 					mi.connClose = true
-				case bytes.EqualFold(t, []byte("keep-alive")):
+				case fieldIs(t, "keep-alive"):
 					mi.keepAlive = true
 				default:
+					if name := framingFieldName(t); name != "" && mi.connNamed == "" {
+						mi.connNamed, mi.connField = name, which
+					}
 					mi.connTokens = append(mi.connTokens, t)
 				}
 			})
@@ -174,6 +193,45 @@ func (mi *messageInfo) scan(fields []field) {
 		// Transfer-Encoding overrides Content-Length (RFC 9112 §6.3).
 		mi.length = -1
 	}
+}
+
+// maxConnTokens bounds the tokens of Connection and Proxy-Connection
+// together. Every field of a message is checked against them on its way
+// through (isHopHeader), so without a bound a head of 16k tokens costs
+// fields×tokens comparisons; real messages list one or two.
+const maxConnTokens = 64
+
+// framingFieldName returns the canonical name of token if it names a
+// field that frames or routes the message, "" otherwise. Such a field is
+// never a connection option: a proxy that dropped it as one, as RFC 9110
+// §7.6.1 says of the fields Connection lists, would forward a body under
+// a framing other than the one it read (request smuggling).
+func framingFieldName(token []byte) string {
+	switch {
+	case fieldIs(token, "content-length"):
+		return "Content-Length"
+	case fieldIs(token, "transfer-encoding"):
+		return "Transfer-Encoding"
+	case fieldIs(token, "host"):
+		return "Host"
+	}
+	return ""
+}
+
+// connRefusal says why the message's Connection fields cannot be
+// honoured, or returns "" when they can. A request refused so gets 400, a
+// response 502. The token "upgrade" outside an upgrade needs no refusal:
+// Upgrade is hop-by-hop already.
+func (mi *messageInfo) connRefusal() string {
+	switch {
+	case mi.nConnTokens > maxConnTokens:
+		return "Connection and Proxy-Connection list more than " + strconv.Itoa(maxConnTokens) + " tokens"
+	case mi.connNamed == "Host":
+		return mi.connField + " names Host, a routing field"
+	case mi.connNamed != "":
+		return mi.connField + " names " + mi.connNamed + ", a framing field"
+	}
+	return ""
 }
 
 // wantsUpgrade reports whether the message asks for a protocol switch:

@@ -56,6 +56,18 @@ func TestRequestParseAccepts(t *testing.T) {
 			form: formAbsolute, host: "h", port: "80", authority: "h", path: "/", minor: 1, length: 5, expect100: true},
 		{raw: "POST http://h/ HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close, X-Hop\r\n\r\n",
 			form: formAbsolute, host: "h", port: "80", authority: "h", path: "/", minor: 1, length: -1, chunked: true, close: true, connTokens: "X-Hop"},
+		// A fragment is cut off the target.
+		{raw: "GET http://h/a?b#frag HTTP/1.1\r\n\r\n",
+			form: formAbsolute, host: "h", port: "80", authority: "h", path: "/a?b", minor: 1, length: -1},
+		{raw: "GET http://h:81#/x?y HTTP/1.1\r\n\r\n",
+			form: formAbsolute, host: "h", port: "81", authority: "h:81", path: "", minor: 1, length: -1},
+		{raw: "GET /healthz#x HTTP/1.1\r\n\r\n",
+			form: formOrigin, path: "/healthz", minor: 1, length: -1},
+		// 64 tokens, the most allowed; "upgrade" outside an upgrade is
+		// only a token.
+		{raw: "GET http://h/ HTTP/1.1\r\nConnection: upgrade" + strings.Repeat(",a", 62) + "\r\nProxy-Connection: keep-alive\r\n\r\n",
+			form: formAbsolute, host: "h", port: "80", authority: "h", path: "/", minor: 1, length: -1, keepAlive: true,
+			connTokens: "upgrade" + strings.Repeat(",a", 62)},
 	}
 	for _, tc := range cases {
 		r, err := parseHead(t, tc.raw)
@@ -121,6 +133,13 @@ func TestRequestParseRejects(t *testing.T) {
 		{"POST http://h/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
 		{"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400},
 		{"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+		// Framing and routing fields are never connection options.
+		{"POST http://h/ HTTP/1.1\r\nConnection: Content-Length\r\nContent-Length: 5\r\n\r\n", 400},
+		{"POST http://h/ HTTP/1.1\r\nConnection: keep-alive,transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+		{"GET http://h/ HTTP/1.1\r\nConnection: HOST\r\n\r\n", 400},
+		{"GET http://h/ HTTP/1.1\r\nProxy-Connection: close, Content-Length\r\n\r\n", 400},
+		{"GET http://h/ HTTP/1.1\r\nProxy-Connection: host\r\n\r\n", 400},
+		{"GET http://h/ HTTP/1.1\r\nConnection: " + strings.Repeat("a,", 40) + "\r\nProxy-Connection: " + strings.Repeat("b,", 25) + "\r\n\r\n", 400},
 	}
 	for _, tc := range cases {
 		_, err := parseHead(t, tc.raw)
@@ -186,6 +205,11 @@ func TestResponseParse(t *testing.T) {
 		{"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", 0, "", 0, false},
 		{"HTTP/1.1 200 OK\r\nBad Field\r\n\r\n", 0, "", 0, false},
 		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 0, "", 0, false},
+		{"HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 5\r\n\r\n", 0, "", 0, false},
+		{"HTTP/1.1 200 OK\r\nConnection: keep-alive, Transfer-Encoding\r\n\r\n", 0, "", 0, false},
+		{"HTTP/1.1 200 OK\r\nConnection: host\r\n\r\n", 0, "", 0, false},
+		{"HTTP/1.1 200 OK\r\nConnection: " + strings.Repeat("a,", 65) + "\r\n\r\n", 0, "", 0, false},
+		{"HTTP/1.1 200 OK\r\nConnection: " + strings.Repeat("a,", 64) + "\r\nContent-Length: 1\r\n\r\n", 200, "OK", 1, true},
 	}
 	for _, tc := range cases {
 		var r response
@@ -204,36 +228,54 @@ func TestParseChunkSize(t *testing.T) {
 	cases := []struct {
 		line string
 		n    int64
-		ok   bool
+		err  error
 	}{
-		{"0\r\n", 0, true},
-		{"1a\r\n", 26, true},
-		{"1A;name=value\r\n", 26, true},
-		{"ff ; ext\n", 255, true},
-		{"fffffffffffffff\r\n", 1<<60 - 1, true},
-		{"1000000000000000\r\n", 0, false}, // 16 hex digits: refused before overflow
-		{"\r\n", 0, false},
-		{";ext\r\n", 0, false},
-		{"-1\r\n", 0, false},
-		{"0x10\r\n", 0, false},
-		{"g\r\n", 0, false},
+		{"0\r\n", 0, nil},
+		{"1a\r\n", 26, nil},
+		{"1A;name=value\r\n", 26, nil},
+		{"ff ; ext\r\n", 255, nil},
+		{"5 \r\n", 5, nil},
+		{"5;a;b=c\r\n", 5, nil},
+		{"5 ; a = \"q \\\" \\\\ v\" ;b\r\n", 5, nil},
+		{"5;a=\"\x80\"\r\n", 5, nil},
+		{"fffffffffffffff\r\n", 1<<60 - 1, nil},
+		{"1000000000000000\r\n", 0, errChunkSize}, // 16 hex digits: refused before overflow
+		{"\r\n", 0, errChunkSize},
+		{";ext\r\n", 0, errChunkSize},
+		{" 5\r\n", 0, errChunkSize},
+		{"-1\r\n", 0, errChunkSize},
+		{"0x10\r\n", 0, errChunkExt},
+		{"g\r\n", 0, errChunkSize},
+		{"5;\r\n", 0, errChunkExt},
+		{"5;=v\r\n", 0, errChunkExt},
+		{"5;a=\r\n", 0, errChunkExt},
+		{"5;a=b c\r\n", 0, errChunkExt},
+		{"5;a b\r\n", 0, errChunkExt},
+		{"5;a=\"open\r\n", 0, errChunkExt},
+		{"5;a=\"x\x00\"\r\n", 0, errChunkExt},
+		{"5;a=\"x\\\x01\"\r\n", 0, errChunkExt},
+		{"5;a\x00\r\n", 0, errChunkExt},
+		{"5;a=v\rx\r\n", 0, errChunkExt},
+		{"5;a=v\x7f\r\n", 0, errChunkExt},
+		{"5;a\r\r\n", 0, errChunkExt},
+		{"5,6\r\n", 0, errChunkExt},
 	}
 	for _, tc := range cases {
-		n, ok := parseChunkSize([]byte(tc.line))
-		if ok != tc.ok || ok && n != tc.n {
-			t.Errorf("parseChunkSize(%q) = %d, %v; want %d, %v", tc.line, n, ok, tc.n, tc.ok)
+		n, err := parseChunkSize([]byte(tc.line))
+		if err != tc.err || err == nil && n != tc.n {
+			t.Errorf("parseChunkSize(%q) = %d, %v; want %d, %v", tc.line, n, err, tc.n, tc.err)
 		}
 	}
 }
 
-func TestParseContentLength(t *testing.T) {
+func TestParseDecimal(t *testing.T) {
 	cases := map[string]int64{
 		"0": 0, "123": 123, "000": 0, "999999999999999999": 999999999999999999,
 		"": -1, "-1": -1, "+1": -1, "1 ": -1, " 1": -1, "1,1": -1, "0x1": -1, "9999999999999999999": -1,
 	}
 	for in, want := range cases {
-		if got := parseContentLength([]byte(in)); got != want {
-			t.Errorf("parseContentLength(%q) = %d, want %d", in, got, want)
+		if got := parseDecimal([]byte(in)); got != want {
+			t.Errorf("parseDecimal(%q) = %d, want %d", in, got, want)
 		}
 	}
 }

@@ -19,6 +19,8 @@ type upstreamConn struct {
 	idleSince time.Time
 	// dnsCached reports whether the dial's lookup hit the DNS cache.
 	dnsCached bool
+	// probe checks the conn is clean before each reuse (connAlive).
+	probe probe
 }
 
 // Buffer sizes. 4 KiB holds a typical head; long bodies bypass buffers
@@ -132,8 +134,9 @@ func (p *pool) get(key []byte, now time.Time) *upstreamConn {
 // second.
 const burstFactor = 4
 
-// put returns a conn whose last response was read to the end, or closes
-// it if the host's list is full or the pool is closed.
+// put returns a conn whose last response was read to the end and nothing
+// past it (see reusable), or closes it if the host's list is full or the
+// pool is closed.
 func (p *pool) put(uc *upstreamConn, now time.Time) {
 	p.mu.Lock()
 	list := p.idle[uc.key]

@@ -3,7 +3,10 @@
 package proxy
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"syscall"
@@ -42,9 +45,9 @@ func pooledAlive(t *testing.T, s *Server) int {
 }
 
 // TestPooledConnClosedByOrigin has the origin close its idle connection
-// between requests: a bodiless request is retried on a new connection,
-// and a request with a body (which could not be replayed) is not sent on
-// the dead one in the first place.
+// between requests: the liveness check before each reuse sees the close,
+// so neither a bodiless request nor one with a body (which could not be
+// replayed) is sent on the dead connection.
 func TestPooledConnClosedByOrigin(t *testing.T) {
 	o := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sum, n, _ := hashAll(r.Body)
@@ -80,5 +83,62 @@ func TestPooledConnClosedByOrigin(t *testing.T) {
 	}
 	if n := o.accepted.Load(); n != 3 {
 		t.Errorf("origin accepted %d connections, want 3", n)
+	}
+}
+
+// TestLateBytesOnPooledConnNeverReachNextClient has the origin answer
+// with Content-Length: 2 and, once the connection is pooled, send a whole
+// second response nobody asked for (an origin that writes 300 ms late
+// does so): the check before reuse finds the bytes, so the connection is
+// closed and the next client gets its own response from a new one.
+func TestLateBytesOnPooledConnNeverReachNextClient(t *testing.T) {
+	late := make(chan struct{})
+	o := startRawOrigin(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			r, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			if r.URL.Path != "/first" {
+				io.WriteString(c, okReply(r))
+				continue
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			<-late
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\npoisoned")
+		}
+	})
+	p := startProxy(t, Config{})
+	rc := dialRaw(t, p.addr)
+	rc.send("GET http://" + o.addr + "/first HTTP/1.1\r\nHost: " + o.addr + "\r\n\r\n")
+	if resp, body := rc.response("GET"); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("first client got %d %q", resp.StatusCode, body)
+	}
+	waitFor(t, "the upstream conn to be pooled", func() bool { return p.srv.IdleUpstreamConns() == 1 })
+	close(late)
+	waitFor(t, "the late bytes to reach the pooled conn", func() bool { return pooledAlive(t, p.srv) == 0 })
+	expectOwnResponse(t, p, o.addr, "/second")
+	if n := o.accepted.Load(); n != 2 {
+		t.Errorf("origin accepted %d connections, want 2", n)
+	}
+}
+
+// BenchmarkConnAlive measures the check each reuse of a pooled conn
+// pays: one non-blocking peek, no allocation.
+func BenchmarkConnAlive(b *testing.B) {
+	o := startRawOrigin(b, func(c net.Conn) { io.Copy(io.Discard, c) })
+	c, err := net.Dial("tcp", o.addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	uc := &upstreamConn{conn: c}
+	uc.probe.init(c)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !connAlive(uc) {
+			b.Fatal("an idle open conn reported dead")
+		}
 	}
 }

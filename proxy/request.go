@@ -74,6 +74,9 @@ func (r *request) parse(head []byte) error {
 	}
 	mi := &r.mi
 	mi.scan(r.fields)
+	if reason := mi.connRefusal(); reason != "" {
+		return badRequest("%s", reason)
+	}
 	switch {
 	case mi.badCL:
 		return badRequest("invalid or conflicting Content-Length")
@@ -123,15 +126,21 @@ func (r *request) parseRequestLine(line []byte) error {
 
 func (r *request) parseTarget() error {
 	t := r.target
-	switch {
-	case string(r.method) == "CONNECT":
+	if string(r.method) == "CONNECT" {
 		r.form = formAuthority
 		if !splitHostPort(t, &r.host, &r.port) || len(r.port) == 0 {
 			return badRequest("CONNECT target %.80q is not host:port", t)
 		}
 		r.authority = t
 		return nil
-	case len(t) > 0 && t[0] == '/':
+	}
+	// A fragment is for the user agent alone (RFC 9110 §7.1): cut here, it
+	// reaches neither the origin nor the access log.
+	if i := bytes.IndexByte(t, '#'); i >= 0 {
+		t = t[:i]
+		r.target = t
+	}
+	if len(t) > 0 && t[0] == '/' {
 		r.form = formOrigin
 		r.path = t
 		return nil
@@ -209,7 +218,7 @@ func splitHostPort(a []byte, host, port *[]byte) bool {
 		}
 	}
 	if len(*port) > 0 {
-		n := parseContentLength(*port)
+		n := parseDecimal(*port)
 		if n < 1 || n > 65535 {
 			return false
 		}

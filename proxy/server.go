@@ -95,6 +95,11 @@ func withDefaults(cfg Config) (*Config, error) {
 			return nil, fmt.Errorf("connect port %d is not from 1 to 65535", p)
 		}
 	}
+	g, err := newGate(c.Clients)
+	if err != nil {
+		return nil, fmt.Errorf("access: %w", err)
+	}
+	c.gate = g
 	if c.Dial == nil {
 		c.Dial = netDial(c.ConnectTimeout)
 	}

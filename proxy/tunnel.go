@@ -15,8 +15,12 @@ import (
 	"github.com/sluiceproxy/sluice/proxy/stats"
 )
 
-// connect opens a CONNECT tunnel. It always consumes the connection.
+// connect opens a CONNECT tunnel. It consumes the connection unless
+// [access] refuses the request first.
 func (cc *clientConn) connect(cfg *Config) bool {
+	if ok, keep := cc.admit(cfg); !ok {
+		return keep
+	}
 	req := &cc.req
 	cc.res.tunnel = true
 	if !portAllowed(cfg.ConnectPorts, req.port) {
@@ -31,6 +35,11 @@ func (cc *clientConn) connect(cfg *Config) bool {
 	}
 	cc.key = appendKey(cc.key[:0], req.host, req.port)
 	up, cached, err := cc.s.dial(cfg, string(cc.key))
+	if err == nil {
+		if err = cc.checkReached(cfg, up); err != nil {
+			up.Close()
+		}
+	}
 	cc.res.dnsCached = cached
 	if err != nil {
 		cc.res.tunnel = false

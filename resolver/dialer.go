@@ -90,6 +90,9 @@ func (d *Dialer) lookup(ctx context.Context, host string) ([]netip.Addr, bool, e
 	if ip, ok := parseIPLiteral(host); ok {
 		return []netip.Addr{ip}, true, nil
 	}
+	if isLocalhost(canonicalName(host)) {
+		return loopbackAddrs(), true, nil
+	}
 	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 	for i, a := range addrs {
 		addrs[i] = a.Unmap()

@@ -201,3 +201,42 @@ func proxyClient(t *testing.T, cfg proxy.Config) *http.Client {
 	t.Cleanup(client.CloseIdleConnections)
 	return client
 }
+
+// http://localhost:PORT/ through the proxy reaches an origin listening
+// only on ::1 when the hosts file lists localhost as 127.0.0.1 alone, as
+// curl without the proxy does.
+func TestProxyReachesLocalhostOnIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	origin := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello from ::1")
+	}))
+	origin.Listener.Close()
+	origin.Listener = ln
+	origin.Start()
+	defer origin.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+
+	hosts := filepath.Join(t.TempDir(), "hosts")
+	if err := os.WriteFile(hosts, []byte("127.0.0.1 localhost\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := resolver.New(resolver.Config{Servers: []string{"127.0.0.1:9"}, HostsFile: hosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	d := &resolver.Dialer{Resolver: r}
+	client := proxyClient(t, proxy.Config{Dial: d.Dial})
+	resp, err := client.Get("http://localhost:" + port + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "hello from ::1" {
+		t.Fatalf("GET http://localhost:%s/ = %d %q (Proxy-Status %q)", port, resp.StatusCode, body, resp.Header.Get("Proxy-Status"))
+	}
+}

@@ -56,7 +56,7 @@ func New(cfg Config) (*Resolver, error) {
 		hosts:    newHostsFile(hostsPath, cfg.Now()),
 		cache:    newCache(cfg.MaxEntries),
 		servers:  servers,
-		loopback: []netip.Addr{netip.IPv6Loopback(), netip.AddrFrom4([4]byte{127, 0, 0, 1})},
+		loopback: loopbackAddrs(),
 		ctx:      ctx,
 		cancel:   cancel,
 	}, nil
@@ -75,15 +75,16 @@ func (r *Resolver) LookupNetIP(ctx context.Context, host string) (addrs []netip.
 	}
 	name := canonicalName(host)
 	r.stats.lookups.Add(1)
+	// Before the hosts file, which often lists localhost for one family
+	// only (see isLocalhost).
+	if isLocalhost(name) {
+		r.stats.hosts.Add(1)
+		return r.loopback, true, nil
+	}
 	now := r.cfg.Now()
 	if addrs, ok := r.hosts.lookup(name, now); ok {
 		r.stats.hosts.Add(1)
 		return addrs, true, nil
-	}
-	// RFC 6761 section 6.3: localhost names are loopback, never asked about.
-	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
-		r.stats.hosts.Add(1)
-		return r.loopback, true, nil
 	}
 
 	res := r.cache.lookup(name, now, r.cfg.Prefetch, r.cfg.StaleTTL)
@@ -266,6 +267,23 @@ func (r *Resolver) Close() error {
 	r.bg.Wait()
 	r.servers.close()
 	return nil
+}
+
+// isLocalhost reports whether name (lower-case, no trailing dot) is
+// "localhost" or a name under it. RFC 6761 section 6.3 makes these the
+// loopback addresses, answered without asking a server. Like browsers,
+// Sluice answers them without the hosts file too: its usual
+// "127.0.0.1 localhost" line alone would leave a server that listens only
+// on ::1 unreachable, where the dialer can try both.
+func isLocalhost(name string) bool {
+	return name == "localhost" || strings.HasSuffix(name, ".localhost")
+}
+
+// loopbackAddrs is what a localhost name resolves to: ::1 first, as IPv6
+// comes first for any name with both families, and the dialer moves on to
+// 127.0.0.1 at once when nothing listens on ::1.
+func loopbackAddrs() []netip.Addr {
+	return []netip.Addr{netip.IPv6Loopback(), netip.AddrFrom4([4]byte{127, 0, 0, 1})}
 }
 
 // parseIPLiteral recognises IP literals without allocating for names, which

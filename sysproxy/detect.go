@@ -57,7 +57,7 @@ func detectDesktop(desktop string, env []string, run Runner, look func(string) (
 		switch strings.ToLower(strings.TrimSpace(d)) {
 		case "gnome", "gnome-classic", "gnome-flashback", "unity", "cinnamon", "x-cinnamon", "mate", "budgie", "budgie-desktop", "pantheon":
 			if has("gsettings") {
-				return []Backend{GNOME{Run: run}}
+				return []Backend{GNOME{Run: run, Env: env}}
 			}
 		case "kde":
 			if b := kde(); b != nil {
@@ -67,7 +67,7 @@ func detectDesktop(desktop string, env []string, run Runner, look func(string) (
 	}
 	var out []Backend
 	if has("gsettings") && gnomeSchemaInstalled(run) {
-		out = append(out, GNOME{Run: run})
+		out = append(out, GNOME{Run: run, Env: env})
 	}
 	if b := kde(); b != nil {
 		out = append(out, b)
@@ -90,7 +90,7 @@ func backendByName(name string, env []string) (Backend, error) {
 	run := ExecRunner{Env: env}
 	switch name {
 	case "gnome":
-		return GNOME{Run: run}, nil
+		return GNOME{Run: run, Env: env}, nil
 	case "kde5":
 		return KDE{Version: 5, Run: run, Env: env}, nil
 	case "kde6":

@@ -5,8 +5,11 @@
 // gsettings, KDE Plasma through kwriteconfig5/6 and a KIO D-Bus signal,
 // macOS through networksetup, Windows through the Internet Settings
 // registry key and WinINet), the snapshot of what was there before, the
-// state file that lets another process restore that snapshot, and the
-// watchdog loop that does so when the owning process dies.
+// state file that lets another process restore that snapshot, the
+// watchdog loop that does so when the owning process dies, and following
+// the settings as any program changes them (Follow: dconf's D-Bus signal,
+// inotify on the GNOME keyfile and on kioslaverc, RegNotifyChangeKeyValue
+// on Windows; polling only where none of these works, as on macOS).
 //
 // It must not touch: any setting it did not snapshot first, any other
 // user's settings, or config.toml (the caller passes host, port and bypass

@@ -31,6 +31,11 @@ type GNOME struct {
 	// Run runs gsettings; its environment decides which settings backend
 	// (dconf, or keyfile with GSETTINGS_BACKEND=keyfile) is used.
 	Run Runner
+	// Env is the environment GSETTINGS_BACKEND, XDG_CONFIG_HOME and the
+	// D-Bus session bus are looked up in after the process's own, to
+	// watch for changes (see Changes); it should match Run's. Nil uses
+	// the process's.
+	Env []string
 }
 
 // Name is "gnome".
@@ -39,9 +44,9 @@ func (GNOME) Name() string { return "gnome" }
 // Read gets every key Sluice touches.
 //
 // It runs one `gsettings list-recursively` for the whole schema rather
-// than a `gsettings get` per key: the tray polls this every second, and
-// six processes a second would cost an idle tray app a few percent of a
-// core.
+// than a `gsettings get` per key: one process instead of six each time
+// the tray re-reads the setting after a change (or, where changes cannot
+// be watched, at every poll).
 func (g GNOME) Read(ctx context.Context) (Settings, error) {
 	out, err := g.Run.Run(ctx, "gsettings", "list-recursively", gnomeSchema)
 	if err != nil {

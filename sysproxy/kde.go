@@ -161,11 +161,15 @@ func kdeParseProxy(v string) (string, int, bool) {
 
 // sessionBus finds the D-Bus session bus address without ever starting a
 // bus (godbus would run dbus-launch when none is set).
-func (k KDE) sessionBus() string {
-	if a := lookEnv(k.Env, "DBUS_SESSION_BUS_ADDRESS"); a != "" {
+func (k KDE) sessionBus() string { return sessionBusAddr(k.Env) }
+
+// sessionBusAddr is the D-Bus session bus address in env (see lookEnv),
+// or "" when there is none.
+func sessionBusAddr(env []string) string {
+	if a := lookEnv(env, "DBUS_SESSION_BUS_ADDRESS"); a != "" {
 		return a
 	}
-	if d := lookEnv(k.Env, "XDG_RUNTIME_DIR"); d != "" {
+	if d := lookEnv(env, "XDG_RUNTIME_DIR"); d != "" {
 		if p := filepath.Join(d, "bus"); fileExists(p) {
 			return "unix:path=" + p
 		}

@@ -1,7 +1,6 @@
 package sysproxy
 
 import (
-	"bufio"
 	"context"
 	"maps"
 	"os"
@@ -236,22 +235,8 @@ type fakeRunner struct{}
 func (fakeRunner) Run(context.Context, string, ...string) ([]byte, error) { return nil, nil }
 
 func TestKDETellsKIOOverDBus(t *testing.T) {
-	needTool(t, "kwriteconfig5", "kreadconfig5", "dbus-daemon")
-	// A private session bus on a unix socket of our own.
-	daemon := exec.Command("dbus-daemon", "--session", "--nofork", "--print-address=1")
-	out, err := daemon.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { daemon.Process.Kill(); daemon.Wait() })
-	addr, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr = strings.TrimSpace(addr)
+	needTool(t, "kwriteconfig5", "kreadconfig5")
+	addr := startSessionBus(t, nil)
 
 	conn, err := dbus.Connect(addr)
 	if err != nil {

@@ -226,6 +226,11 @@ func TestTrayEndToEnd(t *testing.T) {
 		t.Helper()
 		var last []snihost.Entry
 		err := snihost.Eventually(2*wait, func() error {
+			// Opened, as a user does to look: the closed menu refreshes
+			// only every few seconds.
+			if err := menu.Open(); err != nil {
+				return err
+			}
 			var err error
 			if last, err = menu.Layout(); err != nil {
 				return err
@@ -332,7 +337,7 @@ func TestTrayEndToEnd(t *testing.T) {
 	}
 
 	// Switched on outside the menu (sluice sysproxy on): the check mark
-	// follows within the poll interval.
+	// follows, told by the watch on gsettings' keyfile.
 	sysproxyCmd := func(arg string) {
 		t.Helper()
 		c := exec.Command(bin, "sysproxy", arg, "--config", cfgPath)
@@ -345,6 +350,11 @@ func TestTrayEndToEnd(t *testing.T) {
 	until("System proxy follows an outside change", has("System proxy", func(e snihost.Entry) bool { return e.Checked }))
 	sysproxyCmd("off")
 	until("System proxy follows an outside change back", has("System proxy", func(e snihost.Entry) bool { return !e.Checked }))
+	if applog, err := os.ReadFile(filepath.Join(root, "logs", "app.log")); err != nil {
+		t.Errorf("read the app log: %v", err)
+	} else if bytes.Contains(applog, []byte("re-reading it periodically")) {
+		t.Errorf("the tray app polls the system proxy instead of watching it:\n%s", applog)
+	}
 
 	// On again through the menu, for Quit to restore.
 	click("System proxy")

@@ -100,17 +100,30 @@ func (m *menu) build() {
 	m.refresh()
 }
 
-// loop refreshes the menu on a timer and carries out clicks, until Quit
-// or opts.Done.
+// menuOpenFor is how long the menu counts as open after the host says it
+// opened (dbusmenu's "opened" event on Linux, the menu-will-open callback
+// on macOS). Hosts also say when it closes, but fyne.io/systray passes on
+// only the opening (TrayOpenedCh), so the fast refresh runs this long
+// after each one: enough to read the stats, and soon over once the menu
+// is closed.
+const menuOpenFor = 20 * time.Second
+
+// loop refreshes the menu on a timer, every opts.Interval while the menu
+// is open and every opts.IdleInterval while it is closed, at once when it
+// opens, and carries out clicks, until Quit or opts.Done.
 func (m *menu) loop() {
-	tick := time.NewTicker(m.opts.Interval)
-	defer tick.Stop()
 	stop := make(chan struct{})
 	defer close(stop)
 	clicks := m.forwardClicks(stop)
+	opened := forwardOpened(stop)
+	next := time.NewTimer(m.opts.IdleInterval)
+	defer next.Stop()
+	var openUntil time.Time
 	for {
 		select {
-		case <-tick.C:
+		case <-next.C:
+		case <-opened:
+			openUntil = time.Now().Add(menuOpenFor)
 		case it := <-clicks:
 			if it == m.quit {
 				m.quit.Disable()
@@ -124,13 +137,39 @@ func (m *menu) loop() {
 			return
 		}
 		m.refresh()
+		wait := m.opts.IdleInterval
+		if time.Now().Before(openUntil) {
+			wait = m.opts.Interval
+		}
+		next.Reset(wait)
 	}
+}
+
+// forwardOpened passes on the menu's openings. systray drops one when
+// nobody is receiving at that instant, as a refresh may be running; this
+// goroutine always is.
+func forwardOpened(stop <-chan struct{}) <-chan struct{} {
+	opened := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-systray.TrayOpenedCh:
+				select {
+				case opened <- struct{}{}:
+				default: // one waiting opening says the same
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return opened
 }
 
 // forwardClicks funnels the items' click channels into one buffered
 // channel. systray drops a click when nobody is receiving on the item's
-// channel at that instant, and the loop may be busy refreshing (which
-// runs gsettings and the like); a goroutine per item is always receiving.
+// channel at that instant, and the loop may be busy refreshing or carrying
+// out a click; a goroutine per item is always receiving.
 func (m *menu) forwardClicks(stop <-chan struct{}) <-chan *systray.MenuItem {
 	clicks := make(chan *systray.MenuItem, 16)
 	for _, it := range []*systray.MenuItem{m.sysProxy, m.openConfig, m.reload, m.openLogs, m.autostart, m.quit} {

@@ -46,9 +46,14 @@ type Options struct {
 	// Open opens a file or folder with the desktop's default application.
 	// If nil, OpenPath is used.
 	Open func(path string) error
-	// Interval is how often the menu re-reads the controller. If zero, one
-	// second, as the live stats are per-second rates.
+	// Interval is how often the menu re-reads the controller while it is
+	// open. If zero, one second, as the live stats are per-second rates.
 	Interval time.Duration
+	// IdleInterval is how often it does so while the menu is closed, for
+	// the icon, the tooltip and where the host does not say when the
+	// menu opens. If zero, five seconds: an idle tray app should not
+	// wake every second for a menu nobody looks at.
+	IdleInterval time.Duration
 	// HostWait is how long Run waits for a tray host to appear on the
 	// session bus before giving up with ErrNoHost (sooner if Done is
 	// closed). It covers logging in, when Sluice may start before the
@@ -75,6 +80,9 @@ var ErrNoHost = errors.New("no system tray host")
 func Run(ctrl Controller, opts Options) error {
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second
+	}
+	if opts.IdleInterval <= 0 {
+		opts.IdleInterval = 5 * time.Second
 	}
 	if opts.Open == nil {
 		opts.Open = OpenPath

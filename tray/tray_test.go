@@ -119,7 +119,10 @@ func TestTrayMenuOverDBus(t *testing.T) {
 			Autostart: autostart,
 			Open:      op.open,
 			Interval:  100 * time.Millisecond,
-			HostWait:  wait,
+			// Longer than the test: while the menu is closed, nothing
+			// refreshes it.
+			IdleInterval: time.Hour,
+			HostWait:     wait,
 		})
 	}()
 
@@ -132,12 +135,18 @@ func TestTrayMenuOverDBus(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// until polls the menu until check accepts it, and fails the test
+	// poll reads the menu until check accepts it, opening it first each
+	// time if open is set (as a user does to look), and fails the test
 	// with the last menu seen otherwise.
-	until := func(what string, check func([]snihost.Entry) error) []snihost.Entry {
+	poll := func(what string, open bool, check func([]snihost.Entry) error) []snihost.Entry {
 		t.Helper()
 		var last []snihost.Entry
 		err := snihost.Eventually(wait, func() error {
+			if open {
+				if err := menu.Open(); err != nil {
+					return err
+				}
+			}
 			var err error
 			if last, err = menu.Layout(); err != nil {
 				return err
@@ -149,6 +158,10 @@ func TestTrayMenuOverDBus(t *testing.T) {
 		}
 		return last
 	}
+	until := func(what string, check func([]snihost.Entry) error) []snihost.Entry {
+		t.Helper()
+		return poll(what, true, check)
+	}
 	find := func(entries []snihost.Entry, prefix string) snihost.Entry {
 		t.Helper()
 		e, ok := snihost.Find(entries, prefix)
@@ -159,8 +172,9 @@ func TestTrayMenuOverDBus(t *testing.T) {
 	}
 	has := snihost.Has
 
-	// The layout, top to bottom, as the issue lists it.
-	entries := until("initial menu", has("Sluice — 127.0.0.1:8877", func(e snihost.Entry) bool { return !e.Enabled }))
+	// The layout, top to bottom, as the issue lists it. The menu has not
+	// been opened yet.
+	entries := poll("initial menu", false, has("Sluice — 127.0.0.1:8877", func(e snihost.Entry) bool { return !e.Enabled }))
 	want := `  ---
   [ ] System proxy
   ---
@@ -196,11 +210,21 @@ func TestTrayMenuOverDBus(t *testing.T) {
 		t.Errorf("tooltip = %q, %v", tip, err)
 	}
 
-	// Live stats follow the controller.
+	// Live stats follow the controller when the menu opens, and not while
+	// it stays closed.
 	app.set(func(f *fakeApp) {
 		f.stats = tray.Stats{Requests: 1234, RequestsPerSec: 12, ActiveConns: 3, ActiveTunnels: 1, UpstreamReused: 9, UpstreamDialed: 1}
 	})
-	until("stats update", func(es []snihost.Entry) error {
+	time.Sleep(300 * time.Millisecond) // three open-menu refresh intervals
+	if closed, err := menu.Layout(); err != nil {
+		t.Fatal(err)
+	} else if _, ok := snihost.Find(closed, "Requests: 0.0/s · 0 total"); !ok {
+		t.Fatalf("the closed menu was refreshed:\n%s", snihost.Labels(closed))
+	}
+	if err := menu.Open(); err != nil {
+		t.Fatal(err)
+	}
+	poll("stats update when the menu opens", false, func(es []snihost.Entry) error {
 		for _, p := range []string{"Requests: 12/s · 1,234 total", "Connections: 3 · tunnels: 1", "Upstream reuse: 90%"} {
 			if _, ok := snihost.Find(es, p); !ok {
 				return fmt.Errorf("no %q", p)

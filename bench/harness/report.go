@@ -66,6 +66,7 @@ func rows() []row {
 		{label: "tray app idle RSS (MiB)", metric: MTrayIdle, agg: aggMax, scale: 1.0 / mib, format: "%.1f", noRatio: true},
 		{label: "tray idle RSS, anonymous part (MiB)", metric: MTrayAnon, agg: aggMax, scale: 1.0 / mib, format: "%.1f", noRatio: true},
 		{label: "tray idle RSS, file-backed part (MiB)", metric: MTrayFile, agg: aggMax, scale: 1.0 / mib, format: "%.1f", noRatio: true},
+		{label: "tray app idle CPU over 60 s, children included (% of a core)", metric: MTrayCPU, agg: aggMax, scale: 100, format: "%.3f", noRatio: true},
 	}
 }
 
@@ -249,6 +250,7 @@ func (r *Results) Checks() []Check {
 	limit("8", "peak RSS at 64 conns ≤ 24 MB", MRSS64, 24, 1.0/mib)
 	limit("8", "idle RSS, headless ≤ 10 MB", MIdleRSS, 10, 1.0/mib)
 	limit("6.4", "tray app idle RSS ≤ 20 MB", MTrayIdle, 20, 1.0/mib)
+	limit("17", "tray app idle CPU ≤ 0.05% of a core", MTrayCPU, 0.05, 100)
 	ratioTo("2.3", "keep-alive rps ≥ 1.2× privoxy's", MRPS64, Privoxy, 1.2)
 	// Issue 3: the access log's cost and its independence from the disk,
 	// judged only when the build really wrote an access log.

@@ -139,6 +139,7 @@ const (
 	MTrayIdle  = "trayidle" // the tray app's idle RSS (Sluice only)
 	MTrayAnon  = "trayanon" // its anonymous part
 	MTrayFile  = "trayfile" // its file-backed part
+	MTrayCPU   = "traycpu"  // its idle CPU, children included, in cores
 	MLogBytes  = "logbytes" // access log bytes written (Sluice columns only)
 )
 
@@ -316,6 +317,13 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 			res.add(Sluice, MTrayFile, float64(parts.File))
 			fmt.Fprintf(log, "tray app idle RSS %.1f MiB (anonymous %.1f, file-backed %.1f)\n", mb(rss), mb(parts.Anon), mb(parts.File))
 			res.Notes = append(res.Notes, note)
+		}
+		fmt.Fprintf(log, "measuring the tray app's idle CPU over %v\n", trayCPUWindow)
+		if used, frac, err := e.measureTrayCPU(ctx, trayCPUWindow); err != nil {
+			res.fail(Sluice, fmt.Errorf("tray idle CPU: %w", err))
+		} else {
+			res.add(Sluice, MTrayCPU, frac)
+			fmt.Fprintf(log, "tray app idle CPU %v in %v (%.3f%% of a core)\n", used, trayCPUWindow, 100*frac)
 		}
 	}
 	if err := sanityCheck(ctx, e, targets, res); err != nil {

@@ -64,75 +64,92 @@ func (e *env) startBus(ctx context.Context, dir string) (string, error) {
 	}
 }
 
-// measureTrayIdle starts the tray app (sluice run, without --headless) on
-// a private session bus with a StatusNotifier watcher, waits for its item
-// to register, lets it idle for settle, and returns the RSS of its process
-// tree and that RSS split into anonymous and file-backed pages. The tray
-// re-reads the desktop's proxy settings every second through short-lived
-// helpers (gsettings, ~6 MiB; kreadconfig5, ~12 MiB), so one reading of
-// the tree counts a helper or not by chance: the figure is the median of
-// trayIdleSamples readings trayIdleGap apart, what a task manager shows
-// most of the time. note says how often helpers were seen and the largest
-// reading. It returns an error when the app shows no tray item, so a headless
-// fallback is never reported as the tray's figure.
-func (e *env) measureTrayIdle(ctx context.Context, settle time.Duration) (rss int64, parts rssParts, note string, err error) {
+// startTray starts the tray app (sluice run, without --headless) on a
+// private session bus with a StatusNotifier watcher and waits for its item
+// to register. stop stops the app and closes the watcher. It returns an
+// error when the app shows no tray item, so a headless fallback is never
+// reported as the tray's figure.
+func (e *env) startTray(ctx context.Context) (p *Proc, stop func(), err error) {
 	if _, err := os.Stat(e.sluiceBin); err != nil {
-		return 0, rssParts{}, "", fmt.Errorf("%s not built (make build): %w", e.sluiceBin, err)
+		return nil, nil, fmt.Errorf("%s not built (make build): %w", e.sluiceBin, err)
 	}
 	if _, err := exec.LookPath("dbus-daemon"); err != nil {
-		return 0, rssParts{}, "", fmt.Errorf("dbus-daemon not installed (apt-get install -y dbus): %w", err)
+		return nil, nil, fmt.Errorf("dbus-daemon not installed (apt-get install -y dbus): %w", err)
 	}
-	dir, err := e.subdir("tray")
+	dir, err := os.MkdirTemp(e.dir, "tray-")
 	if err != nil {
-		return 0, rssParts{}, "", err
+		return nil, nil, fmt.Errorf("create the tray's dir: %w", err)
 	}
 	addr, err := e.startBus(ctx, dir)
 	if err != nil {
-		return 0, rssParts{}, "", err
+		return nil, nil, err
 	}
 	conn, err := dbus.Connect(addr)
 	if err != nil {
-		return 0, rssParts{}, "", fmt.Errorf("connect to the private bus %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("connect to the private bus %s: %w", addr, err)
 	}
-	defer conn.Close()
+	defer func() {
+		if err != nil {
+			conn.Close()
+		}
+	}()
 	w := &sniWatcher{}
 	if err := conn.Export(w, sniWatcherPath, sniWatcherName); err != nil {
-		return 0, rssParts{}, "", fmt.Errorf("export the watcher: %w", err)
+		return nil, nil, fmt.Errorf("export the watcher: %w", err)
 	}
 	if _, err := prop.Export(conn, sniWatcherPath, prop.Map{sniWatcherName: {
 		"RegisteredStatusNotifierItems":  {Value: []string{}},
 		"IsStatusNotifierHostRegistered": {Value: true},
 		"ProtocolVersion":                {Value: int32(0)},
 	}}); err != nil {
-		return 0, rssParts{}, "", fmt.Errorf("export the watcher's properties: %w", err)
+		return nil, nil, fmt.Errorf("export the watcher's properties: %w", err)
 	}
 	if reply, err := conn.RequestName(sniWatcherName, dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
-		return 0, rssParts{}, "", fmt.Errorf("own %s on the private bus: reply %v, %v", sniWatcherName, reply, err)
+		return nil, nil, fmt.Errorf("own %s on the private bus: reply %v, %v", sniWatcherName, reply, err)
 	}
 
 	port, err := FreePort()
 	if err != nil {
-		return 0, rssParts{}, "", err
+		return nil, nil, err
 	}
 	conf := filepath.Join(dir, "config.toml")
 	if err := writeFile(conf, sluiceConfig(SluiceConfig{Port: port, LogDir: filepath.Join(dir, "logs"), AccessLog: true})); err != nil {
-		return 0, rssParts{}, "", err
+		return nil, nil, err
 	}
 	listen := "127.0.0.1:" + strconv.Itoa(port)
 	cmd := exec.CommandContext(ctx, e.sluiceBin, "run", "--config", conf, "--listen", listen)
 	cmd.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS="+addr, "HOME="+dir, "XDG_CONFIG_HOME="+dir,
 		"XDG_STATE_HOME="+dir, "XDG_CACHE_HOME="+dir, "XDG_CURRENT_DESKTOP=XFCE")
-	p, err := e.startListening(ctx, "sluice tray", cmd, port)
-	if err != nil {
-		return 0, rssParts{}, "", err
+	if p, err = e.startListening(ctx, "sluice tray", cmd, port); err != nil {
+		return nil, nil, err
 	}
-	defer e.procs.Stop(p, 5*time.Second)
+	stop = func() {
+		e.procs.Stop(p, 5*time.Second)
+		conn.Close()
+	}
 	for deadline := time.Now().Add(20 * time.Second); w.items.Load() == 0; {
 		if time.Now().After(deadline) {
-			return 0, rssParts{}, "", fmt.Errorf("no tray item registered within 20s (is the tray wired into `sluice run`?); its output:\n%s", tail(p.Output(), 1000))
+			stop()
+			return nil, nil, fmt.Errorf("no tray item registered within 20s (is the tray wired into `sluice run`?); its output:\n%s", tail(p.Output(), 1000))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	return p, stop, nil
+}
+
+// measureTrayIdle starts the tray app (startTray), lets it idle for
+// settle, and returns the RSS of its process tree and that RSS split into
+// anonymous and file-backed pages. A helper the app runs (gsettings,
+// ~6 MiB; kreadconfig5, ~12 MiB) may be in one reading of the tree and not
+// the next, so the figure is the median of trayIdleSamples readings
+// trayIdleGap apart, what a task manager shows most of the time. note says
+// how often helpers were seen and the largest reading.
+func (e *env) measureTrayIdle(ctx context.Context, settle time.Duration) (rss int64, parts rssParts, note string, err error) {
+	p, stop, err := e.startTray(ctx)
+	if err != nil {
+		return 0, rssParts{}, "", err
+	}
+	defer stop()
 	select {
 	case <-ctx.Done():
 		return 0, rssParts{}, "", ctx.Err()
@@ -158,13 +175,13 @@ func (e *env) measureTrayIdle(ctx context.Context, settle time.Duration) (rss in
 	}
 	slices.SortFunc(rs, func(a, b reading) int { return cmp.Compare(a.rss, b.rss) })
 	med := rs[len(rs)/2]
-	note = fmt.Sprintf("tray app idle RSS: median of %d readings %v apart; a helper child (the settings poll) was running in %d of them; readings ranged %.1f–%.1f MiB.",
+	note = fmt.Sprintf("tray app idle RSS: median of %d readings %v apart; a helper child (gsettings, kreadconfig5) was running in %d of them; readings ranged %.1f–%.1f MiB.",
 		len(rs), trayIdleGap, withHelpers, mb(rs[0].rss), mb(rs[len(rs)-1].rss))
 	return med.rss, med.parts, note, nil
 }
 
 // The tray idle figure is the median of trayIdleSamples readings of the
-// process tree, trayIdleGap apart: 2 s, two rounds of the settings poll.
+// process tree, trayIdleGap apart: 2 s in all.
 const (
 	trayIdleSamples = 21
 	trayIdleGap     = 100 * time.Millisecond

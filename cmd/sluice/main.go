@@ -8,6 +8,7 @@
 //	sluice sysproxy on|off|status|restore [--config FILE]
 //	sluice logs path|tail [-f] [--config FILE]
 //	sluice stats [--json] [--config FILE]
+//	sluice access hash-password < password
 //	sluice version
 //
 // This file holds only flag parsing and dispatch; the work is in app.
@@ -29,6 +30,7 @@ var commands = map[string]func(args []string) error{
 	"sysproxy": cmdSysproxy,
 	"logs":     cmdLogs,
 	"stats":    cmdStats,
+	"access":   cmdAccess,
 	"help":     cmdHelp,
 }
 
@@ -41,6 +43,7 @@ Usage:
   sluice sysproxy on|off|status|restore [--config FILE]
   sluice logs path|tail [-f] [--config FILE]
   sluice stats [--json] [--config FILE]
+  sluice access hash-password  read a password from stdin, print its hash for [access.users]
   sluice version
 `
 

@@ -8,7 +8,7 @@ type ErrKind uint8
 const (
 	ErrNone            ErrKind = iota
 	ErrBadRequest              // malformed request from the client (400)
-	ErrForbidden               // CONNECT port or local endpoint not allowed (403)
+	ErrForbidden               // client, CONNECT port, destination or local endpoint not allowed (403, 421)
 	ErrLoop                    // request addressed to Sluice itself (508)
 	ErrTooLarge                // header or body over a limit (413, 431)
 	ErrDNS                     // name did not resolve (502)
@@ -19,6 +19,8 @@ const (
 	ErrClientAbort             // the client went away mid-transfer
 	ErrOverload                // max_concurrent reached (503)
 	ErrClientTimeout           // client too slow sending its request head (408)
+	ErrAuth                    // proxy credentials missing or wrong (407)
+	ErrRateLimited             // client over its [access] rate_limit (429)
 
 	// NumErrKinds is the number of kinds, for arrays indexed by kind.
 	NumErrKinds
@@ -38,6 +40,8 @@ var errKindNames = [NumErrKinds]string{
 	ErrClientAbort:     "client_abort",
 	ErrOverload:        "overload",
 	ErrClientTimeout:   "client_timeout",
+	ErrAuth:            "auth",
+	ErrRateLimited:     "rate_limited",
 }
 
 // String returns the kind's stable name, as used in logs and metric labels.

@@ -332,6 +332,16 @@ func (m *Menu) Click(id int32) error {
 	return nil
 }
 
+// Open sends the "opened" event for the root menu, as a host does when
+// it has shown the menu.
+func (m *Menu) Open() error {
+	err := m.obj.Call(menuIface+".Event", 0, int32(0), "opened", dbus.MakeVariant(""), uint32(time.Now().Unix())).Err
+	if err != nil {
+		return fmt.Errorf("Event(0, opened): %w", err)
+	}
+	return nil
+}
+
 // ClickQuit clicks an item that ends the menu's process. The process may
 // leave the bus before its reply goes out, and the bus then answers
 // NoReply on its behalf: that counts as a click delivered.
