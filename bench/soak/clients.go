@@ -344,6 +344,11 @@ func (l *load) check(resp *http.Response, r *request) bool {
 		// that is nobody's: either way it was meant for someone else.
 		l.t.crossed("%s %s got %s for %q", r.method, r.target, status, got)
 		l.t.note(r.class, status+" for another request")
+		if p, ok := strings.CutPrefix(got, "/poison/"); ok {
+			// Which extra/* fault the unasked response followed.
+			variant, _, _ := strings.Cut(p, "/")
+			l.t.note("unasked response delivered", "after extra/"+variant)
+		}
 		return false
 	}
 	if got == "" {

@@ -4,6 +4,7 @@ package soak
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -59,6 +60,9 @@ type origin struct {
 	poison atomic.Int64
 	// served counts requests read.
 	served atomic.Int64
+	// lateSkipped counts extra/late answers whose unasked response was
+	// not sent because the next request came first.
+	lateSkipped atomic.Int64
 }
 
 func startOrigin() (*origin, error) {
@@ -141,7 +145,7 @@ func (o *origin) serve(c net.Conn) {
 		}
 		o.served.Add(1)
 		c.SetDeadline(time.Now().Add(originWrite))
-		keep := o.answer(c, bw, req)
+		keep := o.answer(c, br, bw, req)
 		if err := bw.Flush(); err != nil || !keep {
 			return
 		}
@@ -151,7 +155,7 @@ func (o *origin) serve(c net.Conn) {
 // answer writes the response req asks for into bw (or straight to c for
 // faults) and reports whether the connection stays open; serve flushes bw
 // and closes c when it does not (with RST after a reset).
-func (o *origin) answer(c net.Conn, bw *bufio.Writer, req *http.Request) bool {
+func (o *origin) answer(c net.Conn, br *bufio.Reader, bw *bufio.Writer, req *http.Request) bool {
 	target := req.RequestURI
 	kind, variant, _ := splitTarget(req.URL.Path)
 	q := req.URL.Query()
@@ -219,7 +223,7 @@ func (o *origin) answer(c net.Conn, bw *bufio.Writer, req *http.Request) bool {
 		}
 		return false
 	case kindExtra:
-		return o.extra(bw, variant, target, n) && !req.Close
+		return o.extra(c, br, bw, variant, target, n) && !req.Close
 	case kindShort:
 		writeHead(bw, 200, target, n, false, "")
 		writeBody(bw, target, n/2)
@@ -233,15 +237,34 @@ func (o *origin) answer(c net.Conn, bw *bufio.Writer, req *http.Request) bool {
 // extra answers req correctly, then sends bytes that form a second,
 // unasked response naming a /poison/ target: a relay that pools the
 // connection hands them to the next request it sends on it.
-func (o *origin) extra(bw *bufio.Writer, variant, target string, n int64) bool {
-	poison := o.poisonResponse()
+func (o *origin) extra(c net.Conn, br *bufio.Reader, bw *bufio.Writer, variant, target string, n int64) bool {
+	var poison string
+	if variant != "late" {
+		poison = o.poisonResponse(variant)
+	}
 	switch variant {
 	case "late":
 		writeHead(bw, 200, target, n, false, "")
 		writeBody(bw, target, n)
-		if bw.Flush() != nil || !o.sleep(lateExtra) {
+		if bw.Flush() != nil {
 			return false
 		}
+		// Only into an idle connection: once the relay has sent the
+		// next request, an unasked response is indistinguishable from
+		// the answer to it (no HTTP/1.1 relay can tell them apart),
+		// so the fault is the one a relay must catch: bytes that
+		// arrive while the connection waits in its pool.
+		c.SetReadDeadline(time.Now().Add(lateExtra))
+		_, err := br.Peek(1)
+		var ne net.Error
+		switch {
+		case err == nil:
+			o.lateSkipped.Add(1)
+			return true
+		case !errors.As(err, &ne) || !ne.Timeout():
+			return false
+		}
+		poison := o.poisonResponse(variant)
 		bw.WriteString(poison)
 	case "204":
 		// A 204 has no body (RFC 9110 §15.3.5); what follows is a new message.
@@ -265,8 +288,10 @@ func (o *origin) extra(bw *bufio.Writer, variant, target string, n int64) bool {
 	return true
 }
 
-func (o *origin) poisonResponse() string {
-	p := "/poison/" + strconv.FormatInt(o.poison.Add(1), 10)
+// poisonResponse is the unasked response sent after an extra/VARIANT
+// answer; its target names the variant, so a report shows which one leaked.
+func (o *origin) poisonResponse(variant string) string {
+	p := "/poison/" + variant + "/" + strconv.FormatInt(o.poison.Add(1), 10)
 	return "HTTP/1.1 200 OK\r\n" + pathHeader + ": " + p + "\r\nContent-Length: " +
 		strconv.Itoa(len(p)+1) + "\r\n\r\n" + p + "\n"
 }

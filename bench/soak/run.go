@@ -237,7 +237,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := pr.getJSON(ctx, "/stats", &rep.Stats); err != nil {
 		return nil, err
 	}
-	rep.OriginRequests, rep.Poison = org.served.Load(), org.poison.Load()
+	rep.OriginRequests, rep.Poison, rep.LateSkipped = org.served.Load(), org.poison.Load(), org.lateSkipped.Load()
 	rep.Elapsed = time.Since(rep.Started)
 	rep.judge()
 	return rep, nil
@@ -315,10 +315,12 @@ type Report struct {
 	Start, End figures
 	Stats      Stats
 	// OriginRequests counts requests the origin read; Poison the unasked
-	// responses it sent after extra/* answers.
-	OriginRequests, Poison int64
-	Checks                 []Check
-	tally                  *tally
+	// responses it sent after extra/* answers; LateSkipped the extra/late
+	// answers whose unasked response was not sent because the next
+	// request came first.
+	OriginRequests, Poison, LateSkipped int64
+	Checks                              []Check
+	tally                               *tally
 }
 
 // Pass reports whether every check passed.
@@ -408,7 +410,8 @@ func (r *Report) Write(w io.Writer) {
 		slices.Sort(kinds)
 		fmt.Fprintf(w, " Errors by kind: %s.", strings.Join(kinds, ", "))
 	}
-	fmt.Fprintf(w, " The origin read %d requests and sent %d unasked responses.\n\n", r.OriginRequests, r.Poison)
+	fmt.Fprintf(w, " The origin read %d requests and sent %d unasked responses (%d extra/late ones not sent: the next request came within %s).\n\n",
+		r.OriginRequests, r.Poison, r.LateSkipped, lateExtra)
 	fmt.Fprintf(w, "### What the clients saw\n\n%s", r.tally.table())
 	if r.tally.samples != nil {
 		fmt.Fprintf(w, "\n### First problems\n\n")

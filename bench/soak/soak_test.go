@@ -186,7 +186,7 @@ func TestOriginSendsAnUnaskedResponseAfterExtra(t *testing.T) {
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	io.WriteString(c, "GET /extra/now/1?n=5 HTTP/1.1\r\nHost: o\r\n\r\n")
 	br := bufio.NewReader(c)
-	for i, want := range []string{"/extra/now/1?n=5", "/poison/1"} {
+	for i, want := range []string{"/extra/now/1?n=5", "/poison/now/1"} {
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
 			t.Fatalf("response %d: %v", i+1, err)

@@ -26,12 +26,16 @@ type tally struct {
 
 	mu       sync.Mutex
 	outcomes map[string]map[string]int64 // class → outcome → count
-	samples  []string                    // the first problems, for the report
+	samples  []string                    // the first problems of each kind, for the report
+	perKind  map[string]int
 }
 
-const maxSamples = 20
+// maxSamples is how many problems of each kind the report lists.
+const maxSamples = 10
 
-func newTally() *tally { return &tally{outcomes: map[string]map[string]int64{}} }
+func newTally() *tally {
+	return &tally{outcomes: map[string]map[string]int64{}, perKind: map[string]int{}}
+}
 
 // note counts one outcome of class.
 func (t *tally) note(class, outcome string) {
@@ -45,27 +49,28 @@ func (t *tally) note(class, outcome string) {
 	t.mu.Unlock()
 }
 
-func (t *tally) sample(format string, args ...any) {
+func (t *tally) sample(kind, format string, args ...any) {
 	t.mu.Lock()
-	if len(t.samples) < maxSamples {
-		t.samples = append(t.samples, fmt.Sprintf(format, args...))
+	if t.perKind[kind] < maxSamples {
+		t.perKind[kind]++
+		t.samples = append(t.samples, kind+": "+fmt.Sprintf(format, args...))
 	}
 	t.mu.Unlock()
 }
 
 func (t *tally) crossed(format string, args ...any) {
 	t.crossTalk.Add(1)
-	t.sample("cross-talk: "+format, args...)
+	t.sample("cross-talk", format, args...)
 }
 
 func (t *tally) corrupted(format string, args ...any) {
 	t.corrupt.Add(1)
-	t.sample("corrupt: "+format, args...)
+	t.sample("corrupt", format, args...)
 }
 
 func (t *tally) fail(format string, args ...any) {
 	t.failed.Add(1)
-	t.sample("failed: "+format, args...)
+	t.sample("failed", format, args...)
 }
 
 // episodes returns the number of outcomes counted.
