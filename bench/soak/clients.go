@@ -93,7 +93,11 @@ func (l *load) pause(rng *rand.Rand) {
 // stall picks how long a stalling client or origin waits: from 200 ms to
 // maxStall, so some waits end before Sluice's timeouts and some after.
 func (l *load) stall(rng *rand.Rand) time.Duration {
-	return 200*time.Millisecond + time.Duration(rng.Int64N(int64(l.maxStall-200*time.Millisecond)))
+	const least = 200 * time.Millisecond
+	if l.maxStall <= least {
+		return l.maxStall
+	}
+	return least + time.Duration(rng.Int64N(int64(l.maxStall-least)))
 }
 
 func sleepOrDone(done <-chan struct{}, d time.Duration) {
