@@ -61,8 +61,9 @@ func (l *load) drive(w Workers) {
 	start := func(n int, f func(id int, rng *rand.Rand)) {
 		for range n {
 			id++
-			rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(id)))
-			wg.Go(func() { f(id, rng) })
+			wid := id // each worker's own: its targets must be unique
+			rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(wid)))
+			wg.Go(func() { f(wid, rng) })
 		}
 	}
 	start(w.Get, l.getWorker)
