@@ -46,7 +46,10 @@ type Options struct {
 	// means 6 s (twice the config's header timeouts).
 	MaxStall time.Duration
 	// Growth limits: how much more the end reading may show than the
-	// start reading. Zero means 10 goroutines, 10 fds, 4 MiB of RSS.
+	// start reading. Zero means 5 goroutines, 4 fds, 4 MiB of RSS: after
+	// the quiet period every connection is closed, so a sound build
+	// shows the same counts (a log file reopened after a rotation, or
+	// lumberjack's goroutine, is the slack).
 	MaxGoroutineGrowth, MaxFDGrowth int64
 	MaxRSSGrowth                    int64
 	// Every is the interval of progress lines. Zero means 30 s.
@@ -90,10 +93,10 @@ func (o *Options) fill() {
 		o.MaxStall = 2 * sluiceTimeout
 	}
 	if o.MaxGoroutineGrowth == 0 {
-		o.MaxGoroutineGrowth = 10
+		o.MaxGoroutineGrowth = 5
 	}
 	if o.MaxFDGrowth == 0 {
-		o.MaxFDGrowth = 10
+		o.MaxFDGrowth = 4
 	}
 	if o.MaxRSSGrowth == 0 {
 		o.MaxRSSGrowth = 4 << 20

@@ -41,8 +41,8 @@ func run(args []string) (bool, error) {
 	fs.DurationVar(&o.Quiet, "quiet", 15*time.Second, "pause without load before each reading")
 	fs.DurationVar(&o.Pace, "pace", 2*time.Millisecond, "mean pause between one worker's requests (negative: none)")
 	fs.IntVar(&o.MaxEpisodes, "max-episodes", 1_000_000, "most episodes per worker and phase")
-	fs.Int64Var(&o.MaxGoroutineGrowth, "max-goroutine-growth", 10, "goroutines the end reading may show above the start")
-	fs.Int64Var(&o.MaxFDGrowth, "max-fd-growth", 10, "open fds the end reading may show above the start")
+	fs.Int64Var(&o.MaxGoroutineGrowth, "max-goroutine-growth", 5, "goroutines the end reading may show above the start")
+	fs.Int64Var(&o.MaxFDGrowth, "max-fd-growth", 4, "open fds the end reading may show above the start")
 	rssMiB := fs.Float64("max-rss-growth-mib", 4, "MiB of RSS the end reading may show above the start")
 	w := soak.DefaultWorkers
 	fs.IntVar(&w.Get, "get", w.Get, "keep-alive GET workers (good and fault targets mixed)")
