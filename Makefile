@@ -2,13 +2,15 @@
 
 GO      ?= go
 BIN     ?= bin/sluice
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# 0.1.0 on the v0.1.0 tag, 0.1.0-3-gabc1234 after it, 0.1.0-dev+abc1234
+# with no v* tag in reach (from the VERSION file): see scripts/version.sh.
+VERSION ?= $(shell sh scripts/version.sh)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
 LDFLAGS  = -s -w -X github.com/sluiceproxy/sluice/app.Version=$(VERSION) -X github.com/sluiceproxy/sluice/app.Commit=$(COMMIT)
 # Extra arguments for `make run`, e.g. RUNFLAGS="run --headless --listen 127.0.0.1:9000".
 RUNFLAGS ?=
 
-.PHONY: all build run test lint cross clean
+.PHONY: all build run test deps lint cross clean generate
 
 all: build
 
@@ -26,8 +28,23 @@ build:
 run: build
 	./$(BIN) $(RUNFLAGS)
 
+# Writes assets/config.toml and docs/configuration.md from the key table
+# in app/keys.go; make test fails while they are stale.
+generate:
+	$(GO) generate ./app
+
+# Every test; the output is go test's (failures, then an ok/FAIL line per
+# package), followed by the tests that skipped and why (usually a tool
+# `make deps` installs). The exit status is go test's.
+test: SHELL := bash
 test:
-	$(GO) test -race -count=1 -timeout 30m ./...
+	@set -o pipefail; $(GO) test -race -count=1 -timeout 30m -json ./... | $(GO) run ./scripts/testsummary
+
+# The tools the tests drive (scripts/test-packages.txt), and nothing else.
+# Debian and Ubuntu; needs root.
+deps:
+	apt-get update -qq
+	sed 's/#.*//' scripts/test-packages.txt | xargs apt-get install -y -qq --no-install-recommends
 
 # gofmt, go vet (Linux and Windows) and staticcheck (a Go tool in go.mod).
 lint:
@@ -36,8 +53,14 @@ lint:
 	GOOS=windows GOARCH=amd64 $(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
+# Two Windows executables, for two uses:
+#   make cross     bin/sluice-console-windows-amd64.exe: console subsystem,
+#                  for a terminal (its log and errors print there) and tests;
+#                  double-clicked, it opens a console window beside the tray.
+#   make windows   bin/sluice.exe (packaging/packaging.mk): GUI subsystem, icon,
+#                  version resources, signed if asked: the one to ship.
 cross:
-	GOOS=windows GOARCH=amd64 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/sluice-windows-amd64.exe ./cmd/sluice
+	GOOS=windows GOARCH=amd64 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/sluice-console-windows-amd64.exe ./cmd/sluice
 	@# Without a macOS C toolchain here, darwin is vetted without cgo (the
 	@# tray's cgo menu-bar code is the only part left out).
 	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) vet ./...

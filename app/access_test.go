@@ -17,9 +17,11 @@ import (
 
 // clearProxyEnv unsets the PROXY_* overrides for the test.
 func clearProxyEnv(t *testing.T) {
-	for _, k := range []string{"PROXY_LISTEN", "PROXY_POOL_SIZE", "PROXY_IDLE_TIMEOUT", "PROXY_MAX_CONCURRENT", "PROXY_CONNECT_TIMEOUT"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
+	for _, k := range Keys {
+		if k.Env != "" {
+			t.Setenv(k.Env, "")
+			os.Unsetenv(k.Env)
+		}
 	}
 }
 

@@ -16,7 +16,6 @@ import (
 	"github.com/sluiceproxy/sluice/app/logs"
 	"github.com/sluiceproxy/sluice/proxy"
 	"github.com/sluiceproxy/sluice/proxy/stats"
-	"github.com/sluiceproxy/sluice/resolver"
 )
 
 // Version and Commit are set at build time with -ldflags -X.
@@ -47,13 +46,12 @@ type App struct {
 	stats *stats.Collector
 
 	mu        sync.Mutex
-	cfg       *Config            // the config in force; guarded by mu
-	cfgErr    error              // the last reload's error; guarded by mu
-	srv       *proxy.Server      // guarded by mu
-	ln        net.Listener       // guarded by mu
-	listenErr error              // guarded by mu
-	dial      proxy.DialFunc     // guarded by mu
-	dns       *resolver.Resolver // nil when [dns] enabled = false; guarded by mu
+	cfg       *Config       // the config in force; guarded by mu
+	cfgErr    error         // the last reload's error; guarded by mu
+	srv       *proxy.Server // guarded by mu
+	ln        net.Listener  // guarded by mu
+	listenErr error         // guarded by mu
+	up        *upstream     // the dialer and resolver in use; guarded by mu
 	// serveErr receives Serve's error when the current listener fails
 	// (not when a reload closes a replaced one).
 	serveErr chan error
@@ -74,6 +72,7 @@ func New(opts Options) (*App, error) {
 		opts.ConfigPath = p
 	}
 	a := &App{opts: opts, stats: stats.New(), quit: make(chan struct{}), serveErr: make(chan error, 1)}
+	_, statErr := os.Stat(opts.ConfigPath)
 	cfg, err := a.loadConfig()
 	if err != nil {
 		return nil, err
@@ -89,6 +88,11 @@ func New(opts Options) (*App, error) {
 	}
 	a.logs, a.log = lg, lg.App()
 	a.stats.SetDroppedFunc(lg.Dropped)
+	if errors.Is(statErr, os.ErrNotExist) {
+		// LoadConfig wrote it: say where, once, so the user can find it
+		// (the app log reaches the terminal too).
+		a.log.Info("wrote the default config", "path", opts.ConfigPath)
+	}
 	return a, nil
 }
 
@@ -121,7 +125,7 @@ func (a *App) loadConfig() (*Config, error) {
 		return nil, err
 	}
 	if a.opts.Listen != "" {
-		if err := cfg.Set("proxy.listen", a.opts.Listen, "flag --listen"); err != nil {
+		if err := cfg.Set(KeyListen, a.opts.Listen, "flag --listen"); err != nil {
 			return nil, err
 		}
 		if err := cfg.Validate(); err != nil {
@@ -179,18 +183,16 @@ func (a *App) ListenErr() error {
 	return a.listenErr
 }
 
-// proxyConfig maps the [proxy] section onto the engine's Config.
-func (a *App) proxyConfig(cfg *Config) proxy.Config {
+// proxyConfig maps the [proxy] section onto the engine's Config, dialing
+// through up.
+func (a *App) proxyConfig(cfg *Config, up *upstream) proxy.Config {
 	p := &cfg.Proxy
-	pool := p.PoolMaxIdlePerHost
-	if pool == 0 {
-		pool = -1 // 0 in the file means no pooling; in proxy.Config, the default
-	}
 	return proxy.Config{
 		Listen:                p.Listen,
 		ConnectPorts:          p.ConnectPorts,
 		NoVia:                 !p.Via,
-		MaxIdlePerHost:        pool,
+		MaxIdlePerHost:        p.PoolMaxIdlePerHost,
+		NoPool:                p.PoolMaxIdlePerHost == 0,
 		IdleConnTimeout:       p.PoolIdleTimeout.Duration,
 		ConnectTimeout:        p.ConnectTimeout.Duration,
 		ResponseHeaderTimeout: p.ResponseHeaderTimeout.Duration,
@@ -200,8 +202,9 @@ func (a *App) proxyConfig(cfg *Config) proxy.Config {
 		ReadHeaderTimeout:     p.ReadHeaderTimeout.Duration,
 		ClientIdleTimeout:     p.ClientIdleTimeout.Duration,
 		TunnelIdleTimeout:     p.TunnelIdleTimeout.Duration,
+		BodyTimeout:           p.BodyTimeout.Duration,
 		LogQuery:              cfg.Log.LogQuery,
-		Dial:                  a.dial,
+		Dial:                  up.Dial,
 		Stats:                 a.stats,
 		Access:                a.logs.Access(),
 		Clients:               clientPolicy(&cfg.Access),
@@ -250,19 +253,19 @@ func (a *App) Start() error {
 func (a *App) start() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	dial, dns, err := newDialer(a.cfg)
+	up, err := newUpstream(a.cfg)
 	if err != nil {
 		return err
 	}
-	a.dial, a.dns = dial, dns
+	a.up = up
 	a.stats.SetDNSFunc(a.dnsFigures)
-	srv, err := proxy.New(a.proxyConfig(a.cfg))
+	srv, err := proxy.New(a.proxyConfig(a.cfg, up))
 	if err != nil {
 		return err
 	}
 	a.srv = srv
 	a.stats.SetPoolIdleFunc(srv.IdleUpstreamConns)
-	ln, err := listen(a.cfg.Proxy.Listen, a.cfg.sources["proxy.listen"])
+	ln, err := listen(a.cfg.Proxy.Listen, a.cfg.Source(KeyListen))
 	if err != nil {
 		a.listenErr = err
 		return err
@@ -298,7 +301,7 @@ func (a *App) serve(ln net.Listener) {
 // dnsFigures reports the current resolver's figures to the snapshot.
 func (a *App) dnsFigures() stats.DNSStats {
 	a.mu.Lock()
-	r := a.dns
+	r := a.up.dns
 	a.mu.Unlock()
 	if r == nil {
 		return stats.DNSStats{}
@@ -350,9 +353,7 @@ func (a *App) Stop(ctx context.Context) error {
 		err = nil
 	}
 	a.mu.Lock()
-	if a.dns != nil {
-		a.dns.Close()
-	}
+	a.up.close()
 	a.mu.Unlock()
 	return err
 }
@@ -361,31 +362,78 @@ func (a *App) Stop(ctx context.Context) error {
 func (a *App) Quit() { a.quitOnce.Do(func() { close(a.quit) }) }
 
 // Run starts the app and serves until ctx ends (a signal) or Quit, then
-// stops gracefully.
+// stops gracefully. A listen failure, such as a port in use, ends it at
+// once with that error.
 func (a *App) Run(ctx context.Context) error {
-	if err := a.Start(); err != nil {
-		return err
+	return a.run(ctx, runFront{})
+}
+
+// runFront is what a run shows besides the proxy: nothing (headless) or
+// the tray.
+type runFront struct {
+	// keepListenErr keeps the app up when the listener cannot open, for a
+	// front that shows the error and rebinds on a fixed config.
+	keepListenErr bool
+	// reloaded runs after each reload the config watcher makes; nil means
+	// nothing to do.
+	reloaded func()
+	// show runs the front until done is closed or it fails; nil means
+	// print the listen address and wait.
+	show func(done <-chan struct{}) error
+}
+
+// run is the one lifecycle of headless and tray runs: start, watch the
+// config, serve until ctx ends, Quit or the listener fails under us (that
+// ends the app rather than leave a dead proxy behind a normal-looking
+// icon), then stop: the system proxy goes back and the proxy drains (see
+// Stop), and the logs close last, so the records of the requests that
+// finished during the grace period are written.
+func (a *App) run(ctx context.Context, front runFront) error {
+	if err := a.Start(); err != nil && !(front.keepListenErr && a.ListenErr() != nil) {
+		return errors.Join(err, a.stopAll())
 	}
-	fmt.Fprintf(a.stderr(), "Sluice listening on %s\nTry: curl -x http://%s http://example.com/\n", a.ListenAddr(), a.ListenAddr())
-	if err := a.WatchConfig(ctx); err != nil {
-		a.log.Warn("config hot reload is off; restart to apply config changes", "err", err)
+	if front.reloaded != nil {
+		front.reloaded()
 	}
+	if err := a.watchConfig(ctx, front.reloaded); err != nil {
+		a.log.Warn("config hot reload is off; restart (or Reload config in the tray menu) to apply config changes", "err", err)
+	}
+	done := make(chan struct{})
 	var serveErr error
-	select {
-	case <-ctx.Done():
-	case <-a.quit:
-	case serveErr = <-a.serveErr:
-		a.log.Error("proxy stopped", "err", serveErr)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-a.quit:
+		case serveErr = <-a.serveErr:
+			a.log.Error("proxy stopped", "err", serveErr)
+		}
+		close(done)
+	}()
+	var frontErr error
+	if front.show == nil {
+		a.printListening("")
+	} else if frontErr = front.show(done); frontErr != nil {
+		a.Quit()
 	}
+	<-done
 	a.log.Info("stopping")
-	stopErr := a.Stop(context.Background())
-	// The logs close last, so the records of the requests that finished
-	// during the grace period are written.
-	stopErr = errors.Join(stopErr, a.logs.Close())
+	stopErr := a.stopAll()
 	if serveErr != nil && !errors.Is(serveErr, proxy.ErrServerClosed) {
 		return serveErr
 	}
-	return stopErr
+	return errors.Join(frontErr, stopErr)
+}
+
+// stopAll stops the proxy (restoring the system proxy first, see Stop)
+// and then closes the logs.
+func (a *App) stopAll() error {
+	return errors.Join(a.Stop(context.Background()), a.logs.Close())
+}
+
+// printListening tells the user where the proxy listens and how to try it.
+func (a *App) printListening(how string) {
+	addr := a.ListenAddr()
+	fmt.Fprintf(a.stderr(), "Sluice listening on %s%s\nTry: curl -x http://%s http://example.com/\n", addr, how, addr)
 }
 
 func (a *App) stderr() io.Writer {

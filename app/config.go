@@ -1,15 +1,14 @@
 package app
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"math"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,12 +21,12 @@ import (
 // Config is the whole of config.toml. Every field has a default (see
 // DefaultConfig and assets/config.toml), so a missing key is never an error.
 type Config struct {
-	Proxy    ProxyConfig    `toml:"proxy"`
-	Log      LogConfig      `toml:"log"`
-	Metrics  MetricsConfig  `toml:"metrics"`
-	DNS      DNSConfig      `toml:"dns"`
-	SysProxy SysProxyConfig `toml:"sysproxy"`
-	Access   AccessConfig   `toml:"access"`
+	Proxy    ProxyConfig
+	Log      LogConfig
+	Metrics  MetricsConfig
+	DNS      DNSConfig
+	SysProxy SysProxyConfig
+	Access   AccessConfig
 
 	// path is the file the config came from ("" for the embedded default).
 	path string
@@ -38,66 +37,67 @@ type Config struct {
 
 // ProxyConfig is the [proxy] section.
 type ProxyConfig struct {
-	Listen                string   `toml:"listen"`
-	ConnectPorts          []int    `toml:"connect_ports"`
-	Via                   bool     `toml:"via"`
-	PoolMaxIdlePerHost    int      `toml:"pool_max_idle_per_host"`
-	PoolIdleTimeout       Duration `toml:"pool_idle_timeout"`
-	ConnectTimeout        Duration `toml:"connect_timeout"`
-	ResponseHeaderTimeout Duration `toml:"response_header_timeout"`
-	MaxHeaderBytes        int      `toml:"max_header_bytes"`
-	MaxConcurrent         int      `toml:"max_concurrent"`
-	MaxBodyBytes          int64    `toml:"max_body_bytes"`
-	ReadHeaderTimeout     Duration `toml:"read_header_timeout"`
-	ClientIdleTimeout     Duration `toml:"client_idle_timeout"`
-	TunnelIdleTimeout     Duration `toml:"tunnel_idle_timeout"`
-	ShutdownGrace         Duration `toml:"shutdown_grace"`
+	Listen                string
+	ConnectPorts          []int
+	Via                   bool
+	PoolMaxIdlePerHost    int
+	PoolIdleTimeout       Duration
+	ConnectTimeout        Duration
+	ResponseHeaderTimeout Duration
+	MaxHeaderBytes        int
+	MaxConcurrent         int
+	MaxBodyBytes          int64
+	ReadHeaderTimeout     Duration
+	ClientIdleTimeout     Duration
+	TunnelIdleTimeout     Duration
+	BodyTimeout           Duration
+	ShutdownGrace         Duration
 }
 
 // LogConfig is the [log] section.
 type LogConfig struct {
-	Dir        string `toml:"dir"`
-	Level      string `toml:"level"`
-	Format     string `toml:"format"`
-	AccessLog  bool   `toml:"access_log"`
-	LogQuery   bool   `toml:"log_query"`
-	MaxSizeMB  int    `toml:"max_size_mb"`
-	MaxBackups int    `toml:"max_backups"`
-	MaxAgeDays int    `toml:"max_age_days"`
-	Compress   bool   `toml:"compress"`
+	Dir        string
+	Level      string
+	Format     string
+	AccessLog  bool
+	LogQuery   bool
+	MaxSizeMB  int
+	MaxBackups int
+	MaxAgeDays int
+	Compress   bool
 }
 
 // MetricsConfig is the [metrics] section.
 type MetricsConfig struct {
-	Enabled bool `toml:"enabled"`
+	Enabled bool
 }
 
 // DNSConfig is the [dns] section.
 type DNSConfig struct {
-	Enabled     bool     `toml:"enabled"`
-	Servers     []string `toml:"servers"`
-	MinTTL      Duration `toml:"min_ttl"`
-	MaxTTL      Duration `toml:"max_ttl"`
-	NegativeTTL Duration `toml:"negative_ttl"`
-	StaleTTL    Duration `toml:"stale_ttl"`
-	MaxEntries  int      `toml:"max_entries"`
-	Prefetch    bool     `toml:"prefetch"`
-	Timeout     Duration `toml:"timeout"`
+	Enabled     bool
+	Servers     []string
+	MinTTL      Duration
+	MaxTTL      Duration
+	NegativeTTL Duration
+	StaleTTL    Duration
+	MaxEntries  int
+	Prefetch    bool
+	Timeout     Duration
 }
 
 // SysProxyConfig is the [sysproxy] section.
 type SysProxyConfig struct {
-	Bypass        []string `toml:"bypass"`
-	Guard         bool     `toml:"guard"`
-	EnableOnStart bool     `toml:"enable_on_start"`
+	Bypass        []string
+	Guard         bool
+	EnableOnStart bool
 }
 
 // AccessConfig is the [access] section: who may use the proxy.
 type AccessConfig struct {
-	Allow []Prefix `toml:"allow"`
+	Allow []Prefix
 	// Users maps user names to bcrypt hashes ([access.users]).
-	Users     map[string]string `toml:"users"`
-	RateLimit float64           `toml:"rate_limit"`
+	Users     map[string]string
+	RateLimit float64
 }
 
 // Prefix is an address range written as a string in TOML: a CIDR
@@ -122,7 +122,12 @@ func (p *Prefix) UnmarshalText(b []byte) error {
 func (p Prefix) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
 // Duration is a time.Duration written as a string in TOML ("90s", "1m30s").
-type Duration struct{ time.Duration }
+// It keeps the text it was written as, so `config check` and reload's
+// change log show "90s" rather than "1m30s".
+type Duration struct {
+	time.Duration
+	text string
+}
 
 // UnmarshalText parses a Go duration string.
 func (d *Duration) UnmarshalText(b []byte) error {
@@ -130,22 +135,35 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("%q is not a duration (write it like \"30s\", \"5m\" or \"1h\")", b)
 	}
-	d.Duration = v
+	d.Duration, d.text = v, string(b)
 	return nil
 }
 
-// MarshalText writes the duration the way UnmarshalText reads it.
+// String returns the duration as written, or in Go's form if it was not
+// read from text.
+func (d Duration) String() string {
+	if d.text != "" {
+		return d.text
+	}
+	return d.Duration.String()
+}
+
+// MarshalText writes the duration as it was written.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
 // Path returns the file the config was loaded from.
 func (c *Config) Path() string { return c.path }
 
-// DefaultConfig returns the embedded default config.toml, decoded.
+// Source says where key's value came from when it was not the file
+// ("env PROXY_LISTEN", "flag --listen"), or "".
+func (c *Config) Source(key string) string { return c.sources[key] }
+
+// DefaultConfig returns the defaults from the key table.
 func DefaultConfig() *Config {
-	c, err := parseConfig(assets.DefaultConfig, "")
+	c, err := parseConfig(RenderDefaultConfig(), "")
 	if err != nil {
-		// The embedded file is tested; failing here is a build defect.
-		panic(fmt.Sprintf("embedded default config: %v", err))
+		// The table is tested; failing here is a build defect.
+		panic(fmt.Sprintf("default config: %v", err))
 	}
 	return c
 }
@@ -179,9 +197,51 @@ func (e *ConfigError) Error() string {
 	return b.String()
 }
 
+// ConfigErrors is every problem found in one pass over a config, in file
+// order (values from the environment or flags last). errors.As finds
+// each *ConfigError in it.
+type ConfigErrors struct{ Errs []*ConfigError }
+
+// Error is one problem per line.
+func (e *ConfigErrors) Error() string {
+	lines := make([]string, len(e.Errs))
+	for i, ce := range e.Errs {
+		lines[i] = ce.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap returns the problems, for errors.As and errors.Is.
+func (e *ConfigErrors) Unwrap() []error {
+	errs := make([]error, len(e.Errs))
+	for i, ce := range e.Errs {
+		errs[i] = ce
+	}
+	return errs
+}
+
+// joinProblems returns the problems sorted into file order as one error,
+// or nil when there are none.
+func joinProblems(errs []*ConfigError) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(errs, func(a, b *ConfigError) int {
+		if (a.Line == 0) != (b.Line == 0) {
+			if a.Line == 0 {
+				return 1
+			}
+			return -1
+		}
+		return a.Line - b.Line
+	})
+	return &ConfigErrors{Errs: errs}
+}
+
 // LoadConfig reads path, creating it with the commented defaults if it
 // does not exist, then applies environment overrides and validates. The
-// error, if any, is a *ConfigError (or an I/O error).
+// error, if any, is a *ConfigErrors listing every problem (or an I/O
+// error).
 func LoadConfig(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -192,26 +252,38 @@ func LoadConfig(path string) (*Config, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	c, err := parseConfig(data, path)
-	if err != nil {
-		return nil, err
+	c, problems := decodeConfig(data, path)
+	if c == nil {
+		return nil, joinProblems(problems)
 	}
-	if err := c.applyEnv(os.LookupEnv); err != nil {
-		return nil, err
+	problems = append(problems, c.applyEnv(os.LookupEnv)...)
+	bad := map[string]bool{}
+	for _, p := range problems {
+		bad[p.Key] = true
 	}
-	if err := c.validate(data); err != nil {
+	for _, p := range c.problems(data) {
+		if !bad[p.Key] {
+			problems = append(problems, p)
+		}
+	}
+	if err := joinProblems(problems); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
 // InitConfig writes the commented default config to path, creating its
-// directory. It does not overwrite an existing file.
+// directory. It does not overwrite an existing file: the error then says
+// so and wraps fs.ErrExist.
 func InitConfig(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("create config dir: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s: %w, and is left as it is; see what it sets with: sluice config check --config %s; "+
+			"to start again from the defaults, move it away and run sluice config init again", path, fs.ErrExist, path)
+	}
 	if err != nil {
 		return fmt.Errorf("create config: %w", err)
 	}
@@ -222,45 +294,140 @@ func InitConfig(path string) error {
 	return f.Close()
 }
 
-// parseConfig decodes data over the defaults. Unknown keys are errors, so
-// a typo never silently falls back to a default.
+// parseConfig decodes data over the defaults, without environment
+// overrides or validation.
 func parseConfig(data []byte, path string) (*Config, error) {
-	c := &Config{path: path}
-	if path != "" {
-		*c = *DefaultConfig()
-		c.path = path
-	}
-	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(c)
-	if err != nil {
-		return nil, tomlError(path, err)
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		key := und[0].String()
-		return nil, &ConfigError{File: path, Key: key, Line: keyLine(data, key),
-			Msg: "unknown key (see the commented defaults: sluice config init --config NEW_FILE)"}
+	c, problems := decodeConfig(data, path)
+	if err := joinProblems(problems); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
 
-// tomlError turns a decode error into a ConfigError with key and line.
-func tomlError(path string, err error) error {
+// decodeConfig decodes data over the defaults (none when path is "",
+// which is how the defaults themselves are read), reporting every
+// unknown key and wrongly typed value. A key with a problem keeps its
+// default. c is nil when the file is not TOML at all.
+func decodeConfig(data []byte, path string) (c *Config, problems []*ConfigError) {
+	c = &Config{}
+	if path != "" {
+		c = DefaultConfig()
+	}
+	c.path = path
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		return nil, []*ConfigError{tomlError(path, err)}
+	}
+	add := func(key string, line int, msg string) {
+		problems = append(problems, &ConfigError{File: path, Key: key, Line: line, Msg: msg})
+	}
+	sections := make([]string, len(Sections))
+	for i, s := range Sections {
+		sections[i] = s.Name
+	}
+	for sect, v := range raw {
+		table, isTable := v.(map[string]any)
+		if !isTable && !slices.Contains(sections, sect) {
+			msg := "a key outside any section"
+			for _, k := range Keys {
+				if _, leaf, _ := strings.Cut(k.Name, "."); leaf == sect {
+					msg += fmt.Sprintf("; did you mean %s (put it under [%s])?", k.Name, k.Section())
+					break
+				}
+			}
+			add(sect, keyLine(data, sect), msg)
+			continue
+		}
+		if !slices.Contains(sections, sect) {
+			msg := fmt.Sprintf("unknown section [%s]", sect)
+			if s := nearest(sect, sections); s != "" {
+				msg += fmt.Sprintf("; did you mean [%s]?", s)
+			} else {
+				msg += " (the sections are [" + strings.Join(sections, "], [") + "])"
+			}
+			add("", sectionLine(data, sect), msg)
+			continue
+		}
+		if !isTable {
+			add(sect, keyLine(data, sect), fmt.Sprintf("%s is a section; write [%s] and its keys under it", sect, sect))
+			continue
+		}
+		for name, val := range table {
+			full := sect + "." + name
+			k, ok := lookupKey(full)
+			if !ok {
+				add(full, keyLine(data, full), unknownKey(full))
+				continue
+			}
+			if msg := decodeValue(k, c, val); msg != "" {
+				add(full, keyLine(data, full), msg)
+			}
+		}
+	}
+	return c, problems
+}
+
+// unknownKey says a key does not exist, and which one was meant when a
+// key is a near miss or sits in the wrong section.
+func unknownKey(full string) string {
+	sect, leaf, _ := strings.Cut(full, ".")
+	var same []string
+	for _, k := range Keys {
+		s, l, _ := strings.Cut(k.Name, ".")
+		if l == leaf {
+			return fmt.Sprintf("unknown key; did you mean %s (in [%s])?", k.Name, s)
+		}
+		if s == sect {
+			same = append(same, l)
+		}
+	}
+	if l := nearest(leaf, same); l != "" {
+		return fmt.Sprintf("unknown key; did you mean %s?", l)
+	}
+	return "unknown key (docs/configuration.md lists every key; see the commented defaults: sluice config init --config NEW_FILE)"
+}
+
+// nearest returns the candidate closest to s by edit distance if it is
+// close enough to be a typo, else "".
+func nearest(s string, candidates []string) string {
+	best, bestD := "", max(2, len(s)/4)+1
+	for _, c := range candidates {
+		if d := editDistance(s, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// tomlError turns a syntax error into a ConfigError with its line.
+func tomlError(path string, err error) *ConfigError {
 	ce := &ConfigError{File: path, Msg: err.Error()}
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
 		ce.Line = pe.Position.Line
-		ce.Msg = pe.Message
+		ce.Msg = pe.Message + " (the file is not valid TOML)"
 		ce.Key = pe.LastKey
-		return ce
-	}
-	// Type errors read: toml: line 4 (last key "proxy.max"): message
-	msg := strings.TrimPrefix(err.Error(), "toml: ")
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		n, after, _ := strings.Cut(rest, " ")
-		ce.Line, _ = strconv.Atoi(n)
-		if k, m, ok := strings.Cut(after, "): "); ok {
-			ce.Key = strings.Trim(strings.TrimPrefix(k, "(last key "), `"`)
-			ce.Msg = m
-		}
 	}
 	return ce
 }
@@ -287,66 +454,54 @@ func keyLine(data []byte, key string) int {
 	return 0
 }
 
-// envOverrides maps environment variables to the keys they override.
-var envOverrides = []struct{ env, key string }{
-	{"PROXY_LISTEN", "proxy.listen"},
-	{"PROXY_POOL_SIZE", "proxy.pool_max_idle_per_host"},
-	{"PROXY_IDLE_TIMEOUT", "proxy.pool_idle_timeout"},
-	{"PROXY_MAX_CONCURRENT", "proxy.max_concurrent"},
-	{"PROXY_CONNECT_TIMEOUT", "proxy.connect_timeout"},
+// sectionLine finds the line of a [section] header (or of the first
+// [section.sub] header), or 0.
+func sectionLine(data []byte, section string) int {
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "[") {
+			continue
+		}
+		name := strings.Trim(strings.SplitN(line, "#", 2)[0], "[] \t")
+		if name == section || strings.HasPrefix(name, section+".") {
+			return i + 1
+		}
+	}
+	return 0
 }
 
-// applyEnv applies the PROXY_* environment overrides (env beats file).
-func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
-	for _, o := range envOverrides {
-		v, ok := lookup(o.env)
+// applyEnv applies the environment overrides named in the key table
+// (env beats file).
+func (c *Config) applyEnv(lookup func(string) (string, bool)) []*ConfigError {
+	var problems []*ConfigError
+	for _, k := range Keys {
+		if k.Env == "" {
+			continue
+		}
+		v, ok := lookup(k.Env)
 		if !ok || v == "" {
 			continue
 		}
-		if err := c.Set(o.key, v, "env "+o.env); err != nil {
-			return err
+		if err := c.Set(k.Name, v, "env "+k.Env); err != nil {
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				ce = &ConfigError{Key: k.Name, Msg: err.Error()}
+			}
+			problems = append(problems, ce)
 		}
 	}
-	return nil
+	return problems
 }
 
 // Set overrides one key from a string (a flag or an environment
 // variable), recording source for `config check`.
 func (c *Config) Set(key, value, source string) error {
-	bad := func(msg string) error {
+	k, ok := lookupKey(key)
+	if !ok {
+		return fmt.Errorf("config key %s does not exist", key)
+	}
+	if msg := setFromString(k, c, value); msg != "" {
 		return &ConfigError{Key: key, Msg: fmt.Sprintf("%s=%q: %s", source, value, msg)}
-	}
-	atoi := func(dst *int) error {
-		n, err := strconv.Atoi(value)
-		if err != nil {
-			return bad("not a whole number")
-		}
-		*dst = n
-		return nil
-	}
-	dur := func(dst *Duration) error {
-		if err := dst.UnmarshalText([]byte(value)); err != nil {
-			return bad(err.Error())
-		}
-		return nil
-	}
-	var err error
-	switch key {
-	case "proxy.listen":
-		c.Proxy.Listen = value
-	case "proxy.pool_max_idle_per_host":
-		err = atoi(&c.Proxy.PoolMaxIdlePerHost)
-	case "proxy.pool_idle_timeout":
-		err = dur(&c.Proxy.PoolIdleTimeout)
-	case "proxy.max_concurrent":
-		err = atoi(&c.Proxy.MaxConcurrent)
-	case "proxy.connect_timeout":
-		err = dur(&c.Proxy.ConnectTimeout)
-	default:
-		return fmt.Errorf("config key %s cannot be overridden", key)
-	}
-	if err != nil {
-		return err
 	}
 	if c.sources == nil {
 		c.sources = map[string]string{}
@@ -356,144 +511,52 @@ func (c *Config) Set(key, value, source string) error {
 }
 
 // Validate checks every value against its allowed range. Errors name the
-// key and, when the value came from the file, its line.
+// key and, when the value came from the file, its line; all of them are
+// returned, as a *ConfigErrors.
 func (c *Config) Validate() error {
 	var data []byte
 	if c.path != "" {
 		data, _ = os.ReadFile(c.path)
 	}
-	return c.validate(data)
+	return joinProblems(c.problems(data))
 }
 
-func (c *Config) validate(data []byte) error {
-	fail := func(key, format string, args ...any) error {
-		e := &ConfigError{File: c.path, Key: key, Msg: fmt.Sprintf(format, args...)}
+// problems checks every key in the table, then the rules across keys.
+func (c *Config) problems(data []byte) []*ConfigError {
+	var out []*ConfigError
+	fail := func(key, msg string) {
+		e := &ConfigError{File: c.path, Key: key, Msg: msg}
 		if src, ok := c.sources[key]; ok {
 			e.File, e.Msg = "", e.Msg+" (from "+src+")"
 		} else {
 			e.Line = keyLine(data, key)
 		}
-		return e
+		out = append(out, e)
 	}
-	p := &c.Proxy
-	if _, port, err := net.SplitHostPort(p.Listen); err != nil {
-		return fail("proxy.listen", "%q is not host:port (for example \"127.0.0.1:8877\")", p.Listen)
-	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return fail("proxy.listen", "port %q is not a number from 0 to 65535", port)
-	}
-	for _, port := range p.ConnectPorts {
-		if port < 1 || port > 65535 {
-			return fail("proxy.connect_ports", "port %d is not from 1 to 65535 (an empty list allows every port)", port)
+	for i := range Keys {
+		k := &Keys[i]
+		if msg := checkBounds(k, c); msg != "" {
+			fail(k.Name, msg)
+		} else if k.Check != nil {
+			if msg := k.Check(c); msg != "" {
+				fail(k.Name, msg)
+			}
 		}
 	}
-	positive := []struct {
-		key string
-		n   int64
-		min int64
-	}{
-		{"proxy.pool_max_idle_per_host", int64(p.PoolMaxIdlePerHost), 0},
-		{"proxy.max_header_bytes", int64(p.MaxHeaderBytes), 1024},
-		{"proxy.max_concurrent", int64(p.MaxConcurrent), 1},
-		{"proxy.max_body_bytes", p.MaxBodyBytes, 0},
-		{"log.max_size_mb", int64(c.Log.MaxSizeMB), 1},
-		{"log.max_backups", int64(c.Log.MaxBackups), 0},
-		{"log.max_age_days", int64(c.Log.MaxAgeDays), 0},
-		{"dns.max_entries", int64(c.DNS.MaxEntries), 1},
-	}
-	for _, v := range positive {
-		if v.n < v.min {
-			return fail(v.key, "%d is too small (the least allowed is %d)", v.n, v.min)
-		}
-	}
-	if p.MaxHeaderBytes > 1<<20 {
-		return fail("proxy.max_header_bytes", "%d is over the largest allowed, 1048576", p.MaxHeaderBytes)
-	}
-	durations := []struct {
-		key string
-		d   Duration
-	}{
-		{"proxy.pool_idle_timeout", p.PoolIdleTimeout},
-		{"proxy.connect_timeout", p.ConnectTimeout},
-		{"proxy.response_header_timeout", p.ResponseHeaderTimeout},
-		{"proxy.read_header_timeout", p.ReadHeaderTimeout},
-		{"proxy.client_idle_timeout", p.ClientIdleTimeout},
-		{"proxy.tunnel_idle_timeout", p.TunnelIdleTimeout},
-		{"proxy.shutdown_grace", p.ShutdownGrace},
-		{"dns.timeout", c.DNS.Timeout},
-	}
-	for _, v := range durations {
-		if v.d.Duration <= 0 {
-			return fail(v.key, "%s must be more than zero", v.d)
-		}
-	}
-	for _, v := range []struct {
-		key string
-		d   Duration
-	}{{"dns.min_ttl", c.DNS.MinTTL}, {"dns.max_ttl", c.DNS.MaxTTL}, {"dns.negative_ttl", c.DNS.NegativeTTL}, {"dns.stale_ttl", c.DNS.StaleTTL}} {
-		if v.d.Duration < 0 {
-			return fail(v.key, "%s must not be negative", v.d)
-		}
-	}
-	if c.DNS.MaxTTL.Duration < c.DNS.MinTTL.Duration {
-		return fail("dns.max_ttl", "%s is less than dns.min_ttl (%s)", c.DNS.MaxTTL, c.DNS.MinTTL)
-	}
-	switch strings.ToLower(c.Log.Level) {
-	case "debug", "info", "warn", "error":
-	default:
-		return fail("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
-	}
-	switch c.Log.Format {
-	case "json", "text":
-	default:
-		return fail("log.format", "%q is not one of json, text", c.Log.Format)
-	}
-	if len(c.DNS.Servers) == 0 {
-		return fail("dns.servers", "the list is empty (use [\"system\"] for the system's servers)")
-	}
-	for _, s := range c.DNS.Servers {
-		if err := validateDNSServer(s); err != nil {
-			return fail("dns.servers", "%v", err)
-		}
-	}
-	return c.validateAccess(fail)
-}
-
-// validateAccess checks [access], and that a listen address other
-// machines can reach is not an open proxy: it needs both a non-loopback
-// allow range and users, or anyone on the network could relay through
-// Sluice (this is how such tools end up abused).
-func (c *Config) validateAccess(fail func(key, format string, args ...any) error) error {
-	a := &c.Access
-	if len(a.Allow) == 0 {
-		return fail("access.allow", "the list is empty, so no client could use Sluice (the default is loopback only: [\"127.0.0.0/8\", \"::1/128\"])")
-	}
-	for name, hash := range a.Users {
+	for name, hash := range c.Access.Users {
 		key := "access.users." + name
 		if name == "" || strings.ContainsAny(name, ":\x00\r\n") {
-			return fail(key, "a user name must not be empty or hold a colon or control characters")
+			fail(key, "a user name must not be empty or hold a colon or control characters")
+		} else if err := proxy.CheckPasswordHash(hash); err != nil {
+			fail(key, err.Error())
 		}
-		if err := proxy.CheckPasswordHash(hash); err != nil {
-			return fail(key, "%v", err)
+	}
+	for _, r := range crossRules {
+		if msg := r.check(c); msg != "" {
+			fail(r.key, msg)
 		}
 	}
-	if r := a.RateLimit; math.IsNaN(r) || r < 0 || r > proxy.MaxRateLimit {
-		return fail("access.rate_limit", "%v is not from 0 (no limit) to %v requests a second", r, float64(proxy.MaxRateLimit))
-	}
-	if listenIsLoopback(c.Proxy.Listen) {
-		return nil
-	}
-	var missing []string
-	if !c.allowsNonLoopback() {
-		missing = append(missing, "name the networks that may use it in [access] allow (for example [\"192.168.1.0/24\"])")
-	}
-	if len(a.Users) == 0 {
-		missing = append(missing, "add users with password hashes under [access.users] (make a hash with: sluice access hash-password)")
-	}
-	if len(missing) > 0 {
-		return fail("proxy.listen", "%q is not a loopback address, so other machines can reach Sluice, and it would be an open proxy: %s; or listen on 127.0.0.1",
-			c.Proxy.Listen, strings.Join(missing, ", and "))
-	}
-	return nil
+	return out
 }
 
 // listenIsLoopback reports whether a listen address ("host:port") is

@@ -29,7 +29,21 @@ var errLocked = errors.New("locked by another process")
 type Instance struct {
 	f    *os.File
 	addr string
+	tray TrayState
 }
+
+// TrayState is whether an instance shows a tray icon, as it records in
+// the instance file for a second launch to tell the user.
+type TrayState string
+
+const (
+	// TrayUnknown: still starting, or still waiting for a tray host.
+	TrayUnknown TrayState = ""
+	// TrayShown: the icon is up; its menu has Quit.
+	TrayShown TrayState = "shown"
+	// TrayNone: there is no tray host; it runs without an icon.
+	TrayNone TrayState = "none"
+)
 
 // RunningError is ClaimInstance's answer when another Sluice holds the
 // claim.
@@ -40,12 +54,18 @@ type RunningError struct {
 	Addr string
 	// Healthy is true when it answered GET /healthz on Addr.
 	Healthy bool
+	// Tray is whether it shows a tray icon, as it recorded.
+	Tray TrayState
 }
 
 func (e *RunningError) Error() string {
 	switch {
-	case e.Healthy:
+	case e.Healthy && e.Tray == TrayShown:
 		return fmt.Sprintf("Sluice is already running (pid %d) and listening on %s; use its tray icon, or quit it first", e.PID, e.Addr)
+	case e.Healthy && e.Tray == TrayNone:
+		return fmt.Sprintf("Sluice is already running (pid %d) and listening on %s, without a tray icon; stop it first (Ctrl-C where it runs, or kill %d)", e.PID, e.Addr, e.PID)
+	case e.Healthy:
+		return fmt.Sprintf("Sluice is already running (pid %d) and listening on %s, still looking for a system tray; quit it first (kill %d) to start another", e.PID, e.Addr, e.PID)
 	case e.Addr != "":
 		return fmt.Sprintf("another Sluice (pid %d) holds the instance lock but does not answer on http://%s/healthz; if it hangs, end it and start Sluice again", e.PID, e.Addr)
 	default:
@@ -83,7 +103,7 @@ func ClaimInstance(dir string) (*Instance, error) {
 		return nil, otherInstance(path)
 	}
 	in := &Instance{f: f}
-	if err := in.record(""); err != nil {
+	if err := in.record("", TrayUnknown); err != nil {
 		in.Release()
 		return nil, err
 	}
@@ -96,21 +116,30 @@ func (in *Instance) SetAddr(addr string) error {
 	if addr == in.addr {
 		return nil
 	}
-	return in.record(addr)
+	return in.record(addr, in.tray)
 }
 
-// record rewrites the lock file's content: this pid and addr. The lock is
+// SetTray records whether this instance shows a tray icon, so that a
+// second launch can say how to reach or stop it.
+func (in *Instance) SetTray(t TrayState) error {
+	if t == in.tray {
+		return nil
+	}
+	return in.record(in.addr, t)
+}
+
+// record rewrites the lock file's content: this pid, addr and tray. The lock is
 // on the file, not the bytes (Windows locks a range far past them), so
 // the content stays readable by a second launch.
-func (in *Instance) record(addr string) error {
-	data := fmt.Sprintf("pid=%d\naddr=%s\n", os.Getpid(), addr)
+func (in *Instance) record(addr string, tray TrayState) error {
+	data := fmt.Sprintf("pid=%d\naddr=%s\ntray=%s\n", os.Getpid(), addr, tray)
 	if err := in.f.Truncate(0); err != nil {
 		return fmt.Errorf("write instance lock: %w", err)
 	}
 	if _, err := in.f.WriteAt([]byte(data), 0); err != nil {
 		return fmt.Errorf("write instance lock: %w", err)
 	}
-	in.addr = addr
+	in.addr, in.tray = addr, tray
 	return nil
 }
 
@@ -133,7 +162,7 @@ func otherInstance(path string) error {
 	for try := 0; try < 2; try++ {
 		data, err := os.ReadFile(path)
 		if err == nil {
-			e.PID, e.Addr = parseInstanceFile(string(data))
+			e.PID, e.Addr, e.Tray = parseInstanceFile(string(data))
 		}
 		if e.PID != 0 {
 			break
@@ -146,7 +175,7 @@ func otherInstance(path string) error {
 	return e
 }
 
-func parseInstanceFile(s string) (pid int, addr string) {
+func parseInstanceFile(s string) (pid int, addr string, tray TrayState) {
 	for _, line := range strings.Split(s, "\n") {
 		k, v, _ := strings.Cut(line, "=")
 		switch k {
@@ -154,9 +183,11 @@ func parseInstanceFile(s string) (pid int, addr string) {
 			pid, _ = strconv.Atoi(v)
 		case "addr":
 			addr = v
+		case "tray":
+			tray = TrayState(v)
 		}
 	}
-	return pid, addr
+	return pid, addr, tray
 }
 
 // pingHealthz reports whether GET /healthz on the proxy at addr answers

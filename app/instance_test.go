@@ -142,3 +142,39 @@ func TestHelperHoldInstanceLock(t *testing.T) {
 	time.Sleep(time.Minute)
 	os.Exit(0)
 }
+
+// A second launch says what is true of the first: "use its tray icon"
+// only when it shows one.
+func TestSecondLaunchSaysWhetherTheFirstHasATray(t *testing.T) {
+	dir := t.TempDir()
+	first, err := ClaimInstance(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Release()
+	healthz := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	defer healthz.Close()
+	if err := first.SetAddr(healthz.Listener.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		tray      TrayState
+		want, not string
+	}{
+		{TrayShown, "use its tray icon", "without a tray"},
+		{TrayNone, "without a tray icon", "use its tray icon"},
+		{TrayUnknown, "still looking for a system tray", "use its tray icon"},
+	} {
+		if err := first.SetTray(tc.tray); err != nil {
+			t.Fatal(err)
+		}
+		_, err := ClaimInstance(dir)
+		var running *RunningError
+		if !errors.As(err, &running) || running.Tray != tc.tray || running.ExitCode() != 0 {
+			t.Fatalf("tray %q: second claim = %#v, want a healthy *RunningError with that tray", tc.tray, err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, tc.want) || strings.Contains(msg, tc.not) {
+			t.Errorf("tray %q: message %q, want %q and not %q", tc.tray, msg, tc.want, tc.not)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"time"
 )
@@ -22,13 +23,17 @@ func tuneGC() {
 }
 
 // Returning memory after a burst: Go gives freed heap back to the OS only
-// gradually, so a desktop proxy that served a thousand connections for a
-// minute would otherwise sit at its peak size for a long while. Every
-// trimEvery, if the connections open fell to a quarter of the peak seen
-// since the last trim, and that peak was a real burst, the heap is
-// collected and returned at once.
+// gradually, and the splice pipes that relays and tunnels used stay cached
+// (two file descriptors each) in a sync.Pool until two collections have
+// passed, which an idle process may not run for minutes. So a desktop
+// proxy that served a thousand connections would otherwise sit near its
+// peak size, with a thousand pipes, for a long while. Every trimEvery the
+// open connections are compared with the peak since the last trim: once a
+// real burst (trimMinPeak) has fallen to a quarter and stopped falling,
+// memory is returned at once. Waiting for it to stop falling matters: the
+// pipes of connections that close after the trim would stay cached.
 const (
-	trimEvery    = 10 * time.Second
+	trimEvery    = time.Second
 	trimMinPeak  = 256
 	trimFraction = 4
 )
@@ -37,19 +42,34 @@ const (
 func (a *App) trimAfterBursts(ctx context.Context) {
 	t := time.NewTicker(trimEvery)
 	defer t.Stop()
-	var peak int64
+	var peak, last int64
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		peak = max(peak, a.stats.TakeConnsPeak())
-		n := a.stats.Snapshot().ConnsActive
-		if peak >= trimMinPeak && n <= peak/trimFraction {
-			debug.FreeOSMemory()
-			a.log.Debug("returned memory after a burst", "peak_conns", peak, "conns", n)
-			peak = 0
+		// Cheap until a burst: the snapshot is only taken after one.
+		if peak = max(peak, a.stats.TakeConnsPeak()); peak < trimMinPeak {
+			continue
 		}
+		n := a.stats.Snapshot().ConnsActive
+		falling := n < last
+		last = n
+		if n > peak/trimFraction || falling {
+			continue
+		}
+		returnMemory()
+		a.log.Debug("returned memory after a burst", "peak_conns", peak, "conns", n)
+		peak = 0
 	}
+}
+
+// returnMemory collects twice and hands the free heap back to the OS. The
+// first collection moves sync.Pool contents (buffers, cached splice pipes)
+// to the pools' victim cache, the second drops them; the pipes' file
+// descriptors are closed by their finalizers right after.
+func returnMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"net"
 	"reflect"
 )
 
@@ -9,15 +10,18 @@ import (
 // established connections: a new listen address is bound before the old
 // listener closes (connections it accepted keep running), and pool,
 // limits, DNS and log settings apply to work that starts afterwards. An
-// invalid file changes nothing: the running config stays, and the error is
-// kept for ConfigError (the tray shows it) and logged.
+// invalid file, or one that cannot be put into effect (its listen address
+// is in use, say), changes nothing: the running config, listener and
+// resolver stay, and the error is kept for ConfigError (the tray shows
+// it) and logged.
 func (a *App) Reload() error {
 	cfg, err := a.loadConfig()
 	prevAddr := a.ListenAddr()
+	prev := a.Config()
 	if err == nil {
 		err = a.apply(cfg)
 	}
-	if err == nil && a.ListenAddr() != prevAddr && a.SystemProxyOn() {
+	if err == nil && a.ListenAddr() != prevAddr && a.SystemProxySwitchedOn() {
 		// The system proxy follows the new port.
 		if perr := a.SetSystemProxy(true); perr != nil {
 			a.log.Error("point the system proxy at the new address", "err", perr)
@@ -30,11 +34,15 @@ func (a *App) Reload() error {
 		a.log.Error("config reload failed; keeping the running config", "err", err)
 		return err
 	}
-	a.log.Info("config reloaded", "config", a.opts.ConfigPath)
+	// Each changed key is an attribute: proxy.connect_timeout="10s → 3s".
+	a.log.Info("config reloaded", append([]any{"config", a.opts.ConfigPath}, changedKeys(prev, cfg)...)...)
 	return nil
 }
 
-// apply switches the running app to cfg.
+// apply switches the running app to cfg, all or nothing: the new
+// resolver, listener and proxy settings are made first, and only when all
+// of them exist do they replace the running ones, which are closed after.
+// On an error the running proxy is exactly as it was.
 func (a *App) apply(cfg *Config) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -43,23 +51,47 @@ func (a *App) apply(cfg *Config) error {
 		return nil
 	}
 	old := a.cfg
+	up := a.up
+	var undo []func()
+	fail := func(err error) error {
+		for _, f := range undo {
+			f()
+		}
+		return err
+	}
 	if !reflect.DeepEqual(old.DNS, cfg.DNS) || old.Proxy.ConnectTimeout != cfg.Proxy.ConnectTimeout {
-		dial, dns, err := newDialer(cfg)
+		u, err := newUpstream(cfg)
 		if err != nil {
 			return fmt.Errorf("dns: %w", err)
 		}
-		if a.dns != nil {
-			// In-flight dials hold their own reference; the old cache
-			// only stops refreshing.
-			a.dns.Close()
-		}
-		a.dial, a.dns = dial, dns
+		up = u
+		undo = append(undo, u.close)
 	}
+	var ln net.Listener
 	if cfg.Proxy.Listen != old.Proxy.Listen || a.ln == nil {
-		ln, err := listen(cfg.Proxy.Listen, cfg.sources["proxy.listen"])
+		l, err := listen(cfg.Proxy.Listen, cfg.Source(KeyListen))
 		if err != nil {
-			return err
+			return fail(err)
 		}
+		ln = l
+		undo = append(undo, func() { l.Close() })
+	}
+	dir, err := LogDirOf(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	// Update checks the whole config before it changes anything, so it is
+	// the last step that may fail and the first that takes effect.
+	if err := a.srv.Update(a.proxyConfig(cfg, up)); err != nil {
+		return fail(err)
+	}
+
+	a.cfg = cfg
+	if up != a.up {
+		a.up.retire()
+		a.up = up
+	}
+	if ln != nil {
 		prev := a.ln
 		a.ln, a.listenErr = ln, nil
 		a.serve(ln)
@@ -68,16 +100,8 @@ func (a *App) apply(cfg *Config) error {
 		}
 		a.log.Info("listening", "addr", ln.Addr().String())
 	}
-	dir, err := LogDirOf(cfg)
-	if err != nil {
-		return err
-	}
 	if err := a.logs.Reconfigure(logConfig(cfg, dir, a.opts.Stderr)); err != nil {
 		a.log.Warn("some [log] changes take effect on restart", "err", err)
 	}
-	if err := a.srv.Update(a.proxyConfig(cfg)); err != nil {
-		return err
-	}
-	a.cfg = cfg
 	return nil
 }

@@ -46,7 +46,7 @@ func writeConfig(t *testing.T, path, body string) {
 // watching its config file, and stops it when the test ends.
 func startWatchedApp(t *testing.T, listen string) (*App, string) {
 	t.Helper()
-	for _, k := range []string{"PROXY_LISTEN", "PROXY_POOL_SIZE", "PROXY_IDLE_TIMEOUT", "PROXY_MAX_CONCURRENT", "PROXY_CONNECT_TIMEOUT"} {
+	for _, k := range []string{"PROXY_LISTEN", "PROXY_POOL_SIZE", "PROXY_IDLE_TIMEOUT", "PROXY_MAX_CONCURRENT", "PROXY_CONNECT_TIMEOUT", "PROXY_BODY_TIMEOUT"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
 	}

@@ -52,10 +52,11 @@ func (a *App) restoreLeftoverSystemProxy() {
 }
 
 // SetSystemProxy points the system proxy at Sluice's listen address (on)
-// or puts back what was there before (off). Switching on also starts the
-// watchdog process that restores the setting if this process dies, and,
-// with [sysproxy] guard, a loop that re-applies it if another program
-// switches it away. Both end by themselves when the proxy is switched off.
+// or puts back what was there before (off). Switching on first starts the
+// watchdog process that restores the setting if this process dies, so no
+// kill can leave the setting pointing at a dead port, and, with [sysproxy]
+// guard, then a loop that re-applies it if another program switches it
+// away. Both end by themselves when the proxy is switched off.
 func (a *App) SetSystemProxy(on bool) error {
 	m, err := a.sysManager()
 	if err != nil {
@@ -69,20 +70,22 @@ func (a *App) SetSystemProxy(on bool) error {
 		return err
 	}
 	cfg := a.Config()
-	alreadyMine := m.IsOn() && m.Owner() == os.Getpid()
-	if err := m.On(host, port, cfg.SysProxy.Bypass); err != nil {
-		return err
+	if m.IsOn() && m.Owner() == os.Getpid() {
+		// Re-point; the watchdog and guard already run.
+		return m.On(host, port, cfg.SysProxy.Bypass)
 	}
-	if alreadyMine {
-		return nil // re-pointed; the watchdog and guard already run
-	}
-	if err := a.startWatchdog(); err != nil {
+	dog, err := a.startWatchdog()
+	if err != nil {
 		// Without a watchdog a crash would leave every program pointing
 		// at a dead port: refuse rather than run unguarded.
-		if oerr := m.Off(); oerr != nil {
-			a.log.Error("switch the system proxy back off", "err", oerr)
-		}
 		return fmt.Errorf("start the system proxy watchdog: %w", err)
+	}
+	if err := m.On(host, port, cfg.SysProxy.Bypass); err != nil {
+		if !m.IsOn() {
+			// Nothing to guard: On put everything back.
+			dog.Kill()
+		}
+		return err
 	}
 	if cfg.SysProxy.Guard {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -101,19 +104,23 @@ func (a *App) SetSystemProxy(on bool) error {
 	return nil
 }
 
-// SystemProxyOn reports whether Sluice has the system proxy switched on
-// (a state file exists).
-func (a *App) SystemProxyOn() bool {
+// SystemProxySwitchedOn reports whether Sluice (this process or another)
+// has switched the system proxy on and not yet put it back: its state file
+// exists. Whether the OS settings point at Sluice now is another question,
+// which sysproxy.Manager.Status answers.
+func (a *App) SystemProxySwitchedOn() bool {
 	m, err := a.sysManager()
 	return err == nil && m.IsOn()
 }
 
 // startWatchdog runs `sluice sysproxy guard --pid <this pid>` in a session
 // of its own, so a kill of this process or its group leaves it running.
-func (a *App) startWatchdog() error {
+// It waits for this process to end and restores the system proxy if this
+// process left it on (see sysproxy.Manager.Watch).
+func (a *App) startWatchdog() (*os.Process, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cmd := exec.Command(exe, "sysproxy", "guard", "--pid", strconv.Itoa(os.Getpid()), "--config", a.ConfigPath())
 	// Only a real file: a pipe held open by the watchdog would keep a
@@ -123,10 +130,10 @@ func (a *App) startWatchdog() error {
 	}
 	sysproxy.Detach(cmd)
 	if err := cmd.Start(); err != nil {
-		return err
+		return nil, err
 	}
 	go cmd.Wait() // reap it when it exits before this process
-	return nil
+	return cmd.Process, nil
 }
 
 // SystemProxyTarget turns a listen address into the host and port the

@@ -3,11 +3,9 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync/atomic"
 	"time"
 
-	"github.com/sluiceproxy/sluice/proxy"
 	"github.com/sluiceproxy/sluice/sysproxy"
 	"github.com/sluiceproxy/sluice/tray"
 )
@@ -26,13 +24,12 @@ const sysProxyPoll = 10 * time.Second
 
 // RunTray runs Sluice as the tray app until the user picks Quit or ctx
 // ends (a signal). It claims the per-user instance lock (a second launch
-// gets a *RunningError: print it and exit with its ExitCode), starts the
-// proxy, watches config.toml and shows the tray icon. A listener that
-// fails, such as a port in use, does not end it: the menu shows the error
-// and a fixed config.toml rebinds. Without a tray host (no D-Bus session
-// bus or no StatusNotifierWatcher) it logs one warning and runs headless.
-// On the way out Stop restores the system proxy and drains the proxy,
-// then the logs are flushed.
+// gets a *RunningError: print it and exit with its ExitCode), then runs
+// the lifecycle Run does with the tray as its front. A listener that
+// fails, such as a port in use, does not end it while the tray shows the
+// error: a fixed config.toml rebinds. Without a tray host (no D-Bus
+// session bus or no StatusNotifierWatcher) it logs one warning and goes
+// on as Run would, ending with the listen error if there is one.
 func (a *App) RunTray(ctx context.Context) error {
 	dir, err := StateDir()
 	if err != nil {
@@ -44,9 +41,6 @@ func (a *App) RunTray(ctx context.Context) error {
 	}
 	defer inst.Release()
 
-	if err := a.Start(); err != nil && a.ListenErr() == nil {
-		return errors.Join(err, a.stopAll())
-	}
 	// The instance file says where /healthz answers, for a second launch
 	// to ping; a reload may move the listener.
 	recordAddr := func() {
@@ -57,57 +51,42 @@ func (a *App) RunTray(ctx context.Context) error {
 			a.log.Warn("update the instance lock file", "err", err)
 		}
 	}
-	recordAddr()
-	if err := a.watchConfig(ctx, recordAddr); err != nil {
-		a.log.Warn("config hot reload is off; use Reload config in the menu", "err", err)
-	}
-
-	// done ends the tray: a signal, Quit, or the listener failing under
-	// us (as in Run, that ends the app rather than leave a dead proxy
-	// behind a normal-looking icon).
-	done := make(chan struct{})
-	var serveErr error
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-a.quit:
-		case serveErr = <-a.serveErr:
-			a.log.Error("proxy stopped", "err", serveErr)
+	recordTray := func(t TrayState) {
+		if err := inst.SetTray(t); err != nil {
+			a.log.Warn("update the instance lock file", "err", err)
 		}
-		close(done)
-	}()
-	ctrl, err := newTrayController(a, recordAddr)
-	if err != nil {
-		return errors.Join(err, a.stopAll())
 	}
-	followCtx, stopFollow := context.WithCancel(ctx)
-	ctrl.mgr.Follow(followCtx, sysProxyPoll, func() { ctrl.proxyOn.Store(ctrl.readSystemProxy()) })
-
-	err = tray.Run(ctrl, tray.Options{Done: done, HostWait: trayHostWait, Logger: a.log})
-	stopFollow()
-	switch {
-	case errors.Is(err, tray.ErrNoHost):
-		a.log.Warn("no system tray here; running without one, the proxy works the same (quit with Ctrl-C or SIGTERM)", "reason", err)
-		fmt.Fprintf(a.stderr(), "Sluice listening on %s, without a tray\nTry: curl -x http://%s http://example.com/\n", a.ListenAddr(), a.ListenAddr())
-		<-done
-	case err != nil:
-		a.log.Error("tray failed; stopping", "err", err)
-		a.Quit()
-	}
-	<-done // Quit from the menu closes it too, through a.Quit
-	a.log.Info("stopping")
-	stopErr := a.stopAll()
-	if serveErr != nil && !errors.Is(serveErr, proxy.ErrServerClosed) {
-		return serveErr
-	}
-	return stopErr
-}
-
-// stopAll stops the proxy (restoring the system proxy first, see Stop)
-// and then closes the logs, so the records of requests that finished
-// during the grace period are written.
-func (a *App) stopAll() error {
-	return errors.Join(a.Stop(context.Background()), a.logs.Close())
+	return a.run(ctx, runFront{
+		keepListenErr: true,
+		reloaded:      recordAddr,
+		show: func(done <-chan struct{}) error {
+			ctrl, err := newTrayController(a, recordAddr)
+			if err != nil {
+				return err
+			}
+			followCtx, stopFollow := context.WithCancel(ctx)
+			defer stopFollow()
+			ctrl.mgr.Follow(followCtx, sysProxyPoll, func() { ctrl.proxyOn.Store(ctrl.readSystemProxy()) })
+			err = tray.Run(ctrl, tray.Options{
+				Done: done, HostWait: trayHostWait, Logger: a.log,
+				Shown: func() { recordTray(TrayShown) },
+			})
+			if !errors.Is(err, tray.ErrNoHost) {
+				if err != nil {
+					a.log.Error("tray failed; stopping", "err", err)
+				}
+				return err
+			}
+			recordTray(TrayNone)
+			if err := a.ListenErr(); err != nil {
+				// No menu to show the error in: end as a headless run does.
+				return err
+			}
+			a.log.Warn("no system tray here; running without one, the proxy works the same (quit with Ctrl-C or SIGTERM)", "reason", err)
+			a.printListening(", without a tray")
+			return nil
+		},
+	})
 }
 
 // trayController adapts an App to tray.Controller: the tray asks in its
@@ -170,7 +149,7 @@ func (c *trayController) Stats() tray.Stats {
 	return t
 }
 
-func (c *trayController) SystemProxyOn() bool { return c.proxyOn.Load() }
+func (c *trayController) SystemProxyPointsAtSluice() bool { return c.proxyOn.Load() }
 
 func (c *trayController) SetSystemProxy(on bool) error {
 	err := c.a.SetSystemProxy(on)

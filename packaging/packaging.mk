@@ -1,10 +1,12 @@
 # Packaging targets, included from the top-level Makefile:
 #
-#   make package   every package this machine can build (see "Installing and packaging Sluice" in README.md)
+#   make package   every package this machine can build (see docs/packaging.md)
 #   make deb       dist/sluice_<version>_<arch>.deb
 #   make rpm       dist/sluice-<version>.<arch>.rpm
-#   make windows   bin/sluice.exe: GUI subsystem, icon, manifest and version
-#                  resources; signed when a certificate is given (see sign)
+#   make windows   bin/sluice.exe, the Windows executable to ship: GUI subsystem
+#                  (no console window), icon, manifest and version resources;
+#                  signed when a certificate is given (see sign). `make cross`
+#                  builds the console one for terminals and tests instead.
 #   make app       dist/Sluice.app (the binary itself only on macOS, see below)
 #   make sign      sign $(WIN_EXE) with osslsigncode when SIGN_PFX, or
 #                  SIGN_CERT and SIGN_KEY, are set; skipped otherwise
@@ -13,7 +15,7 @@
 # below only make this file usable on its own (make -f packaging/packaging.mk),
 # as the tests in packaging/ do.
 
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+VERSION ?= $(shell sh scripts/version.sh)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS ?= -s -w -X github.com/sluiceproxy/sluice/app.Version=$(VERSION) -X github.com/sluiceproxy/sluice/app.Commit=$(COMMIT)
 BIN     ?= bin/sluice
@@ -23,7 +25,8 @@ DIST      ?= dist
 PKG_BUILD ?= $(DIST)/build
 # The package this Makefile builds binaries from.
 MAIN_PKG  ?= ./cmd/sluice
-SYSO_DIR  ?= cmd/sluice
+# The Windows build's scratch copy of MAIN_PKG (see the windows target).
+WIN_PKG   ?= _winbuild/sluice
 
 NFPM   ?= go tool nfpm
 WINRES ?= go tool go-winres
@@ -36,10 +39,10 @@ PKG_BIN      = $(PKG_BUILD)/linux-$(PKG_ARCH)/sluice
 DEB          = $(DIST)/sluice_$(PKG_VERSION)_$(PKG_ARCH).deb
 RPM          = $(DIST)/sluice-$(PKG_VERSION).$(PKG_ARCH).rpm
 
-# Windows: amd64, no console window (-H=windowsgui).
+# Windows: amd64, no console window (-H=windowsgui): started from the Start
+# menu or at login, a console window would only be in the way.
 WIN_EXE     ?= bin/sluice.exe
 WIN_VERSION  = $(shell sh packaging/version.sh numeric '$(VERSION)')
-WIN_SYSO     = $(SYSO_DIR)/rsrc_windows_amd64.syso
 
 # macOS: the .app bundle.
 APP          ?= $(DIST)/Sluice.app
@@ -70,18 +73,21 @@ deb: linux-bin $(PKG_BUILD)/sluice.1.gz
 rpm: linux-bin $(PKG_BUILD)/sluice.1.gz
 	$(NFPM_ENV) $(NFPM) pkg --config packaging/linux/nfpm.yaml --packager rpm --target '$(RPM)'
 
-# The resource object is generated next to main.go only for this build:
-# go build links every rsrc_windows_amd64.syso in the package directory
-# into windows/amd64 binaries and ignores it for every other target. It is
-# removed afterwards so that a stale icon or version never sneaks into a
-# later build.
+# go build links every rsrc_windows_amd64.syso in a package's directory
+# into windows/amd64 binaries, so the resource object goes into a scratch
+# copy of the main package, never into cmd/sluice itself: there it would
+# sneak a stale icon or version into later builds, and a `go test ./...`
+# compiling cmd/sluice while this runs would see it come and go. The
+# leading underscore keeps the copy out of ./... patterns.
 windows:
+	rm -rf '$(WIN_PKG)' && mkdir -p '$(WIN_PKG)'
+	for f in $(MAIN_PKG)/*.go; do case $$f in *_test.go) ;; *) cp "$$f" '$(WIN_PKG)/' ;; esac; done
 	$(WINRES) make --in packaging/windows/winres.json --arch amd64 \
-		--out '$(SYSO_DIR)/rsrc' \
+		--out '$(WIN_PKG)/rsrc' \
 		--product-version '$(VERSION)' --file-version '$(WIN_VERSION)'
 	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go build -trimpath \
-		-ldflags "$(LDFLAGS) -H=windowsgui" -o '$(WIN_EXE)' $(MAIN_PKG); \
-		rc=$$?; rm -f '$(WIN_SYSO)'; exit $$rc
+		-ldflags "$(LDFLAGS) -H=windowsgui" -o '$(WIN_EXE)' ./$(WIN_PKG); \
+		rc=$$?; rm -rf '$(WIN_PKG)'; rmdir "$$(dirname '$(WIN_PKG)')" 2>/dev/null; exit $$rc
 	@sh packaging/windows/sign.sh '$(WIN_EXE)'
 
 # Authenticode signing. Give either SIGN_PFX (and SIGN_PASS if it has a

@@ -1,8 +1,9 @@
 #!/bin/sh
 # version.sh FORMAT VERSION
 #
-# Turns the output of `git describe --tags --always --dirty` (the Makefile's
-# VERSION) into the version syntax a package format accepts. dpkg wants a
+# Turns the Makefile's VERSION (scripts/version.sh: `git describe` after a
+# v* tag, else VERSION-dev+HASH; older trees passed a bare hash) into the
+# version syntax a package format accepts. dpkg wants a
 # leading digit, rpm no '-', Windows VERSIONINFO four integers, macOS
 # CFBundleVersion up to three integers; a bare commit hash or "dev" suits
 # none of them.
@@ -25,9 +26,14 @@ case $v in
 *-dirty) dirty=dirty; v=${v%-dirty} ;;
 esac
 
-# "-N-gHASH" is what git describe appends N commits after a tag.
+# "+META" is build metadata (scripts/version.sh's "dev+HASH"): kept as is.
 commits=0
 hash=""
+case $v in
+*+*) hash=${v#*+}; v=${v%%+*} ;;
+esac
+
+# "-N-gHASH" is what git describe appends N commits after a tag.
 if printf '%s\n' "$v" | grep -Eq -- '-[0-9]+-g[0-9a-f]+$'; then
 	hash=$(printf '%s\n' "$v" | sed -E 's/.*-[0-9]+-(g[0-9a-f]+)$/\1/')
 	commits=$(printf '%s\n' "$v" | sed -E 's/.*-([0-9]+)-g[0-9a-f]+$/\1/')

@@ -1,6 +1,8 @@
 package packaging
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -24,6 +26,9 @@ func TestVersionScriptMapsGitDescribe(t *testing.T) {
 		{"d1a8163", "0.0.0+gd1a8163", "0.0.0.0", "0.0.0"},
 		{"d1a8163-dirty", "0.0.0+gd1a8163.dirty", "0.0.0.0", "0.0.0"},
 		{"dev", "0.0.0+dev", "0.0.0.0", "0.0.0"},
+		{"0.1.0-dev+abc1234", "0.1.0-dev+abc1234", "0.1.0.0", "0.1.0"},
+		{"0.1.0-dev+abc1234.dirty", "0.1.0-dev+abc1234.dirty", "0.1.0.0", "0.1.0"},
+		{"0.1.0-dev", "0.1.0-dev", "0.1.0.0", "0.1.0"},
 		{"release/2026", "0.0.0+release.2026", "0.0.0.0", "0.0.0"},
 	}
 	for _, c := range cases {
@@ -56,5 +61,49 @@ func TestDebVersionsSortAfterTheirTag(t *testing.T) {
 			}
 		}
 		prev = v
+	}
+}
+
+// TestBuildVersionReadsAsAVersion checks scripts/version.sh, the
+// Makefile's VERSION, in a fresh repository: the VERSION file and the
+// commit while no v* tag is in reach (tags need not travel with a
+// clone), the tag on its commit, git describe after it.
+func TestBuildVersionReadsAsAVersion(t *testing.T) {
+	needTool(t, "git", "git")
+	script, err := filepath.Abs("../scripts/version.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	env := []string{"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@localhost", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@localhost", "GIT_CONFIG_GLOBAL=/dev/null"}
+	git := func(args ...string) string { return strings.TrimSpace(run(t, dir, env, "git", args...)) }
+	version := func() string { return strings.TrimSpace(run(t, dir, env, "sh", script)) }
+	git("init", "-q")
+	if err := os.WriteFile(filepath.Join(dir, "VERSION"), []byte("0.1.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git("add", "VERSION")
+	git("commit", "-qm", "one")
+	hash := git("rev-parse", "--short", "HEAD")
+	if got, want := version(), "0.1.0-dev+"+hash; got != want {
+		t.Errorf("untagged: %q, want %q", got, want)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "VERSION"), []byte("0.1.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := version(), "0.1.1-dev+"+hash+".dirty"; got != want {
+		t.Errorf("untagged, changed: %q, want %q", got, want)
+	}
+	git("checkout", "-q", "VERSION")
+	git("tag", "v0.1.0")
+	if got := version(); got != "0.1.0" {
+		t.Errorf("tagged: %q, want 0.1.0", got)
+	}
+	git("commit", "-q", "--allow-empty", "-m", "two")
+	if got, want := version(), "0.1.0-1-g"+git("rev-parse", "--short", "HEAD"); got != want {
+		t.Errorf("after the tag: %q, want %q", got, want)
+	}
+	if got := strings.TrimSpace(run(t, ".", nil, "sh", "version.sh", "pkg", "0.1.0-dev+"+hash)); got != "0.1.0-dev+"+hash {
+		t.Errorf("packaging/version.sh pkg of the untagged version = %q", got)
 	}
 }

@@ -47,8 +47,10 @@ func TestWindowsExecutable(t *testing.T) {
 	if !strings.Contains(out, "sign: skipped") {
 		t.Errorf("make windows without a certificate did not say signing was skipped:\n%s", out)
 	}
-	if _, err := os.Stat(filepath.Join(repoRoot, "cmd", "sluice", "rsrc_windows_amd64.syso")); !os.IsNotExist(err) {
-		t.Errorf("make windows left cmd/sluice/rsrc_windows_amd64.syso behind (stat: %v)", err)
+	for _, left := range []string{"cmd/sluice/rsrc_windows_amd64.syso", "_winbuild"} {
+		if _, err := os.Stat(filepath.Join(repoRoot, left)); !os.IsNotExist(err) {
+			t.Errorf("make windows left %s behind (stat: %v)", left, err)
+		}
 	}
 	data, err := os.ReadFile(exe)
 	if err != nil {

@@ -171,9 +171,9 @@ func (cc *clientConn) admit(cfg *Config) (ok, keep bool) {
 // request's connection usable; a request body is drained meanwhile (see
 // drainBody) and its connection closes.
 func (cc *clientConn) refuse(code int, kind stats.ErrKind, reason, fields string) (ok, keep bool) {
-	keep = !cc.req.hasBody() && cc.req.clientKeepAlive()
+	keep = cc.keepAlive(true)
 	cc.failWith(code, kind, reason, keep, fields)
-	if cc.req.hasBody() {
+	if !cc.whole {
 		cc.drainBody()
 	}
 	return false, keep

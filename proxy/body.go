@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/sluiceproxy/sluice/proxy/stats"
 )
@@ -16,7 +17,9 @@ import (
 // trickles (server-sent events, chunked with pauses) reaches the client as
 // each piece arrives, while a fast stream is still written in full buffers.
 // Long runs of known length between two TCP connections go through the
-// kernel's splice path instead (see spliceMin).
+// kernel's splice path instead (see spliceMin). Every wait is bounded by
+// the body timeout, through the timedConns the buffers wrap and the
+// pump's deadlines (see timedConn and spliceN).
 
 // spliceMin is the least remaining length worth handing to the kernel's
 // splice path, which costs a few syscalls to set up.
@@ -106,17 +109,17 @@ func fill(dst *bufio.Writer, src *bufio.Reader) error {
 }
 
 // copyN copies exactly n bytes from src to dst through their buffers.
-// When both underlying connections are TCP and much remains, the rest
-// goes through splice.
+// When both underlying connections are timedConns (the relay's) and much
+// remains, the rest goes through a pump: splice between TCP connections.
 func copyN(dst *bufio.Writer, dconn net.Conn, src *bufio.Reader, sconn net.Conn, n int64, m *meter) (int64, error) {
 	var done int64
 	for done < n {
 		if rem := n - done; rem-int64(src.Buffered()) >= spliceMin {
-			if dt, ok := dconn.(*net.TCPConn); ok {
-				if st, ok := sconn.(*net.TCPConn); ok {
-					k, err := spliceN(dst, dt, src, st, rem, m)
-					return done + k, err
-				}
+			dt, ok := dconn.(*timedConn)
+			st, ok2 := sconn.(*timedConn)
+			if ok && ok2 {
+				k, err := spliceN(dst, dt, src, st, rem, m)
+				return done + k, err
 			}
 		}
 		if err := fill(dst, src); err != nil {
@@ -134,10 +137,15 @@ func copyN(dst *bufio.Writer, dconn net.Conn, src *bufio.Reader, sconn net.Conn,
 	return done, nil
 }
 
-// spliceN writes src's buffered bytes through dst, flushes, then lets the
-// kernel move the rest of n straight from sconn to dconn, in steps of
-// spliceStep so the meter sees progress.
-func spliceN(dst *bufio.Writer, dconn *net.TCPConn, src *bufio.Reader, sconn *net.TCPConn, n int64, m *meter) (int64, error) {
+// spliceN writes src's buffered bytes through dst, flushes, then pumps
+// the rest of n straight from sconn to dconn, in steps of spliceStep so
+// the meter sees progress. The pump's waits are bounded by the body
+// timeout of silence: a wait that reaches its deadline after bytes moved
+// within the timeout gets a new one, counted from that last move, so only
+// a side silent for the whole timeout ends the copy, with a timeout
+// error that says which side it was. A halt (see haltReads) ends it at
+// once.
+func spliceN(dst *bufio.Writer, dconn *timedConn, src *bufio.Reader, sconn *timedConn, n int64, m *meter) (int64, error) {
 	b := int64(src.Buffered())
 	p, _ := src.Peek(int(b))
 	if _, err := dst.Write(p); err != nil {
@@ -149,22 +157,37 @@ func spliceN(dst *bufio.Writer, dconn *net.TCPConn, src *bufio.Reader, sconn *ne
 	}
 	m.add(b)
 	done := b
-	// One LimitedReader for every step: made per step, it escapes to
-	// ReadFrom and costs an allocation each time.
-	lr := &io.LimitedReader{R: sconn}
+	pm := newPump(dconn.Conn, sconn.Conn)
+	defer pm.close()
+	timeout := sconn.timeout
+	halted := func() bool { return sconn.read.halted.Load() || dconn.write.halted.Load() }
+	// The deadlines are set here, around the bounds, which set theirs
+	// afresh on their next call.
+	sconn.read.until, dconn.write.until = time.Time{}, time.Time{}
+	pm.moved = time.Now()
+	sconn.Conn.SetReadDeadline(pm.moved.Add(timeout))
+	dconn.Conn.SetWriteDeadline(pm.moved.Add(timeout))
 	for done < n {
-		lr.N = min(n-done, spliceStep)
-		want := lr.N
-		k, err := dconn.ReadFrom(lr)
+		if halted() {
+			return done, readErr(errHalted)
+		}
+		k, err := pm.step(min(n-done, spliceStep))
 		done += k
 		m.add(k)
 		switch {
-		case err != nil:
-			// splice does not say which side failed; a dead destination
-			// is by far the common case (a client that went away).
-			return done, writeErr(err)
-		case k < want:
+		case err == nil:
+			continue
+		case err == io.EOF:
 			return done, readErr(io.ErrUnexpectedEOF)
+		case !isTimeout(err) || time.Since(pm.moved) >= timeout:
+			return done, err
+		}
+		// Bytes moved within the timeout: the side that timed out may
+		// wait for the rest of it.
+		if at := pm.moved.Add(timeout); isWriteErr(err) {
+			dconn.Conn.SetWriteDeadline(at)
+		} else {
+			sconn.Conn.SetReadDeadline(at)
 		}
 	}
 	return done, nil

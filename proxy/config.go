@@ -69,8 +69,12 @@ type Config struct {
 	NoVia bool
 
 	// MaxIdlePerHost bounds the idle upstream connections kept per
-	// host:port. Zero means 64; negative disables pooling.
+	// host:port. Zero means 64; negative is refused.
 	MaxIdlePerHost int
+
+	// NoPool turns upstream connection pooling off: every request dials
+	// and its upstream connection closes after the response.
+	NoPool bool
 
 	// IdleConnTimeout closes pooled upstream connections idle this long.
 	// Zero means 90s.
@@ -84,7 +88,9 @@ type Config struct {
 	ResponseHeaderTimeout time.Duration
 
 	// MaxHeaderBytes bounds a request head (request line and headers).
-	// Zero means 64 KiB. Larger heads get 431.
+	// Zero means 64 KiB. Larger heads get 431. Under 512 is refused, as
+	// no real request line and Host fit; the app's own bounds are in its
+	// key table (app/keys.go).
 	MaxHeaderBytes int
 
 	// MaxConcurrent bounds simultaneous client connections. Zero means
@@ -100,17 +106,32 @@ type Config struct {
 	// no limit.
 	MaxBodyBytes int64
 
-	// ReadHeaderTimeout bounds reading a request head once its first byte
-	// arrived, against slow clients. Zero means 10s.
+	// ReadHeaderTimeout bounds reading a request head, against slow
+	// clients: a connection's first head from when it was accepted, a
+	// later one from its first byte. Zero means 10s.
 	ReadHeaderTimeout time.Duration
 
 	// ClientIdleTimeout closes kept-alive client connections that send no
-	// new request for this long. Zero means 120s.
+	// new request for this long after their last answer. Zero means 120s.
 	ClientIdleTimeout time.Duration
 
+	// BodyTimeout bounds every silence while a body moves: reading a
+	// request body from the client or writing it to the upstream,
+	// reading a response body from the upstream, and writing anything
+	// to the client. When one side moves no byte for this long, both
+	// connections close and the access record says which side stalled
+	// (stats.ErrClientTimeout or stats.ErrUpstreamTimeout); a request
+	// still waiting for its answer gets 408 (the client stalled) or 504
+	// (the upstream did). It fires between once and 1.5 times this after
+	// the last byte. Zero means 30s (nginx's client_body_timeout and
+	// proxy_read_timeout are 60s; a peer that is slow but moving is never
+	// cut).
+	BodyTimeout time.Duration
+
 	// TunnelIdleTimeout closes a CONNECT or Upgrade tunnel once neither
-	// direction has moved a byte for this long; it fires between once and
-	// 1.5 times this after the last byte. Zero means 10 minutes, as
+	// direction has delivered a byte for this long (a side that stops
+	// reading while the other sends counts as idle); it fires between
+	// once and 1.5 times this after the last byte. Zero means 10 minutes, as
 	// nginx's stream proxy_timeout (squid's read_timeout is 15 minutes):
 	// long enough for a quiet SSH or WebSocket session that sends
 	// keepalives, short enough that tunnels whose peers vanished without
@@ -160,5 +181,6 @@ const (
 	DefaultOverloadWait          = 100 * time.Millisecond
 	DefaultReadHeaderTimeout     = 10 * time.Second
 	DefaultClientIdleTimeout     = 120 * time.Second
+	DefaultBodyTimeout           = 30 * time.Second
 	DefaultTunnelIdleTimeout     = 10 * time.Minute
 )

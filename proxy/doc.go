@@ -10,6 +10,15 @@
 // ends are TCP), so no body is ever held whole in memory and a kept-alive
 // request costs a handful of allocations.
 //
+// A request's files, in the order it reaches them (docs/architecture.md
+// walks through them): server.go and slots.go (accept, max_concurrent),
+// conn.go (the connection's life, keepAlive), message.go and request.go
+// (the request head), access.go (who may), relay.go (the request, its
+// upload and retry), upstream.go and pool.go (the way to the origin),
+// body.go (bodies), parse_response.go and response.go (the response),
+// record.go (counters and the access log). tunnel.go serves CONNECT and
+// upgrades, local.go the local endpoints, errors.go Sluice's own answers.
+//
 // The package does not read configuration files, write logs to disk,
 // resolve names itself or touch the OS proxy settings: its caller passes a
 // Config with a dial function, a logger and an access-log sink.

@@ -120,6 +120,24 @@ func lastRecord(t *testing.T, log *accessLog, n int) AccessRecord {
 	return recs[len(recs)-1]
 }
 
+// recordFor waits for the access record of path and returns it. Records
+// of earlier requests may land after a later one's (each is written once
+// its own response is flushed), so a test with several picks by path.
+func recordFor(t *testing.T, log *accessLog, path string) AccessRecord {
+	t.Helper()
+	var rec AccessRecord
+	waitFor(t, "the access record of "+path, func() bool {
+		for _, r := range log.records() {
+			if r.Path == path {
+				rec = r
+				return true
+			}
+		}
+		return false
+	})
+	return rec
+}
+
 // TestConnectionNamingFramingFieldRefused sends requests whose
 // Connection or Proxy-Connection lists Content-Length, Transfer-Encoding
 // or Host. Dropped as a connection option, the field would leave the

@@ -145,3 +145,13 @@ func fieldIs(name []byte, lower string) bool {
 	}
 	return true
 }
+
+// indexByte is bytes.IndexByte for the few bytes of a host or path.
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}

@@ -23,7 +23,6 @@ const maxLocalBody = 64 << 10
 // localHostError).
 func (cc *clientConn) serveLocal(cfg *Config) bool {
 	req := &cc.req
-	keep := req.clientKeepAlive()
 	if !cc.loopback {
 		cc.fail(http.StatusForbidden, stats.ErrForbidden, "local endpoints are served to loopback clients only", false)
 		return false
@@ -45,6 +44,8 @@ func (cc *clientConn) serveLocal(cfg *Config) bool {
 			return false
 		}
 	}
+	cc.whole = true
+	keep := cc.keepAlive(true)
 	u, err := url.ParseRequestURI(string(req.path))
 	if err != nil {
 		cc.fail(http.StatusBadRequest, stats.ErrBadRequest, "bad path", keep)

@@ -11,9 +11,12 @@ import (
 // owned by exactly one request at a time, or by the pool while idle.
 type upstreamConn struct {
 	conn net.Conn
-	br   *bufio.Reader
-	bw   *bufio.Writer
-	// key is the pool key, "host:port" as the client wrote it.
+	// tc is conn as br and bw read and write it (see newUpstreamConn).
+	tc timedConn
+	br *bufio.Reader
+	bw *bufio.Writer
+	// key is the pool key and dial address, "host:port" as appendKey
+	// builds it: the name lowercased, an IPv6 literal in brackets.
 	key string
 	// idleSince is when the conn went back to the pool.
 	idleSince time.Time
@@ -85,12 +88,20 @@ type pool struct {
 	// closed is set by close; a conn put back afterwards (by a request
 	// that outlived a forced shutdown) is closed instead of kept.
 	closed bool // guarded by mu
-	stop   chan struct{}
+	// sweeper runs sweep every sweepEvery, armed only while the pool
+	// holds idle conns: an idle desktop proxy should not wake up every
+	// second for an empty pool (it was most of the tray's idle CPU).
+	sweeper  *time.Timer
+	sweeping bool // sweeper is armed; guarded by mu
 }
 
+// sweepEvery is how often an idle pool is trimmed and expired.
+const sweepEvery = time.Second
+
 func newPool(maxPerHost int, timeout time.Duration) *pool {
-	p := &pool{idle: make(map[string][]*upstreamConn), maxPerHost: maxPerHost, timeout: timeout, stop: make(chan struct{})}
-	go p.sweep()
+	p := &pool{idle: make(map[string][]*upstreamConn), maxPerHost: maxPerHost, timeout: timeout}
+	p.sweeper = time.AfterFunc(time.Hour, p.sweep)
+	p.sweeper.Stop()
 	return p
 }
 
@@ -148,6 +159,11 @@ func (p *pool) put(uc *upstreamConn, now time.Time) {
 	uc.idleSince = now
 	p.idle[uc.key] = append(list, uc)
 	p.n++
+	if !p.sweeping {
+		// Reset on an existing timer allocates nothing.
+		p.sweeping = true
+		p.sweeper.Reset(sweepEvery)
+	}
 	p.mu.Unlock()
 }
 
@@ -158,20 +174,20 @@ func (p *pool) idleCount() int {
 	return p.n
 }
 
-// sweep closes expired idle conns in the background, so an idle pool does
-// not hold sockets open at origins long after their use.
+// sweep trims bursts and closes expired idle conns in the background, so
+// an idle pool does not hold sockets open at origins long after their use.
+// It re-arms itself while idle conns remain; put arms it again after.
 func (p *pool) sweep() {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.stop:
-			return
-		case now := <-t.C:
-			p.trim()
-			p.closeIdle(func(uc *upstreamConn) bool { return now.Sub(uc.idleSince) >= p.timeout })
-		}
+	now := time.Now()
+	p.trim()
+	p.closeIdle(func(uc *upstreamConn) bool { return now.Sub(uc.idleSince) >= p.timeout })
+	p.mu.Lock()
+	if p.n > 0 && !p.closed {
+		p.sweeper.Reset(sweepEvery)
+	} else {
+		p.sweeping = false
 	}
+	p.mu.Unlock()
 }
 
 // trim closes the least recently used idle conns of every host holding
@@ -229,10 +245,10 @@ func (p *pool) close() {
 	p.mu.Lock()
 	already := p.closed
 	p.closed = true
+	p.sweeper.Stop()
 	p.mu.Unlock()
 	if already {
 		return
 	}
-	close(p.stop)
 	p.closeIdle(func(*upstreamConn) bool { return true })
 }

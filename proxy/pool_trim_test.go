@@ -47,3 +47,32 @@ func TestPoolBurstIsTrimmedOldestFirst(t *testing.T) {
 		t.Error("get did not return the most recently used conn")
 	}
 }
+
+// TestPoolSweepsOnlyWhileItHoldsConns pins down that an empty pool arms no
+// timer (an idle proxy must not wake every second), that a parked conn
+// arms the sweep, and that the sweep disarms once it expired the last one.
+func TestPoolSweepsOnlyWhileItHoldsConns(t *testing.T) {
+	p := newPool(4, 50*time.Millisecond)
+	defer p.close()
+	sweeping := func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.sweeping
+	}
+	if sweeping() {
+		t.Fatal("a new, empty pool armed its sweep")
+	}
+	c, peer := net.Pipe()
+	defer peer.Close()
+	p.put(&upstreamConn{conn: c, br: newReader(c), bw: newWriter(c), key: "h:80"}, time.Now())
+	if !sweeping() {
+		t.Fatal("a parked conn did not arm the sweep")
+	}
+	deadline := time.Now().Add(10 * sweepEvery)
+	for sweeping() || p.idleCount() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: sweeping=%v idle=%d; want the expired conn closed and the sweep disarmed", 10*sweepEvery, sweeping(), p.idleCount())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -117,7 +117,7 @@ func TestReplayOnlyOnce(t *testing.T) {
 	if got := o.received(); len(got) != 2 {
 		t.Errorf("origin connections %q, want 2", got)
 	}
-	if rec := lastRecord(t, log, 2); rec.Err != stats.ErrUpstream {
+	if rec := recordFor(t, log, "/x"); rec.Err != stats.ErrUpstream {
 		t.Errorf("access record error %v, want upstream", rec.Err)
 	}
 }

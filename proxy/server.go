@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -22,7 +23,7 @@ type Server struct {
 	pool  *pool
 	log   *slog.Logger
 
-	active   atomic.Int64 // client connections being served
+	slots    slots // client connections being served, up to MaxConcurrent
 	shutting atomic.Bool
 
 	mu        sync.Mutex
@@ -49,6 +50,7 @@ func New(cfg Config) (*Server, error) {
 		selfAddrs: make(map[netip.AddrPort]struct{}),
 	}
 	s.cfg.Store(c)
+	s.slots.setLimit(c.MaxConcurrent)
 	s.selfPorts.Store(new([]uint16))
 	s.pool = newPool(c.MaxIdlePerHost, c.IdleConnTimeout)
 	return s, nil
@@ -66,10 +68,13 @@ func withDefaults(cfg Config) (*Config, error) {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
-	if c.MaxIdlePerHost == 0 {
+	switch {
+	case c.MaxIdlePerHost < 0:
+		return nil, fmt.Errorf("max idle per host %d is negative (set NoPool to turn pooling off)", c.MaxIdlePerHost)
+	case c.NoPool:
+		c.MaxIdlePerHost = 0 // the relay pools only while this is positive
+	case c.MaxIdlePerHost == 0:
 		c.MaxIdlePerHost = DefaultMaxIdlePerHost
-	} else if c.MaxIdlePerHost < 0 {
-		c.MaxIdlePerHost = 0
 	}
 	setDefault(&c.IdleConnTimeout, DefaultIdleConnTimeout)
 	setDefault(&c.ConnectTimeout, DefaultConnectTimeout)
@@ -77,15 +82,20 @@ func withDefaults(cfg Config) (*Config, error) {
 	setDefault(&c.OverloadWait, DefaultOverloadWait)
 	setDefault(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	setDefault(&c.ClientIdleTimeout, DefaultClientIdleTimeout)
+	setDefault(&c.BodyTimeout, DefaultBodyTimeout)
 	setDefault(&c.TunnelIdleTimeout, DefaultTunnelIdleTimeout)
 	if c.MaxHeaderBytes == 0 {
 		c.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if c.MaxHeaderBytes < 512 {
+		// A sanity check for library callers, not the app's bound.
 		return nil, fmt.Errorf("max header bytes %d is under 512", c.MaxHeaderBytes)
 	}
 	if c.TunnelIdleTimeout < 0 {
 		return nil, fmt.Errorf("tunnel idle timeout %v is negative", c.TunnelIdleTimeout)
+	}
+	if c.BodyTimeout < 0 {
+		return nil, fmt.Errorf("body timeout %v is negative", c.BodyTimeout)
 	}
 	if c.MaxConcurrent == 0 {
 		c.MaxConcurrent = DefaultMaxConcurrent
@@ -133,6 +143,7 @@ func (s *Server) Update(cfg Config) error {
 	}
 	c.Stats, c.Logger = old.Stats, old.Logger
 	s.cfg.Store(c)
+	s.slots.setLimit(c.MaxConcurrent)
 	s.pool.setLimits(c.MaxIdlePerHost, c.IdleConnTimeout)
 	return nil
 }
@@ -223,30 +234,38 @@ func (s *Server) storeSelfPorts() {
 // accepted starts serving c, or makes it wait for a slot when
 // MaxConcurrent connections are already served.
 func (s *Server) accepted(c net.Conn) {
-	limit := int64(s.cfg.Load().MaxConcurrent)
-	if s.active.Add(1) <= limit {
-		go s.serve(c)
+	now := time.Now()
+	if s.slots.tryAcquire() {
+		go s.serve(c, now)
 		return
 	}
-	s.active.Add(-1)
-	go s.waitForSlot(c, limit)
+	go s.waitForSlot(c, now)
 }
+
+// overloadLinger bounds the read after a 503 under overload. The client
+// has most often sent its request already, and closing a socket with
+// unread bytes makes the kernel send a reset, which can destroy the 503
+// on its way (or in the client's buffer, on some systems). So the 503
+// ends with a FIN and what the client still sends is dropped until it
+// closes or this passes; shorter than lingerTime, as an overloaded proxy
+// should not hold sockets long.
+const overloadLinger = time.Second
 
 // waitForSlot holds an over-limit connection for up to OverloadWait, then
 // answers 503. The wait smooths over a burst without queueing unboundedly.
-func (s *Server) waitForSlot(c net.Conn, limit int64) {
-	deadline := time.Now().Add(s.cfg.Load().OverloadWait)
-	for time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-		if s.active.Add(1) <= limit {
-			s.serve(c)
-			return
-		}
-		s.active.Add(-1)
+func (s *Server) waitForSlot(c net.Conn, accepted time.Time) {
+	if s.slots.acquire(s.cfg.Load().OverloadWait) {
+		s.serve(c, accepted)
+		return
 	}
+	limit := s.cfg.Load().MaxConcurrent
 	s.stats.Request(&stats.Sample{Status: 503, Err: stats.ErrOverload})
 	c.SetWriteDeadline(time.Now().Add(time.Second))
 	writeStatus(c, statusOverloaded, fmt.Sprintf("Sluice is serving its limit of %d connections (max_concurrent); try again shortly", limit))
+	if cw, ok := c.(closeWriter); ok && cw.CloseWrite() == nil {
+		c.SetReadDeadline(time.Now().Add(overloadLinger))
+		io.Copy(io.Discard, c)
+	}
 	c.Close()
 }
 
@@ -311,5 +330,5 @@ func (s *Server) closeAll() {
 	}
 }
 
-// Shutting reports whether Shutdown or Close was called.
+// shuttingDown reports whether Shutdown or Close was called.
 func (s *Server) shuttingDown() bool { return s.shutting.Load() }

@@ -7,7 +7,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -56,7 +55,7 @@ func (cc *clientConn) connect(cfg *Config) bool {
 	}
 	cc.res.ttfb = time.Since(cc.started)
 	cc.s.stats.TunnelOpened()
-	cc.res.bytesIn, cc.res.bytesOut = tunnel(cc.conn, cc.br, up, nil, &cc.meterIn, &cc.meterOut, cfg.TunnelIdleTimeout)
+	cc.res.bytesIn, cc.res.bytesOut, cc.res.err = tunnel(cc.conn, cc.br, up, nil, &cc.meterIn, &cc.meterOut, cfg.TunnelIdleTimeout)
 	up.Close()
 	return false
 }
@@ -78,14 +77,16 @@ func portAllowed(allowed []int, port []byte) bool {
 }
 
 // tunnel copies bytes both ways between client and upstream until both
-// directions end, or until neither has moved a byte for idle (see
-// idleWatch), and returns the bytes each way. Bytes already buffered on
-// either side go first. When one side finishes sending (EOF), the other
-// side's write half is closed, so half-closed protocols work; when a copy
-// fails or the tunnel idles out, both connections are closed, which ends
-// the other copy too. Between two TCP connections io.Copy uses splice, so
-// the bytes never enter user space.
-func tunnel(client net.Conn, cbr *bufio.Reader, up net.Conn, ubr *bufio.Reader, mIn, mOut *meter, idle time.Duration) (up2, down int64) {
+// directions end, or until neither has delivered a byte for idle (see
+// idleWatch), and returns the bytes each way and, for a tunnel closed
+// idle while bytes waited for a side that stopped reading, that side's
+// timeout (stats.ErrClientTimeout or stats.ErrUpstreamTimeout). Bytes
+// already buffered on either side go first. When one side finishes
+// sending (EOF), the other side's write half is closed, so half-closed
+// protocols work; when a copy fails or the tunnel idles out, both
+// connections are closed, which ends the other copy too. Between two TCP
+// connections the bytes go through splice and never enter user space.
+func tunnel(client net.Conn, cbr *bufio.Reader, up net.Conn, ubr *bufio.Reader, mIn, mOut *meter, idle time.Duration) (up2, down int64, stalled stats.ErrKind) {
 	w := newIdleWatch(idle)
 	done := make(chan int64, 1)
 	go func() {
@@ -98,40 +99,47 @@ func tunnel(client net.Conn, cbr *bufio.Reader, up net.Conn, ubr *bufio.Reader, 
 	up2 = <-done
 	client.Close()
 	up.Close()
-	return up2, down
+	return up2, down, w.stalled()
 }
 
 // errTunnelIdle ends a tunnel that moved nothing for its idle timeout.
 var errTunnelIdle = errors.New("tunnel idle")
 
 // idleWatch tells when a tunnel has been idle for its timeout, from what
-// its two directions' copy rounds report.
+// its two directions' copy rounds report. Progress means bytes delivered,
+// not bytes offered: a side that stops reading while the other sends
+// leaves its direction's rounds delivering nothing, and the tunnel idles
+// out like a silent one.
 //
-// A splice round (see pipe) returns only once spliceStep bytes have moved
-// or its source ends, so a slow but steady stream, a terminal session
-// say, could sit in one round for hours: counting bytes between rounds
-// cannot see it. So each round's read gets a deadline a quarter of the
-// timeout away, which costs no syscall (the runtime's poller keeps
-// deadlines) and makes every round end within that time with what it
-// moved. A round that moved bytes marks its direction active as of its
-// end. A round that moved nothing says nothing about the other direction,
-// whose own round may be moving bytes unseen, so the tunnel counts as
-// idle only when rounds finished in both directions show one quiet span
-// of the whole timeout: the latest finish of the direction seen least
-// recently, minus the latest active mark of either. Marks are never
-// earlier than the bytes they stand for, so a tunnel whose gaps are all
-// shorter than the timeout is never closed; an idle one is closed within
-// 1.5 times the timeout (a quarter for the last active round to end, a
-// quarter for the quiet rounds to show it).
+// A round (see pipe) moves up to spliceStep bytes, and a slow but steady
+// stream, a terminal session say, could take hours to: counting bytes
+// between rounds could not see it. So each round's waits get deadlines a
+// quarter of the timeout away, which cost no syscall (the runtime's poller
+// keeps deadlines) and make every round end within that time with what it
+// delivered; bytes read and not yet written wait in the direction's pump
+// for the next round. A round that delivered bytes marks its direction
+// active as of its end. A round that delivered nothing says nothing about
+// the other direction, whose own round may be moving bytes unseen, so the
+// tunnel counts as idle only when rounds finished in both directions show
+// one quiet span of the whole timeout: the latest finish of the direction
+// seen least recently, minus the latest active mark of either. Marks are
+// never earlier than the bytes they stand for, so a tunnel whose gaps are
+// all shorter than the timeout is never closed; an idle one is closed
+// within 1.5 times the timeout (a quarter for the last active round to
+// end, a quarter for the quiet rounds to show it).
 type idleWatch struct {
 	timeout time.Duration
-	// round is the read deadline of each round: timeout/4.
+	// round bounds each round's waits: timeout/4.
 	round time.Duration
 	// active and seen hold Unix nanoseconds per direction: the end of its
 	// last round that moved bytes, and the end of its last round. A
 	// direction that finished sets seen to the far future: it will stay
 	// quiet.
 	active, seen [2]atomic.Int64
+	// held is true for a direction whose last round ended with bytes its
+	// destination did not take; idle is set once the tunnel idled out.
+	held [2]atomic.Bool
+	idle atomic.Bool
 }
 
 func newIdleWatch(timeout time.Duration) *idleWatch {
@@ -144,57 +152,73 @@ func newIdleWatch(timeout time.Duration) *idleWatch {
 	return w
 }
 
-// roundEnded records a round of direction d that moved n bytes, and
-// reports whether the tunnel has been idle for its timeout.
-func (w *idleWatch) roundEnded(d int, n int64) bool {
+// roundEnded records a round of direction d that delivered n bytes and
+// ended still holding some (held) or not, and reports whether the tunnel
+// has been idle for its timeout.
+func (w *idleWatch) roundEnded(d int, n int64, held bool) bool {
 	now := time.Now().UnixNano()
 	if n > 0 {
 		w.active[d].Store(now)
 	}
 	w.seen[d].Store(now)
+	w.held[d].Store(held)
 	quietUntil := min(w.seen[0].Load(), w.seen[1].Load())
 	quietFrom := max(w.active[0].Load(), w.active[1].Load())
-	return quietUntil-quietFrom >= int64(w.timeout)
+	if quietUntil-quietFrom >= int64(w.timeout) {
+		w.idle.Store(true)
+		return true
+	}
+	return false
 }
 
 // finished records that direction d will move nothing more.
 func (w *idleWatch) finished(d int) { w.seen[d].Store(math.MaxInt64) }
 
+// stalled names the side an idle tunnel was waiting on: the client when
+// bytes for it were held (direction 1), else the upstream when bytes for
+// it were; none for a tunnel that was simply quiet, or did not idle out.
+func (w *idleWatch) stalled() stats.ErrKind {
+	switch {
+	case !w.idle.Load():
+		return stats.ErrNone
+	case w.held[1].Load():
+		return stats.ErrClientTimeout
+	case w.held[0].Load():
+		return stats.ErrUpstreamTimeout
+	}
+	return stats.ErrNone
+}
+
 // pipe copies buffered bytes and then everything from src to dst, in
 // rounds of at most spliceStep bytes and w.round time, so the meter sees
 // progress and w sees activity. d is the direction's index in w.
 func pipe(dst, src net.Conn, buf *bufio.Reader, m *meter, w *idleWatch, d int) (int64, error) {
-	var n int64
+	p := newPump(dst, src)
+	defer p.close()
 	if buf != nil && buf.Buffered() > 0 {
-		p, _ := buf.Peek(buf.Buffered())
-		k, err := dst.Write(p)
-		n += int64(k)
-		m.add(int64(k))
-		if err != nil {
-			return n, err
+		b, _ := buf.Peek(buf.Buffered())
+		if err := p.load(b); err != nil {
+			return 0, err
 		}
-		buf.Discard(k)
-		w.roundEnded(d, int64(k))
+		buf.Discard(len(b))
 	}
-	// io.Copy over a LimitedReader of a *net.TCPConn still splices. One
-	// serves every round: made per round, it escapes to io.Copy and costs
-	// an allocation each time.
-	lr := &io.LimitedReader{R: src}
+	var n int64
 	for {
-		src.SetReadDeadline(time.Now().Add(w.round))
-		lr.N = spliceStep
-		k, err := io.Copy(dst, lr)
+		at := time.Now().Add(w.round)
+		src.SetReadDeadline(at)
+		dst.SetWriteDeadline(at)
+		k, err := p.step(spliceStep)
 		n += k
 		m.add(k)
-		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		switch {
+		case err == io.EOF:
+			w.roundEnded(d, k, false)
+			w.finished(d)
+			return n, nil
+		case err != nil && !isTimeout(err):
 			return n, err
 		}
-		if err == nil && lr.N > 0 {
-			w.roundEnded(d, k)
-			w.finished(d)
-			return n, nil // lr.N > 0 with no error: src reached EOF
-		}
-		if w.roundEnded(d, k) {
+		if w.roundEnded(d, k, p.held > 0) {
 			return n, errTunnelIdle
 		}
 	}

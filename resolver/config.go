@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-// Defaults used when a Config field is zero. README.md ("DNS") lists them for users.
+// Defaults used when a Config field is zero. Sluice's own defaults for users
+// are in its key table (app/keys.go, docs/configuration.md).
 const (
 	// DefaultMaxTTL caps how long an answer is trusted, the common resolver
 	// default (Unbound's cache-max-ttl), matching assets/config.toml.
@@ -50,9 +51,11 @@ type Config struct {
 	// DefaultNegativeTTL.
 	NegativeTTL time.Duration
 	// StaleTTL is how long after expiry an answer may be served when every
-	// server fails (RFC 8767). Zero means DefaultStaleTTL; negative disables
-	// serving stale answers.
+	// server fails (RFC 8767). Zero (or negative) means DefaultStaleTTL.
 	StaleTTL time.Duration
+	// NoServeStale turns serving expired answers off: when every server
+	// fails, the lookup fails.
+	NoServeStale bool
 	// MaxEntries bounds the number of cached names; the least recently used
 	// goes first. Zero means DefaultMaxEntries.
 	MaxEntries int
@@ -92,7 +95,10 @@ func (cfg Config) withDefaults() Config {
 	if cfg.NegativeTTL <= 0 {
 		cfg.NegativeTTL = DefaultNegativeTTL
 	}
-	if cfg.StaleTTL == 0 {
+	switch {
+	case cfg.NoServeStale:
+		cfg.StaleTTL = 0 // the cache serves stale only while this is positive
+	case cfg.StaleTTL <= 0:
 		cfg.StaleTTL = DefaultStaleTTL
 	}
 	if cfg.MaxEntries <= 0 {

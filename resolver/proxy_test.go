@@ -107,7 +107,7 @@ func TestProxyResolvesThroughResolver(t *testing.T) {
 
 	log := &accessLog{}
 	// No upstream pooling: every request dials, so every request looks up.
-	client := proxyClient(t, proxy.Config{Dial: d.Dial, MaxIdlePerHost: -1, Access: log})
+	client := proxyClient(t, proxy.Config{Dial: d.Dial, NoPool: true, Access: log})
 	target := "http://some-name.test:" + port + "/"
 	get := func() {
 		t.Helper()

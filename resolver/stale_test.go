@@ -58,18 +58,19 @@ func TestServeStaleBounded(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		staleTTL time.Duration
+		off      bool
 		advance  time.Duration
 		served   bool
 	}{
-		{"within stale_ttl", time.Minute, 50 * time.Second, true},
-		{"past stale_ttl", time.Minute, 80 * time.Second, false},
-		{"disabled", -1, 11 * time.Second, false},
+		{"within stale_ttl", time.Minute, false, 50 * time.Second, true},
+		{"past stale_ttl", time.Minute, false, 80 * time.Second, false},
+		{"disabled", 0, true, 11 * time.Second, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := startServer(t)
 			srv.set("bounded.test", 10, "192.0.2.22")
 			clock := newClock()
-			r := newTestResolver(t, Config{Servers: []string{srv.addr}, StaleTTL: tc.staleTTL}, clock)
+			r := newTestResolver(t, Config{Servers: []string{srv.addr}, StaleTTL: tc.staleTTL, NoServeStale: tc.off}, clock)
 			lookup(t, r, "bounded.test")
 			srv.stop()
 			clock.Advance(tc.advance)

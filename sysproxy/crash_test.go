@@ -36,12 +36,26 @@ func newSluiceRun(t *testing.T) *sluiceRun {
 		t.Skip("builds and runs the sluice binary")
 	}
 	needTool(t, "gsettings")
-	dir := t.TempDir()
-	r := &sluiceRun{bin: filepath.Join(dir, "sluice"), dir: dir, config: filepath.Join(dir, "config.toml")}
-	build := exec.Command("go", "build", "-o", r.bin, "github.com/sluiceproxy/sluice/cmd/sluice")
+	return setupSluiceRun(t, buildSluice(t))
+}
+
+// buildSluice builds the sluice binary into a temporary dir.
+func buildSluice(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sluice")
+	build := exec.Command("go", "build", "-o", bin, "github.com/sluiceproxy/sluice/cmd/sluice")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build sluice: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// setupSluiceRun prepares a run of bin with its own settings store, state
+// dir and config, and sets the user's own proxy in that store.
+func setupSluiceRun(t *testing.T, bin string) *sluiceRun {
+	t.Helper()
+	dir := t.TempDir()
+	r := &sluiceRun{bin: bin, dir: dir, config: filepath.Join(dir, "config.toml")}
 	cfgHome := filepath.Join(dir, "xdg-config")
 	r.keyfile = filepath.Join(cfgHome, "glib-2.0", "settings", "keyfile")
 	r.env = []string{

@@ -1,14 +1,12 @@
 package sysproxy
 
 import (
-	"bufio"
 	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluiceproxy/sluice/internal/snihost"
 )
 
 // noPoll is Follow's poll interval in the tests where only a change
@@ -33,28 +31,6 @@ func waitCall(t *testing.T, calls <-chan struct{}, what string) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("Follow did not call back after %s", what)
 	}
-}
-
-// startSessionBus runs a private dbus-daemon whose activated services
-// (dconf-service) get env, and returns its address.
-func startSessionBus(t *testing.T, env []string) string {
-	t.Helper()
-	needTool(t, "dbus-daemon")
-	daemon := exec.Command("dbus-daemon", "--session", "--nofork", "--print-address=1", "--address=unix:path="+filepath.Join(t.TempDir(), "bus"))
-	daemon.Env = append(os.Environ(), env...)
-	out, err := daemon.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { daemon.Process.Kill(); daemon.Wait() })
-	addr, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("dbus-daemon printed no address: %v", err)
-	}
-	return strings.TrimSpace(addr)
 }
 
 // A `gsettings set` run by another program reaches Follow through the
@@ -84,7 +60,8 @@ func TestFollowHearsGSettingsDconf(t *testing.T) {
 	runtime := t.TempDir()
 	os.Chmod(runtime, 0o700)
 	env := []string{"XDG_CONFIG_HOME=" + t.TempDir(), "XDG_RUNTIME_DIR=" + runtime}
-	env = append(env, "DBUS_SESSION_BUS_ADDRESS="+startSessionBus(t, env), "GSETTINGS_BACKEND=dconf")
+	// dconf-service, which the bus starts, must see the same XDG dirs.
+	env = append(env, "DBUS_SESSION_BUS_ADDRESS="+snihost.StartBus(t, env...).Addr, "GSETTINGS_BACKEND=dconf")
 	m := newTestManager(t, GNOME{Run: ExecRunner{Env: env}, Env: env})
 	calls := startFollow(t, m, noPoll)
 	run(t, env, "gsettings", "set", "org.gnome.system.proxy", "mode", "manual")

@@ -283,9 +283,15 @@ func (m *Manager) Off() error {
 // at start, before anything else; the watchdog runs it when the owner
 // dies.
 func (m *Manager) Restore() (bool, error) {
+	return m.restoreIf(func(*state) bool { return true })
+}
+
+// restoreIf is Restore for a state file that mine accepts (checked with
+// the lock held).
+func (m *Manager) restoreIf(mine func(*state) bool) (bool, error) {
 	restored := false
 	err := m.withState(func(ctx context.Context, st *state) error {
-		if st.Owner != 0 && alive(st.Owner, st.OwnerStart) {
+		if !mine(st) || st.Owner != 0 && alive(st.Owner, st.OwnerStart) {
 			return nil
 		}
 		m.log.Info("restoring the system proxy Sluice left on", "owner_pid", st.Owner)

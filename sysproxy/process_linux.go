@@ -2,8 +2,10 @@ package sysproxy
 
 import (
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // processStart returns a token that changes when pid is reused (its start
@@ -37,4 +39,12 @@ func processStart(pid int) (uint64, bool) {
 func alive(pid int, start uint64) bool {
 	s, ok := processStart(pid)
 	return ok && (start == 0 || s == start)
+}
+
+// dieWithParent has the kernel kill cmd's process when this one dies. A
+// settings tool left running by a killed Sluice could otherwise write
+// after the watchdog has restored the user's settings (gsettings' keyfile
+// backend rewrites the whole file), leaving them pointing at a dead port.
+func dieWithParent(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }

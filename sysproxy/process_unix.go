@@ -4,6 +4,7 @@ package sysproxy
 
 import (
 	"errors"
+	"os/exec"
 	"syscall"
 )
 
@@ -17,3 +18,7 @@ func alive(pid int, _ uint64) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
+
+// dieWithParent does nothing here: there is no cheap way to have a child
+// die with its parent.
+func dieWithParent(*exec.Cmd) {}

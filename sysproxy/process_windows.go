@@ -1,6 +1,8 @@
 package sysproxy
 
 import (
+	"os/exec"
+
 	"golang.org/x/sys/windows"
 )
 
@@ -32,3 +34,7 @@ func alive(pid int, start uint64) bool {
 	s, ok := processStart(pid)
 	return ok && (start == 0 || s == 0 || s == start)
 }
+
+// dieWithParent does nothing here: there is no cheap way to have a child
+// die with its parent.
+func dieWithParent(*exec.Cmd) {}

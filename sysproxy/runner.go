@@ -28,6 +28,7 @@ type ExecRunner struct {
 // the command line and what the tool printed on stderr.
 func (r ExecRunner) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
+	dieWithParent(cmd)
 	if len(r.Env) > 0 {
 		cmd.Env = append(os.Environ(), r.Env...)
 	}

@@ -7,26 +7,38 @@ import (
 )
 
 // Watch is the watchdog: it polls process pid every interval and, when
-// that process is gone while the state file still names it as owner,
-// restores the snapshot and returns. It returns nil as soon as the state
-// file is gone or names another owner (the owner switched off normally,
-// or a newer Sluice took over). Run it in a process of its own, so that
-// a kill -9 of the owner does not take it along.
+// that process is gone, restores the snapshot if the state file names pid
+// as its owner, and returns. The owner starts it before switching the
+// system proxy on, so there is no moment when the setting is changed and
+// nobody would put it back: until the state file appears Watch just
+// waits. Once it has seen a state file owned by pid, it returns nil as
+// soon as the file is gone or names another owner (the owner switched off
+// normally, or a newer Sluice took over). Run it in a process of its own,
+// so that a kill -9 of the owner does not take it along.
 func (m *Manager) Watch(ctx context.Context, pid int, interval time.Duration) error {
+	// The start token tells the owner from a later process that reuses
+	// its pid while no state file records the token yet.
+	start, running := processStart(pid)
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	seen := false
 	for {
+		if !running || !alive(pid, start) {
+			restored, err := m.restoreIf(func(st *state) bool { return st.Owner == pid })
+			if restored {
+				m.log.Warn("Sluice exited without switching the system proxy off; restored it", "pid", pid)
+			}
+			return err
+		}
 		st, err := loadState(m.path)
 		if err != nil {
 			return err
 		}
-		if st == nil || st.Owner != pid {
+		switch {
+		case st != nil && st.Owner == pid:
+			seen = true
+		case seen:
 			return nil
-		}
-		if !alive(pid, st.OwnerStart) {
-			m.log.Warn("Sluice exited without switching the system proxy off; restoring it", "pid", pid)
-			_, err := m.Restore()
-			return err
 		}
 		select {
 		case <-ctx.Done():

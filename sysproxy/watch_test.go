@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+	"github.com/sluiceproxy/sluice/internal/snihost"
 )
 
 // sleeper starts a child process that lives until killed.
@@ -88,6 +89,74 @@ func TestWatchRestoresWhenOwnerIsKilled(t *testing.T) {
 	}
 }
 
+// TestWatchStartedBeforeOn is the order the app uses: the watchdog runs
+// before the owner switches anything, waits while there is no state file,
+// and still restores when the owner dies after switching on.
+func TestWatchStartedBeforeOn(t *testing.T) {
+	corp := map[string]Value{winEnable: {V: "1", Kind: KindDWORD}, winServer: {V: "corp.example:3128", Kind: KindString}}
+	reg := &fakeRegistry{values: maps.Clone(corp)}
+	dir := t.TempDir()
+	owner := sleeper(t)
+	dog, err := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}, Log: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	go func() { done <- dog.Watch(ctx, owner.Process.Pid, 20*time.Millisecond) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Watch returned before the owner switched on: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	app, err := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}, Owner: owner.Process.Pid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.On("127.0.0.1", 8877, nil); err != nil {
+		t.Fatal(err)
+	}
+	owner.Process.Kill()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(reg.values, corp) {
+		t.Fatalf("after the owner died: %v, want %v", reg.values, corp)
+	}
+	if dog.IsOn() {
+		t.Fatal("state file left after the watchdog restored")
+	}
+}
+
+// TestWatchLeavesOthersStateAlone: a watchdog whose owner dies without
+// having switched on leaves a state file of another owner (here `sluice
+// sysproxy on` from a shell, owner 0) as it is.
+func TestWatchLeavesOthersStateAlone(t *testing.T) {
+	reg := &fakeRegistry{values: map[string]Value{}}
+	dir := t.TempDir()
+	shell, _ := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}})
+	if err := shell.On("127.0.0.1", 8877, nil); err != nil {
+		t.Fatal(err)
+	}
+	owner := sleeper(t)
+	dog, _ := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}, Log: testLogger(t)})
+	done := make(chan error, 1)
+	go func() { done <- dog.Watch(context.Background(), owner.Process.Pid, 20*time.Millisecond) }()
+	owner.Process.Kill()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Watch did not return after its owner died")
+	}
+	if !dog.IsOn() || !(Windows{}).PointsAt(reg.values, Target{Host: "127.0.0.1", Port: 8877}) {
+		t.Fatalf("the watchdog restored a setting its owner never made: %v", reg.values)
+	}
+}
+
 func TestWatchExitsQuietlyWhenSwitchedOff(t *testing.T) {
 	reg := &fakeRegistry{values: map[string]Value{}}
 	dir := t.TempDir()
@@ -101,6 +170,11 @@ func TestWatchExitsQuietlyWhenSwitchedOff(t *testing.T) {
 	dog, _ := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}})
 	done := make(chan error, 1)
 	go func() { done <- dog.Watch(context.Background(), os.Getpid(), 50*time.Millisecond) }()
+	// A watchdog leaves once it has seen its owner's state file go away;
+	// one that never saw the file waits for its owner to exit instead
+	// (it may have been started before the switch). So Off comes after
+	// the watchdog had many polls to see the file, even on a busy machine.
+	time.Sleep(time.Second)
 	if err := app.Off(); err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +310,7 @@ func (fakeRunner) Run(context.Context, string, ...string) ([]byte, error) { retu
 
 func TestKDETellsKIOOverDBus(t *testing.T) {
 	needTool(t, "kwriteconfig5", "kreadconfig5")
-	addr := startSessionBus(t, nil)
+	addr := snihost.StartBus(t).Addr
 
 	conn, err := dbus.Connect(addr)
 	if err != nil {

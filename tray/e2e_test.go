@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluiceproxy/sluice/tray/internal/snihost"
+	"github.com/sluiceproxy/sluice/internal/snihost"
 )
 
 // gsettingsKeys are the org.gnome.system.proxy keys Sluice switches.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluiceproxy/sluice/tray/internal/snihost"
+	"github.com/sluiceproxy/sluice/internal/snihost"
 )
 
 // TestCheckHostWaitsForLatePanel covers logging in: Sluice starts, the

@@ -197,7 +197,7 @@ func (m *menu) click(it *systray.MenuItem) {
 	case m.sysProxy:
 		// The check mark shows the real state, so the click asks for the
 		// opposite of what is true now, not of what is drawn.
-		m.do("system proxy", m.ctrl.SetSystemProxy(!m.ctrl.SystemProxyOn()))
+		m.do("system proxy", m.ctrl.SetSystemProxy(!m.ctrl.SystemProxyPointsAtSluice()))
 	case m.openConfig:
 		m.do("open config", m.opts.Open(m.ctrl.ConfigPath()))
 	case m.reload:
@@ -247,7 +247,7 @@ func (m *menu) fail(err error) {
 func (m *menu) refresh() {
 	addr, listenErr := m.ctrl.ListenAddr(), m.ctrl.ListenErr()
 	configErr := m.ctrl.ConfigError()
-	on := m.ctrl.SystemProxyOn()
+	on := m.ctrl.SystemProxyPointsAtSluice()
 	s := m.ctrl.Stats()
 
 	m.setText(m.title, titleLine(addr, listenErr))

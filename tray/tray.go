@@ -18,9 +18,9 @@ type Controller interface {
 	ListenErr() error
 	// Stats returns the live numbers for the menu.
 	Stats() Stats
-	// SystemProxyOn reports whether the OS proxy settings point at Sluice
+	// SystemProxyPointsAtSluice reports whether the OS proxy settings point at Sluice
 	// now, whoever changed them last.
-	SystemProxyOn() bool
+	SystemProxyPointsAtSluice() bool
 	// SetSystemProxy points the OS proxy at Sluice, or restores what was
 	// there before.
 	SetSystemProxy(on bool) error
@@ -63,6 +63,9 @@ type Options struct {
 	// Done, when closed, makes Run return: the app is stopping for a
 	// reason of its own (a signal). If nil, only the Quit item ends Run.
 	Done <-chan struct{}
+	// Shown, if not nil, is called once the tray host is found, as the
+	// icon goes up (the app records that it has a tray).
+	Shown func()
 	// Logger receives failed clicks. If nil, slog.Default() is used.
 	Logger *slog.Logger
 }
@@ -99,6 +102,9 @@ func Run(ctrl Controller, opts Options) error {
 	}
 	if err := checkHost(opts.HostWait, opts.Done); err != nil {
 		return err
+	}
+	if opts.Shown != nil {
+		opts.Shown()
 	}
 	return runSystray(ctrl, opts)
 }

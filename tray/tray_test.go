@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluiceproxy/sluice/internal/snihost"
 	"github.com/sluiceproxy/sluice/tray"
-	"github.com/sluiceproxy/sluice/tray/internal/snihost"
 )
 
 // fakeApp is a Controller whose facts the test sets and whose actions it
@@ -34,7 +34,7 @@ type fakeApp struct {
 func (f *fakeApp) ListenAddr() string { f.mu.Lock(); defer f.mu.Unlock(); return f.addr }
 func (f *fakeApp) ListenErr() error   { f.mu.Lock(); defer f.mu.Unlock(); return f.listenErr }
 func (f *fakeApp) Stats() tray.Stats  { f.mu.Lock(); defer f.mu.Unlock(); return f.stats }
-func (f *fakeApp) SystemProxyOn() bool {
+func (f *fakeApp) SystemProxyPointsAtSluice() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.proxyOn

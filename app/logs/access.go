@@ -18,7 +18,7 @@ type accessLog struct {
 func (a *accessLog) LogAccess(rec *proxy.AccessRecord) { a.s.put(rec) }
 
 // formatAccess appends one access record. The field names are part of
-// Sluice's interface (README.md, "Logs and live stats", `sluice logs tail`):
+// Sluice's interface (docs/logs-and-stats.md, `sluice logs tail`):
 //
 //	time        when the request head started to arrive
 //	client      the client's ip:port

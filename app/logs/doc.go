@@ -11,7 +11,8 @@
 // one line saying how many were dropped. Close drains both queues, so a
 // clean shutdown loses nothing.
 //
-// The package owns the log files and their format. It does not choose
-// the log dir (app does, from [log] dir or the OS default) and does not
-// import app.
+// The package owns the log files, their format and their rotation, so it
+// also reads them back (tail.go: Tail and Follow, which know how rotated
+// backups are named). It does not choose the log dir (app does, from
+// [log] dir or the OS default) and does not import app.
 package logs

@@ -13,6 +13,7 @@
 // and the temporary directory (with the 1 GiB file) is removed. It installs
 // missing Debian packages with apt-get and stops the system service a fresh
 // install may have started, but never touches a config file outside its
-// temporary directory. It does not import Sluice's packages: Sluice is
+// temporary directory. It imports none of Sluice's own packages, only the
+// test tray host (internal/snihost) that the tray tests use too: Sluice is
 // measured as the built binary, as users run it.
 package harness

@@ -233,52 +233,103 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 	if err := o.fill(); err != nil {
 		return nil, err
 	}
-	log := o.Log
-	if err := ensureTools(ctx, log, !o.NoInstall); err != nil {
+	if err := ensureTools(ctx, o.Log, !o.NoInstall); err != nil {
 		return nil, err
 	}
 	if err := raiseNoFile(); err != nil {
 		return nil, err
 	}
+	e, cleanup, err := newEnv(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+
+	res := &Results{Samples: map[string]map[string][]float64{}, Errors: map[string][]string{}, Opts: o, Started: time.Now()}
+	targets, err := startTargets(ctx, e, o, res)
+	if err != nil {
+		return nil, err
+	}
+	if slices.Contains(res.Targets, Sluice) {
+		measureTray(ctx, e, res)
+	}
+	if err := sanityCheck(ctx, e, targets, res); err != nil {
+		return nil, err
+	}
+	for _, st := range stages {
+		for round := 0; round < o.Rounds; round++ {
+			if err := runRound(ctx, e, o, st, targets, round, res); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, t := range targets {
+		if strings.HasPrefix(t.Name, Sluice) {
+			recordAccessLog(ctx, o, t, res)
+		}
+	}
+	for _, t := range targets {
+		if t.Proc != nil {
+			res.add(t.Name, MFinalRSS, float64(treeRSS(processTree(t.Proc.Pid()))))
+		}
+	}
+	res.Elapsed = time.Since(res.Started)
+	return res, nil
+}
+
+// newEnv makes the run's temporary directory with the bodies to serve and
+// starts the origin and the upload sink. cleanup stops every process the
+// run started and removes the directory.
+func newEnv(ctx context.Context, o Options) (e *env, cleanup func(), err error) {
 	dir, err := os.MkdirTemp("", "loadbench-")
 	if err != nil {
-		return nil, fmt.Errorf("create temp dir: %w", err)
+		return nil, nil, fmt.Errorf("create temp dir: %w", err)
 	}
+	procs := &Procs{}
+	cleanup = func() {
+		procs.StopAll()
+		os.RemoveAll(dir)
+	}
+	defer func() {
+		if err != nil {
+			cleanup()
+		}
+	}()
 	// Directories must be readable by the peers' unprivileged users.
 	if err := os.Chmod(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("chmod %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("chmod %s: %w", dir, err)
 	}
-	defer os.RemoveAll(dir)
-	procs := &Procs{}
-	defer procs.StopAll()
-
-	e := &env{dir: dir, procs: procs, self: o.Self, sluiceBin: o.SluiceBin, slowLog: o.SlowLogFile, log: log}
+	e = &env{dir: dir, procs: procs, self: o.Self, sluiceBin: o.SluiceBin, slowLog: o.SlowLogFile, log: o.Log}
 	if e.originPort, err = FreePort(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if e.sinkPort, err = FreePort(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	www, err := e.subdir("www")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := writeFile(filepath.Join(www, "64"), "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	bigPath := filepath.Join(www, "1g")
-	fmt.Fprintf(log, "creating the %d-byte body in %s\n", o.BigSize, www)
-	if err := makeBigFile(bigPath, o.BigSize); err != nil {
-		return nil, err
+	fmt.Fprintf(o.Log, "creating the %d-byte body in %s\n", o.BigSize, www)
+	if err := makeBigFile(filepath.Join(www, "1g"), o.BigSize); err != nil {
+		return nil, nil, err
 	}
 	if _, err := e.startOrigin(ctx, www); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := e.startSink(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	return e, cleanup, nil
+}
 
-	res := &Results{Samples: map[string]map[string][]float64{}, Errors: map[string][]string{}, Opts: o, Started: time.Now()}
+// startTargets starts every target in o.Targets and records its idle RSS.
+// A target that does not start is noted in res and left out; the others
+// are returned and listed in res.Targets.
+func startTargets(ctx context.Context, e *env, o Options, res *Results) ([]*Target, error) {
 	var targets []*Target
 	for _, name := range o.Targets {
 		t, err := e.startTarget(ctx, name)
@@ -286,7 +337,7 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			fmt.Fprintf(log, "%s: not measured: %v\n", name, err)
+			fmt.Fprintf(e.log, "%s: not measured: %v\n", name, err)
 			res.fail(name, fmt.Errorf("not started: %w", err))
 			continue
 		}
@@ -300,110 +351,36 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 			res.add(name, MIdleRSS, float64(t.IdleRSS))
 			res.add(name, MIdleAnon, float64(parts.Anon))
 			res.add(name, MIdleFile, float64(parts.File))
-			fmt.Fprintf(log, "%s listening on %s (pid %d), idle RSS %.1f MiB (anonymous %.1f, file-backed %.1f)\n",
+			fmt.Fprintf(e.log, "%s listening on %s (pid %d), idle RSS %.1f MiB (anonymous %.1f, file-backed %.1f)\n",
 				name, t.Addr, t.Proc.Pid(), mb(t.IdleRSS), mb(parts.Anon), mb(parts.File))
 		}
 		targets = append(targets, t)
 		res.Targets = append(res.Targets, name)
 	}
-	if slices.Contains(res.Targets, Sluice) {
-		fmt.Fprintf(log, "measuring the tray app's idle RSS on a private D-Bus session\n")
-		if rss, parts, note, err := e.measureTrayIdle(ctx, 3*time.Second); err != nil {
-			fmt.Fprintf(log, "tray idle RSS not measured: %v\n", err)
-			res.fail(Sluice, fmt.Errorf("tray idle RSS: %w", err))
-		} else {
-			res.add(Sluice, MTrayIdle, float64(rss))
-			res.add(Sluice, MTrayAnon, float64(parts.Anon))
-			res.add(Sluice, MTrayFile, float64(parts.File))
-			fmt.Fprintf(log, "tray app idle RSS %.1f MiB (anonymous %.1f, file-backed %.1f)\n", mb(rss), mb(parts.Anon), mb(parts.File))
-			res.Notes = append(res.Notes, note)
-		}
-		fmt.Fprintf(log, "measuring the tray app's idle CPU over %v\n", trayCPUWindow)
-		if used, frac, err := e.measureTrayCPU(ctx, trayCPUWindow); err != nil {
-			res.fail(Sluice, fmt.Errorf("tray idle CPU: %w", err))
-		} else {
-			res.add(Sluice, MTrayCPU, frac)
-			fmt.Fprintf(log, "tray app idle CPU %v in %v (%.3f%% of a core)\n", used, trayCPUWindow, 100*frac)
-		}
-	}
-	if err := sanityCheck(ctx, e, targets, res); err != nil {
-		return nil, err
-	}
+	return targets, nil
+}
 
-	// The 1000-connection rounds come last: a proxy that keeps the memory
-	// of 1000 connections after they close would otherwise carry it into
-	// the 64-connection and 1 GiB figures of the next round.
-	stages := []struct {
-		phases    []string
-		transfers bool
-	}{
-		{phases: []string{PhaseKeepAlive, PhaseOneConn, PhaseNewConn}, transfers: true},
-		{phases: []string{Phase1000}},
+// measureTray records the tray app's idle RSS and idle CPU for Sluice's
+// column; a figure that cannot be taken is noted in res.
+func measureTray(ctx context.Context, e *env, res *Results) {
+	fmt.Fprintf(e.log, "measuring the tray app's idle RSS on a private D-Bus session\n")
+	if rss, parts, note, err := e.measureTrayIdle(ctx, 3*time.Second); err != nil {
+		fmt.Fprintf(e.log, "tray idle RSS not measured: %v\n", err)
+		res.fail(Sluice, fmt.Errorf("tray idle RSS: %w", err))
+	} else {
+		res.add(Sluice, MTrayIdle, float64(rss))
+		res.add(Sluice, MTrayAnon, float64(parts.Anon))
+		res.add(Sluice, MTrayFile, float64(parts.File))
+		fmt.Fprintf(e.log, "tray app idle RSS %.1f MiB (anonymous %.1f, file-backed %.1f)\n", mb(rss), mb(parts.Anon), mb(parts.File))
+		res.Notes = append(res.Notes, note)
 	}
-	for _, st := range stages {
-		for round := 0; round < o.Rounds; round++ {
-			// Rotate the order each round so no target always runs
-			// right after the same neighbour (or first, on a cold
-			// machine).
-			order := make([]*Target, len(targets))
-			for i := range targets {
-				order[i] = targets[(i+round)%len(targets)]
-			}
-			for _, ph := range st.phases {
-				for _, t := range order {
-					if (t.KeepAliveOnly && ph != PhaseKeepAlive) || t.DownloadOnly {
-						continue
-					}
-					if err := ctx.Err(); err != nil {
-						return nil, err
-					}
-					fmt.Fprintf(log, "round %d/%d %-6s %-14s ", round+1, o.Rounds, ph, t.Name)
-					if err := runPhase(ctx, e, o, t, ph, round, res); err != nil {
-						fmt.Fprintf(log, "error: %v\n", err)
-						res.fail(t.Name, fmt.Errorf("round %d %s: %w", round+1, ph, err))
-					}
-				}
-			}
-			if !st.transfers {
-				continue
-			}
-			for _, t := range order {
-				if t.KeepAliveOnly {
-					continue
-				}
-				if err := ctx.Err(); err != nil {
-					return nil, err
-				}
-				runTransfers(ctx, e, o, t, round, res)
-			}
-		}
+	fmt.Fprintf(e.log, "measuring the tray app's idle CPU over %v\n", trayCPUWindow)
+	if used, frac, err := e.measureTrayCPU(ctx, trayCPUWindow); err != nil {
+		res.fail(Sluice, fmt.Errorf("tray idle CPU: %w", err))
+	} else {
+		res.add(Sluice, MTrayCPU, frac)
+		fmt.Fprintf(e.log, "tray app idle CPU %v in %v (%.3f%% of a core)\n", used, trayCPUWindow, 100*frac)
 	}
-	for _, t := range targets {
-		if !strings.HasPrefix(t.Name, Sluice) {
-			continue
-		}
-		dropped, err := logsDropped(ctx, t.Addr)
-		if err != nil {
-			res.fail(t.Name, err)
-		}
-		// How much access log reached the disk (or the slow pipe): a
-		// build that writes none makes the log columns meaningless.
-		var written int64
-		if t.piped != nil {
-			written = t.piped.Load()
-		} else if st, err := os.Stat(filepath.Join(t.LogDir, o.SlowLogFile)); err == nil {
-			written = st.Size()
-		}
-		res.add(t.Name, MLogBytes, float64(written))
-		res.Notes = append(res.Notes, fmt.Sprintf("%s: %d bytes of access log written, %d records dropped (its /stats).", t.Name, written, dropped))
-	}
-	for _, t := range targets {
-		if t.Proc != nil {
-			res.add(t.Name, MFinalRSS, float64(treeRSS(processTree(t.Proc.Pid()))))
-		}
-	}
-	res.Elapsed = time.Since(res.Started)
-	return res, nil
 }
 
 // sanityCheck fetches /64 once through every target with curl, so that a
@@ -430,18 +407,91 @@ func sanityCheck(ctx context.Context, e *env, targets []*Target, res *Results) e
 	return nil
 }
 
-func runPhase(ctx context.Context, e *env, o Options, t *Target, ph string, round int, res *Results) error {
-	l := WrkLoad{Addr: t.Addr, Origin: "127.0.0.1:" + strconv.Itoa(e.originPort), Path: "/64", Absolute: t.Proxy}
-	switch ph {
-	case PhaseKeepAlive:
-		l.Conns = 64
-	case PhaseOneConn:
-		l.Conns = 1
-	case PhaseNewConn:
-		l.Conns, l.Close = 64, true
-	case Phase1000:
-		l.Conns = 1000
+// A phase is one wrk load through a target and the figures it yields.
+type phase struct {
+	name  string // a Phase* constant
+	conns int
+	close bool // a new connection per request
+	// profile has Sluice recorded with perf during this load in the
+	// first round, when Options.ProfileDir is set.
+	profile bool
+	// The metric keys the load's figures go to; empty means not kept.
+	rps, p50, p99, mean, errs string
+	// peakRSS keeps the process tree's RSS peak during the load.
+	peakRSS string
+}
+
+var (
+	keepAlive = phase{name: PhaseKeepAlive, conns: 64, profile: true,
+		rps: MRPS64, p50: MP50_64, p99: MP99_64, errs: MErr64, peakRSS: MRSS64}
+	oneConn = phase{name: PhaseOneConn, conns: 1,
+		mean: MMean1, p50: MP50_1}
+	newConn = phase{name: PhaseNewConn, conns: 64, close: true,
+		rps: MRPSNew, errs: MErrNew}
+	conns1000 = phase{name: Phase1000, conns: 1000, profile: true,
+		rps: MRPS1000, errs: MErr1000, p99: MP99_1000, peakRSS: MRSS1000}
+)
+
+// A stage is a sequence of rounds, each running its phases through every
+// target, then, with transfers, the large downloads and upload.
+type stage struct {
+	phases    []phase
+	transfers bool
+}
+
+// stages is the order of the loads. The 1000-connection rounds come last:
+// a proxy that keeps the memory of 1000 connections after they close
+// would otherwise carry it into the 64-connection and 1 GiB figures of the
+// next round.
+var stages = []stage{
+	{phases: []phase{keepAlive, oneConn, newConn}, transfers: true},
+	{phases: []phase{conns1000}},
+}
+
+// runRound runs one round of st through targets. A load that fails is
+// noted in res and the round goes on; only a cancelled ctx stops it.
+func runRound(ctx context.Context, e *env, o Options, st stage, targets []*Target, round int, res *Results) error {
+	// Rotate the order each round so no target always runs right after
+	// the same neighbour (or first, on a cold machine).
+	order := make([]*Target, len(targets))
+	for i := range targets {
+		order[i] = targets[(i+round)%len(targets)]
 	}
+	for _, ph := range st.phases {
+		for _, t := range order {
+			if (t.KeepAliveOnly && ph.name != PhaseKeepAlive) || t.DownloadOnly {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.log, "round %d/%d %-6s %-14s ", round+1, o.Rounds, ph.name, t.Name)
+			if err := runPhase(ctx, e, o, t, ph, round, res); err != nil {
+				fmt.Fprintf(e.log, "error: %v\n", err)
+				res.fail(t.Name, fmt.Errorf("round %d %s: %w", round+1, ph.name, err))
+			}
+		}
+	}
+	if !st.transfers {
+		return nil
+	}
+	for _, t := range order {
+		if t.KeepAliveOnly {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		runTransfers(ctx, e, o, t, round, res)
+	}
+	return nil
+}
+
+// runPhase runs ph's load through t (after a warmup, watching t's memory
+// and, if asked, profiling it) and adds its figures to res.
+func runPhase(ctx context.Context, e *env, o Options, t *Target, ph phase, round int, res *Results) error {
+	l := WrkLoad{Addr: t.Addr, Origin: "127.0.0.1:" + strconv.Itoa(e.originPort), Path: "/64", Absolute: t.Proxy,
+		Conns: ph.conns, Close: ph.close}
 	if o.Warmup > 0 {
 		w := l
 		w.Duration = o.Warmup
@@ -455,9 +505,9 @@ func runPhase(ctx context.Context, e *env, o Options, t *Target, ph string, roun
 		watch = WatchRSS(t.Proc.Pid(), 50*time.Millisecond)
 	}
 	var prof *perfRecord
-	if o.ProfileDir != "" && t.Name == Sluice && round == 0 && (ph == PhaseKeepAlive || ph == Phase1000) {
+	if o.ProfileDir != "" && t.Name == Sluice && round == 0 && ph.profile {
 		var perr error
-		if prof, perr = startPerf(ctx, o.ProfileDir, "sluice-"+ph, t.Proc.Pid(), o.Duration); perr != nil {
+		if prof, perr = startPerf(ctx, o.ProfileDir, "sluice-"+ph.name, t.Proc.Pid(), o.Duration); perr != nil {
 			res.fail(t.Name, perr)
 		}
 	}
@@ -485,28 +535,18 @@ func runPhase(ctx context.Context, e *env, o Options, t *Target, ph string, roun
 	if r.Requests == 0 {
 		return errors.New("no request completed")
 	}
-	switch ph {
-	case PhaseKeepAlive:
-		res.add(t.Name, MRPS64, r.RPS)
-		res.add(t.Name, MP50_64, r.P50Us)
-		res.add(t.Name, MP99_64, r.P99Us)
-		res.add(t.Name, MErr64, float64(r.Errors()))
-		if watch != nil {
-			res.add(t.Name, MRSS64, float64(peak))
+	keep := func(metric string, v float64) {
+		if metric != "" {
+			res.add(t.Name, metric, v)
 		}
-	case PhaseOneConn:
-		res.add(t.Name, MMean1, r.MeanUs)
-		res.add(t.Name, MP50_1, r.P50Us)
-	case PhaseNewConn:
-		res.add(t.Name, MRPSNew, r.RPS)
-		res.add(t.Name, MErrNew, float64(r.Errors()))
-	case Phase1000:
-		res.add(t.Name, MRPS1000, r.RPS)
-		res.add(t.Name, MErr1000, float64(r.Errors()))
-		res.add(t.Name, MP99_1000, r.P99Us)
-		if watch != nil {
-			res.add(t.Name, MRSS1000, float64(peak))
-		}
+	}
+	keep(ph.rps, r.RPS)
+	keep(ph.p50, r.P50Us)
+	keep(ph.p99, r.P99Us)
+	keep(ph.mean, r.MeanUs)
+	keep(ph.errs, float64(r.Errors()))
+	if watch != nil {
+		keep(ph.peakRSS, float64(peak))
 	}
 	return nil
 }
@@ -576,6 +616,24 @@ func runTransfers(ctx context.Context, e *env, o Options, t *Target, round int, 
 			res.add(t.Name, MGetGrowth, float64(peak-before))
 		}
 	}
+}
+
+// recordAccessLog notes how much access log Sluice's target t wrote and
+// how many records it dropped: a build that writes none makes the log
+// columns meaningless.
+func recordAccessLog(ctx context.Context, o Options, t *Target, res *Results) {
+	dropped, err := logsDropped(ctx, t.Addr)
+	if err != nil {
+		res.fail(t.Name, err)
+	}
+	var written int64
+	if t.piped != nil {
+		written = t.piped.Load()
+	} else if st, err := os.Stat(filepath.Join(t.LogDir, o.SlowLogFile)); err == nil {
+		written = st.Size()
+	}
+	res.add(t.Name, MLogBytes, float64(written))
+	res.Notes = append(res.Notes, fmt.Sprintf("%s: %d bytes of access log written, %d records dropped (its /stats).", t.Name, written, dropped))
 }
 
 // logsDropped reads logs_dropped from Sluice's /stats: for the slow-writer

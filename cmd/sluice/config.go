@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/sluiceproxy/sluice/app"
 )
 
@@ -34,7 +32,7 @@ func cmdConfig(args []string) error {
 		return nil
 	case "init":
 		if err := app.InitConfig(*path); err != nil {
-			return err
+			return err // an existing file: the error says how to see or replace it
 		}
 		fmt.Println("wrote", *path)
 		return nil
@@ -47,8 +45,8 @@ func cmdConfig(args []string) error {
 			fmt.Fprintln(os.Stderr, err)
 			return exitCode(1)
 		}
-		fmt.Printf("%s: ok\n\n# effective values (file, then environment overrides)\n", *path)
-		return toml.NewEncoder(os.Stdout).Encode(cfg)
+		fmt.Printf("%s: ok\n\n# effective values (file, then environment overrides, marked \"# from\")\n", *path)
+		return cfg.WriteEffective(os.Stdout)
 	}
 	return fmt.Errorf("unknown config command %q (want path, init or check)", sub)
 }

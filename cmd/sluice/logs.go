@@ -1,17 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
-	"slices"
-	"strings"
 	"syscall"
 	"time"
 
@@ -19,293 +13,61 @@ import (
 	"github.com/sluiceproxy/sluice/app/logs"
 )
 
-// cmdLogs implements `sluice logs path` and `sluice logs tail [-f] [-n N]`.
-func cmdLogs(args []string) error {
-	if len(args) == 0 {
-		return errors.New("logs needs one of: path, tail")
-	}
-	sub := args[0]
-	fs := newFlags("logs " + sub)
-	cfgPath := fs.String("config", "", "config file (default: the user config dir)")
-	var follow bool
-	var n int
-	if sub == "tail" {
-		fs.BoolVar(&follow, "f", false, "keep printing records as they are written, across rotation, until interrupted")
-		fs.IntVar(&n, "n", 10, "how many of the newest records to print first")
-	}
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("logs %s: unexpected argument %q", sub, fs.Arg(0))
-	}
-	if sub != "path" && sub != "tail" {
-		return fmt.Errorf("unknown logs command %q (want path or tail)", sub)
-	}
-	cfg, err := configAt(*cfgPath)
+// logsCommands are `sluice logs path` and `sluice logs tail [-f] [-n N]`.
+var logsCommands = []command{
+	{name: "path", args: "[--config FILE]", help: "the log directory", run: logsPath},
+	{name: "tail", args: "[-f] [-n N] [--config FILE]", help: "the newest access log records; -f keeps printing new ones", run: logsTail},
+}
+
+// logDir returns the log dir of the config at cfgPath, from the defaults
+// when that config is invalid (configFor says so on stderr).
+func logDir(cfgPath string) (*app.Config, string, error) {
+	cfg, err := configFor(cfgPath, "[log] dir and access_log")
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	dir, err := app.LogDirOf(cfg)
+	return cfg, dir, err
+}
+
+func logsPath(args []string) error {
+	fs := newFlags("logs path")
+	cfgPath := fs.String("config", "", "config file (default: the user config dir)")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	_, dir, err := logDir(*cfgPath)
 	if err != nil {
 		return err
 	}
-	if sub == "path" {
-		fmt.Println(dir)
-		return nil
+	fmt.Println(dir)
+	return nil
+}
+
+func logsTail(args []string) error {
+	fs := newFlags("logs tail")
+	cfgPath := fs.String("config", "", "config file (default: the user config dir)")
+	follow := fs.Bool("f", false, "keep printing records as they are written, across rotation, until interrupted")
+	n := fs.Int("n", 10, "how many of the newest records to print first")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	cfg, dir, err := logDir(*cfgPath)
+	if err != nil {
+		return err
 	}
 	if !cfg.Log.AccessLog {
 		fmt.Fprintf(os.Stderr, "sluice: note: [log] access_log is off in %s; showing older records, if any\n", cfg.Path())
 	}
 	path := filepath.Join(dir, logs.AccessFile)
-	if _, err := os.Stat(path); err != nil && !follow {
+	if _, err := os.Stat(path); err != nil && !*follow {
 		return fmt.Errorf("no access log at %s yet: start Sluice with [log] access_log = true and send a request through it", path)
 	}
-	pos, err := tailLines(os.Stdout, path, n)
-	if err != nil || !follow {
+	pos, err := logs.Tail(os.Stdout, path, *n)
+	if err != nil || !*follow {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// On Windows an open file cannot be renamed, so holding the log open
-	// would stop lumberjack from rotating it: reopen it on every poll.
-	return followFile(ctx, os.Stdout, path, pos, 250*time.Millisecond, runtime.GOOS != "windows")
-}
-
-// filePos is a place in a log file: the file's identity and an offset
-// just past a complete line. A nil info means no file was read yet.
-type filePos struct {
-	info os.FileInfo
-	off  int64
-}
-
-// tailLines writes the last n lines of the log at path, reaching into
-// its uncompressed backups (newest first) when path holds fewer. It
-// returns where in path it stopped, for followFile to go on from.
-func tailLines(w io.Writer, path string, n int) (filePos, error) {
-	var pos filePos
-	files := append(logBackups(path), path)
-	var chunks [][]byte // newest file first
-	for i := len(files) - 1; i >= 0; i-- {
-		lines, p, err := lastLines(files[i], max(n, 0))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return pos, err
-		}
-		if i == len(files)-1 {
-			pos = p
-		}
-		n -= bytes.Count(lines, []byte{'\n'})
-		chunks = append(chunks, lines)
-		if n <= 0 {
-			break
-		}
-	}
-	for i := len(chunks) - 1; i >= 0; i-- {
-		if _, err := w.Write(chunks[i]); err != nil {
-			return pos, err
-		}
-	}
-	return pos, nil
-}
-
-// logBackups lists the uncompressed rotated files of path, oldest first.
-// Lumberjack names them name-<UTC time>.ext, so names sort by time.
-func logBackups(path string) []string {
-	ext := filepath.Ext(path)
-	prefix := strings.TrimSuffix(filepath.Base(path), ext) + "-"
-	entries, err := os.ReadDir(filepath.Dir(path))
-	if err != nil {
-		return nil
-	}
-	var names []string
-	for _, e := range entries {
-		if n := e.Name(); strings.HasPrefix(n, prefix) && strings.HasSuffix(n, ext) && e.Type().IsRegular() {
-			names = append(names, filepath.Join(filepath.Dir(path), n))
-		}
-	}
-	slices.Sort(names)
-	return names
-}
-
-// lastLines returns at most the last n complete lines of the file at
-// path, reading backwards from its end in blocks, so a large log costs
-// only what is printed, and the position just past them. A final line
-// without its newline yet is left out: the writer is still writing it.
-func lastLines(path string, n int) ([]byte, filePos, error) {
-	var pos filePos
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, pos, err
-	}
-	defer f.Close()
-	if pos.info, err = f.Stat(); err != nil {
-		return nil, pos, fmt.Errorf("read %s: %w", path, err)
-	}
-	size := pos.info.Size()
-	const block = 64 << 10
-	var tail []byte
-	end := size
-	for end > 0 {
-		start := max(0, end-block)
-		buf := make([]byte, end-start)
-		if _, err := f.ReadAt(buf, start); err != nil {
-			return nil, pos, fmt.Errorf("read %s: %w", path, err)
-		}
-		tail = append(buf, tail...)
-		end = start
-		if bytes.Count(tail, []byte{'\n'}) > n {
-			break
-		}
-	}
-	// Drop a partial last line, then keep the last n lines.
-	i := bytes.LastIndexByte(tail, '\n')
-	pos.off = size - int64(len(tail)-(i+1))
-	tail = tail[:i+1]
-	cut := len(tail) - 1
-	for range n {
-		if cut = bytes.LastIndexByte(tail[:max(cut, 0)], '\n'); cut < 0 {
-			break
-		}
-	}
-	if n == 0 {
-		return nil, pos, nil
-	}
-	return tail[cut+1:], pos, nil
-}
-
-// follower writes the lines appended to a log file as they come.
-type follower struct {
-	w       io.Writer
-	path    string
-	hold    bool     // keep the file open between polls
-	f       *os.File // the open file, when hold
-	pos     filePos
-	partial []byte // an incomplete last line, held back
-	buf     []byte
-}
-
-// followFile writes lines appended to the file at path from pos on, until
-// ctx ends. When lumberjack rotates the file (renames it and starts a new
-// one) it finishes the old file, then follows the new one from its
-// start; only complete lines are written. With hold it keeps the file
-// open, which tells the renamed file apart without looking for it; without
-// it (Windows), it finds the renamed file among the backups.
-func followFile(ctx context.Context, w io.Writer, path string, pos filePos, poll time.Duration, hold bool) error {
-	fl := &follower{w: w, path: path, hold: hold, pos: pos, buf: make([]byte, 64<<10)}
-	defer fl.close()
-	tick := time.NewTicker(poll)
-	defer tick.Stop()
-	for {
-		if err := fl.poll(); err != nil {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-	}
-}
-
-func (fl *follower) close() {
-	if fl.f != nil {
-		fl.f.Close()
-		fl.f = nil
-	}
-}
-
-// poll writes what was appended since the last poll.
-func (fl *follower) poll() error {
-	f := fl.f
-	fresh := f == nil
-	if fresh {
-		var err error
-		if f, err = os.Open(fl.path); err != nil {
-			return nil // not there (yet, or between rename and create)
-		}
-	}
-	cur, err := f.Stat()
-	if err != nil {
-		f.Close()
-		fl.f = nil
-		return fmt.Errorf("read %s: %w", fl.path, err)
-	}
-	if fresh {
-		if fl.pos.info != nil && !os.SameFile(fl.pos.info, cur) {
-			// Rotated since the last look: finish the old file.
-			if err := fl.finishRenamed(); err != nil {
-				f.Close()
-				return err
-			}
-			fl.pos.off = 0
-			fl.partial = fl.partial[:0]
-		}
-		fl.pos.info = cur
-		if fl.hold {
-			fl.f = f
-		} else {
-			defer f.Close()
-		}
-	} else if now, err := os.Stat(fl.path); err == nil && !os.SameFile(cur, now) {
-		// The held file was rotated away: finish it, then start on
-		// the new one.
-		if err := fl.drain(f); err != nil {
-			return err
-		}
-		fl.close()
-		fl.pos = filePos{}
-		fl.partial = fl.partial[:0]
-		return fl.poll()
-	}
-	if cur.Size() < fl.pos.off {
-		// Truncated in place: start over.
-		fl.pos.off = 0
-		fl.partial = fl.partial[:0]
-	}
-	return fl.drain(f)
-}
-
-// finishRenamed reads the rest of the followed file after a rotation
-// renamed it, finding it among the uncompressed backups.
-func (fl *follower) finishRenamed() error {
-	names := logBackups(fl.path)
-	for i := len(names) - 1; i >= 0; i-- {
-		info, err := os.Stat(names[i])
-		if err != nil || !os.SameFile(info, fl.pos.info) {
-			continue
-		}
-		f, err := os.Open(names[i])
-		if err != nil {
-			return nil // already compressed or deleted: nothing to add
-		}
-		defer f.Close()
-		return fl.drain(f)
-	}
-	return nil
-}
-
-// drain writes the complete lines f holds from pos.off on.
-func (fl *follower) drain(f *os.File) error {
-	for {
-		n, err := f.ReadAt(fl.buf, fl.pos.off)
-		if n > 0 {
-			fl.pos.off += int64(n)
-			fl.partial = append(fl.partial, fl.buf[:n]...)
-			if i := bytes.LastIndexByte(fl.partial, '\n'); i >= 0 {
-				if _, werr := fl.w.Write(fl.partial[:i+1]); werr != nil {
-					return werr
-				}
-				fl.partial = append(fl.partial[:0], fl.partial[i+1:]...)
-			}
-		}
-		if err == io.EOF || n == 0 {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read %s: %w", f.Name(), err)
-		}
-	}
+	return logs.Follow(ctx, os.Stdout, path, pos, 250*time.Millisecond)
 }

@@ -20,13 +20,10 @@ func cmdStats(args []string) error {
 	fs := newFlags("stats")
 	cfgPath := fs.String("config", "", "config file (default: the user config dir)")
 	asJSON := fs.Bool("json", false, "print the snapshot as JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("stats: unexpected argument %q", fs.Arg(0))
-	}
-	cfg, err := configAt(*cfgPath)
+	cfg, err := configFor(*cfgPath, "[proxy] listen")
 	if err != nil {
 		return err
 	}

@@ -14,11 +14,11 @@ const (
 	ErrDNS                     // name did not resolve (502)
 	ErrRefused                 // upstream refused or unreachable (502)
 	ErrConnectTimeout          // upstream connect timed out (504)
-	ErrUpstreamTimeout         // upstream response headers timed out (504)
+	ErrUpstreamTimeout         // upstream response head timed out (504), or the upstream stalled a body or a tunnel
 	ErrUpstream                // upstream reset or broke the protocol (502)
 	ErrClientAbort             // the client went away mid-transfer
 	ErrOverload                // max_concurrent reached (503)
-	ErrClientTimeout           // client too slow sending its request head (408)
+	ErrClientTimeout           // client too slow sending its request head (408), or it stalled a body or a tunnel
 	ErrAuth                    // proxy credentials missing or wrong (407)
 	ErrRateLimited             // client over its [access] rate_limit (429)
 

@@ -1,4 +1,4 @@
-package main
+package logs
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluiceproxy/sluice/app/logs"
 	"github.com/sluiceproxy/sluice/proxy"
 )
 
@@ -39,7 +38,7 @@ func TestTailReachesIntoBackupsAndSkipsPartialLine(t *testing.T) {
 	writeFile(t, path, append(numbered(8, 10), "line 10 still being writ")...)
 	for _, tc := range []struct{ n, from int }{{1, 9}, {2, 8}, {4, 6}, {9, 1}, {100, 0}} {
 		var out strings.Builder
-		if _, err := tailLines(&out, path, tc.n); err != nil {
+		if _, err := Tail(&out, path, tc.n); err != nil {
 			t.Fatal(err)
 		}
 		if want := strings.Join(numbered(tc.from, 10), ""); out.String() != want {
@@ -64,7 +63,7 @@ func TestLastLinesOfALargeFile(t *testing.T) {
 	}
 }
 
-// lineCollector gathers followFile's output safely.
+// lineCollector gathers follow's output safely.
 type lineCollector struct {
 	mu sync.Mutex
 	b  strings.Builder
@@ -90,17 +89,17 @@ func TestFollowAcrossRotation(t *testing.T) {
 
 func testFollowAcrossRotation(t *testing.T, hold bool) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, logs.AccessFile)
+	path := filepath.Join(dir, AccessFile)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out lineCollector
 	followed := make(chan error, 1)
-	go func() { followed <- followFile(ctx, &out, path, filePos{}, 5*time.Millisecond, hold) }()
+	go func() { followed <- follow(ctx, &out, path, Pos{}, 5*time.Millisecond, hold) }()
 
 	// Write about 3.5 MB in rounds with pauses, so the follower reads
 	// while lumberjack rotates at 1 MB.
 	const n = 8000
-	l, err := logs.New(logs.Config{Dir: dir, AccessLog: true, MaxSizeMB: 1, QueueSize: n})
+	l, err := New(Config{Dir: dir, AccessLog: true, MaxSizeMB: 1, QueueSize: n})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +144,7 @@ func TestFollowGoesOnWhereTailStoppedAcrossARename(t *testing.T) {
 			path := filepath.Join(dir, "access.log")
 			writeFile(t, path, append(numbered(0, 5), "line ")...)
 			var out lineCollector
-			pos, err := tailLines(&out, path, 2)
+			pos, err := Tail(&out, path, 2)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -165,12 +164,12 @@ func TestFollowGoesOnWhereTailStoppedAcrossARename(t *testing.T) {
 			}
 			writeFile(t, path, numbered(6, 8)...)
 
-			var follow lineCollector
+			var followed lineCollector
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
-			go func() { done <- followFile(ctx, &follow, path, pos, 5*time.Millisecond, hold) }()
+			go func() { done <- follow(ctx, &followed, path, pos, 5*time.Millisecond, hold) }()
 			deadline := time.Now().Add(20 * time.Second)
-			for len(follow.lines()) < 3 && time.Now().Before(deadline) {
+			for len(followed.lines()) < 3 && time.Now().Before(deadline) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			time.Sleep(50 * time.Millisecond) // room for a wrong extra line
@@ -178,8 +177,47 @@ func TestFollowGoesOnWhereTailStoppedAcrossARename(t *testing.T) {
 			if err := <-done; err != nil {
 				t.Fatal(err)
 			}
-			if got := strings.Join(follow.lines(), "|"); got != "line 5|line 6|line 7" {
+			if got := strings.Join(followed.lines(), "|"); got != "line 5|line 6|line 7" {
 				t.Fatalf("follow printed %q, want line 5 to 7 once each", got)
+			}
+		})
+	}
+}
+
+// Under a burst the log can rotate more than once between two polls; the
+// files rotated in between are printed whole, in order, not skipped.
+func TestFollowPrintsEveryFileRotatedBetweenTwoPolls(t *testing.T) {
+	for _, hold := range []bool{true, false} {
+		t.Run(fmt.Sprintf("hold=%v", hold), func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "access.log")
+			writeFile(t, path, numbered(0, 3)...)
+			var out lineCollector
+			fl := &follower{w: &out, path: path, hold: hold, buf: make([]byte, 64<<10)}
+			defer fl.close()
+			if err := fl.poll(); err != nil {
+				t.Fatal(err)
+			}
+			// Two rotations, as lumberjack makes them, before the next poll.
+			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteString(strings.Join(numbered(3, 5), ""))
+			f.Close()
+			if err := os.Rename(path, filepath.Join(dir, "access-2026-01-01T00-00-00.000.log")); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, path, numbered(5, 9)...)
+			if err := os.Rename(path, filepath.Join(dir, "access-2026-01-01T00-00-01.000.log")); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, path, numbered(9, 11)...)
+			if err := fl.poll(); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := strings.Join(out.lines(), "|"), strings.TrimSuffix(strings.ReplaceAll(strings.Join(numbered(0, 11), ""), "\n", "|"), "|"); got != want {
+				t.Fatalf("followed %q,\nwant %q", got, want)
 			}
 		})
 	}

@@ -2,13 +2,16 @@
 // (a real dbus-daemon), owns org.kde.StatusNotifierWatcher on it as a
 // panel does, and reads and clicks an item's menu through
 // com.canonical.dbusmenu, so tests see the tray exactly as a desktop
-// would. It is for tests only and needs Debian's dbus package.
+// would. The tray and sysproxy tests use it through the helpers that take a
+// testing.TB; the load harness (bench/harness), which is no test, through
+// Start and Bus.Host. It needs Debian's dbus package.
 package snihost
 
 import (
 	"bufio"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -24,57 +27,70 @@ import (
 type Bus struct {
 	// Addr is the bus address, e.g. "unix:path=/tmp/x/bus,guid=…".
 	Addr string
+
+	cmd *exec.Cmd
 }
 
-// StartBus starts dbus-daemon on a socket in a temp dir and stops it when
-// the test ends. It skips the test when dbus-daemon is not installed.
-func StartBus(t testing.TB) *Bus {
-	t.Helper()
+// startTimeout bounds dbus-daemon's start-up: generous, as the machine
+// may be busy.
+const startTimeout = 30 * time.Second
+
+// Start starts dbus-daemon with its socket in dir and returns once it
+// listens. env is added to the daemon's environment, which the services
+// it activates (dconf-service) inherit. Close stops it.
+func Start(dir string, env ...string) (*Bus, error) {
 	daemon, err := exec.LookPath("dbus-daemon")
 	if err != nil {
-		t.Skip("dbus-daemon not installed (Debian package dbus)")
+		return nil, fmt.Errorf("dbus-daemon not installed (Debian package dbus): %w", err)
 	}
-	sock := filepath.Join(t.TempDir(), "bus")
-	cmd := exec.Command(daemon, "--session", "--nofork", "--print-address=1", "--address=unix:path="+sock)
+	cmd := exec.Command(daemon, "--session", "--nofork", "--print-address=1", "--address=unix:path="+filepath.Join(dir, "bus"))
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = sysProcAttr()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start dbus-daemon: %v", err)
+		return nil, fmt.Errorf("start dbus-daemon: %w", err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
+	b := &Bus{cmd: cmd}
 	line := make(chan string, 1)
 	go func() {
 		s, _ := bufio.NewReader(out).ReadString('\n')
 		line <- strings.TrimSpace(s)
 	}()
 	select {
-	case addr := <-line:
-		if addr == "" {
-			t.Fatalf("dbus-daemon printed no address; stderr: %s", stderr.String())
-		}
-		return &Bus{Addr: addr}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("dbus-daemon did not start; stderr: %s", stderr.String())
+	case b.Addr = <-line:
+	case <-time.After(startTimeout):
 	}
-	return nil
+	if b.Addr == "" {
+		b.Close() // waits for the daemon, so stderr is complete
+		return nil, fmt.Errorf("dbus-daemon printed no address within %v; stderr: %s", startTimeout, stderr.String())
+	}
+	return b, nil
 }
 
-// Connect opens a new connection to the bus, closed when the test ends.
-func (b *Bus) Connect(t testing.TB) *dbus.Conn {
+// Close stops the daemon.
+func (b *Bus) Close() {
+	b.cmd.Process.Kill()
+	b.cmd.Wait()
+}
+
+// StartBus starts a bus as Start does, in a temp dir, and stops it when
+// the test ends. It skips the test when dbus-daemon is not installed.
+func StartBus(t testing.TB, env ...string) *Bus {
 	t.Helper()
-	conn, err := dbus.Connect(b.Addr)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", b.Addr, err)
+	if _, err := exec.LookPath("dbus-daemon"); err != nil {
+		t.Skip("dbus-daemon not installed (Debian package dbus)")
 	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
+	b, err := Start(t.TempDir(), env...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
 }
 
 const (
@@ -104,12 +120,24 @@ type Watcher struct {
 	added chan struct{} // closed and replaced on each registration
 }
 
-// NewWatcher owns the watcher name on bus and serves its interface.
-func NewWatcher(t testing.TB, bus *Bus) *Watcher {
-	t.Helper()
-	w := &Watcher{conn: bus.Connect(t), added: make(chan struct{})}
+// Host connects to the bus, owns the watcher name there and serves its
+// interface, as a panel's tray host does. Close lets go of it.
+func (b *Bus) Host() (*Watcher, error) {
+	conn, err := dbus.Connect(b.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", b.Addr, err)
+	}
+	w := &Watcher{conn: conn, added: make(chan struct{})}
+	if err := w.serve(); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *Watcher) serve() error {
 	if err := w.conn.Export(w, watcherPath, watcherName); err != nil {
-		t.Fatal(err)
+		return fmt.Errorf("export %s: %w", watcherName, err)
 	}
 	_, err := prop.Export(w.conn, watcherPath, prop.Map{
 		watcherName: {
@@ -119,12 +147,27 @@ func NewWatcher(t testing.TB, bus *Bus) *Watcher {
 		},
 	})
 	if err != nil {
-		t.Fatal(err)
+		return fmt.Errorf("export the properties of %s: %w", watcherName, err)
 	}
 	reply, err := w.conn.RequestName(watcherName, dbus.NameFlagDoNotQueue)
 	if err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
-		t.Fatalf("own %s: reply %v, %v", watcherName, reply, err)
+		return fmt.Errorf("own %s: reply %v, %v", watcherName, reply, err)
 	}
+	return nil
+}
+
+// Close closes the watcher's connection, which gives up the name.
+func (w *Watcher) Close() { w.conn.Close() }
+
+// NewWatcher is bus.Host for a test: it fails the test on error and lets
+// go of the name when the test ends.
+func NewWatcher(t testing.TB, bus *Bus) *Watcher {
+	t.Helper()
+	w, err := bus.Host()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
 	return w
 }
 
