@@ -318,7 +318,7 @@ func (l *load) roundTrip(h *hconn, r *request) bool {
 	if err := h.send(r); err != nil {
 		l.t.note(r.class, "write "+errClass(err))
 		if r.want == wantGood {
-			l.t.fail("%s %s: write: %v", r.method, r.target, err)
+			l.t.fail(r.target, "%s %s: write: %v", r.method, r.target, err)
 		}
 		return false
 	}
@@ -331,7 +331,7 @@ func (l *load) receive(h *hconn, r *request) bool {
 	if err != nil {
 		l.t.note(r.class, "no answer, "+errClass(err))
 		if r.want == wantGood {
-			l.t.fail("%s %s: no answer: %v", r.method, r.target, err)
+			l.t.fail(r.target, "%s %s: no answer: %v", r.method, r.target, err)
 		}
 		return false
 	}
@@ -347,7 +347,7 @@ func (l *load) check(resp *http.Response, r *request) bool {
 	if got != r.target && (got != "" || resp.StatusCode < 300) {
 		// An answer from the origin to another request, or a success
 		// that is nobody's: either way it was meant for someone else.
-		l.t.crossed("%s %s got %s for %q", r.method, r.target, status, got)
+		l.t.crossed(r.target, "%s %s got %s for %q", r.method, r.target, status, got)
 		l.t.note(r.class, status+" for another request")
 		if p, ok := strings.CutPrefix(got, "/poison/"); ok {
 			// Which extra/* fault the unasked response followed.
@@ -361,7 +361,7 @@ func (l *load) check(resp *http.Response, r *request) bool {
 		_, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 		l.t.note(r.class, status)
 		if r.want == wantGood {
-			l.t.fail("%s %s: status %s", r.method, r.target, status)
+			l.t.fail(r.target, "%s %s: status %s", r.method, r.target, status)
 		}
 		return err == nil && !resp.Close
 	}
@@ -373,7 +373,7 @@ func (l *load) check(resp *http.Response, r *request) bool {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 		l.t.note(r.class, status+" from origin")
 		if r.want == wantGood {
-			l.t.fail("%s %s: status %s from the origin", r.method, r.target, status)
+			l.t.fail(r.target, "%s %s: status %s from the origin", r.method, r.target, status)
 		}
 		return false
 	}
@@ -394,13 +394,13 @@ func (l *load) check(resp *http.Response, r *request) bool {
 		l.t.note(r.class, status)
 		return !resp.Close
 	case errors.Is(err, errBodyDiffers) && r.want != wantFault:
-		l.t.corrupted("%s %s: %v", r.method, r.target, err)
+		l.t.corrupted(r.target, "%s %s: %v", r.method, r.target, err)
 		l.t.note(r.class, status+" corrupt")
 	case r.want == wantFault:
 		l.t.note(r.class, status+" cut ("+errClassOrDiffers(err)+")")
 	default:
 		l.t.note(r.class, status+" cut ("+errClass(err)+")")
-		l.t.fail("%s %s: body: %v", r.method, r.target, err)
+		l.t.fail(r.target, "%s %s: body: %v", r.method, r.target, err)
 	}
 	return false
 }
@@ -433,7 +433,7 @@ func (l *load) getWorker(id int, rng *rand.Rand) {
 		if h == nil {
 			var err error
 			if h, err = l.dial(); err != nil {
-				l.t.fail("dial: %v", err)
+				l.t.fail("", "dial: %v", err)
 				l.pause(rng)
 				continue
 			}
@@ -459,7 +459,7 @@ func (l *load) pipelineWorker(id int, rng *rand.Rand) {
 	for n := 0; l.running(n); n++ {
 		h, err := l.dial()
 		if err != nil {
-			l.t.fail("dial: %v", err)
+			l.t.fail("", "dial: %v", err)
 			l.pause(rng)
 			continue
 		}
@@ -486,7 +486,7 @@ func (l *load) pipelineWorker(id int, rng *rand.Rand) {
 		}
 		if err := h.write(all.String()); err != nil {
 			l.t.note("pipeline ok", "write "+errClass(err))
-			l.t.fail("pipelined write: %v", err)
+			l.t.fail("", "pipelined write: %v", err)
 		} else {
 			for i := range reqs {
 				if !l.receive(h, &reqs[i]) {
@@ -513,7 +513,7 @@ func (l *load) uploadWorker(id int, rng *rand.Rand) {
 	for n := 0; l.running(n); {
 		h, err := l.dial()
 		if err != nil {
-			l.t.fail("dial: %v", err)
+			l.t.fail("", "dial: %v", err)
 			n++
 			l.pause(rng)
 			continue
@@ -580,10 +580,10 @@ func (l *load) tunnelWorker(id int, rng *rand.Rand) {
 		switch {
 		case err != nil:
 			l.t.note(class, "CONNECT "+errClass(err))
-			l.t.fail("CONNECT %s: %v", addr, err)
+			l.t.fail("", "CONNECT %s: %v", addr, err)
 		case resp.StatusCode != http.StatusOK:
 			l.t.note(class, "CONNECT "+strconv.Itoa(resp.StatusCode))
-			l.t.fail("CONNECT %s: status %d", addr, resp.StatusCode)
+			l.t.fail("", "CONNECT %s: status %d", addr, resp.StatusCode)
 			h.c.Close()
 		case toOrigin:
 			l.insideTunnel(h, rng, id, n, class)
@@ -617,18 +617,18 @@ func (l *load) echoTunnel(h *hconn, rng *rand.Rand, id, n int, class string) {
 		}
 		if err := h.write(string(msg)); err != nil {
 			l.t.note(class, "write "+errClass(err))
-			l.t.fail("tunnel write: %v", err)
+			l.t.fail("", "tunnel write: %v", err)
 			return
 		}
 		got := buf[:len(msg)]
 		h.c.SetReadDeadline(time.Now().Add(l.timeout))
 		if _, err := io.ReadFull(h.br, got); err != nil {
 			l.t.note(class, "read "+errClass(err))
-			l.t.fail("tunnel read: %v", err)
+			l.t.fail("", "tunnel read: %v", err)
 			return
 		}
 		if string(got) != string(msg) {
-			l.t.crossed("tunnel %d-%d message %d: sent %q…, got %q…", id, n, i, snippet(msg), snippet(got))
+			l.t.crossed("", "tunnel %d-%d message %d: sent %q…, got %q…", id, n, i, snippet(msg), snippet(got))
 			l.t.note(class, "bytes of another")
 			return
 		}
@@ -640,7 +640,7 @@ func (l *load) echoTunnel(h *hconn, rng *rand.Rand, id, n int, class string) {
 		h.c.SetReadDeadline(time.Now().Add(l.timeout))
 		if k, err := h.br.Read(buf); k != 0 || err != io.EOF {
 			l.t.note(class, "no EOF after half-close")
-			l.t.fail("tunnel %d-%d: after a half-close read %d bytes, %v; want EOF", id, n, k, err)
+			l.t.fail("", "tunnel %d-%d: after a half-close read %d bytes, %v; want EOF", id, n, k, err)
 			return
 		}
 		l.t.note(class, "ok, half-closed")
@@ -659,7 +659,7 @@ func (l *load) badWorker(id int, rng *rand.Rand) {
 		i := rng.IntN(len(bad))
 		h, err := l.dial()
 		if err != nil {
-			l.t.fail("dial: %v", err)
+			l.t.fail("", "dial: %v", err)
 			l.pause(rng)
 			continue
 		}

@@ -243,7 +243,41 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.OriginRequests, rep.Poison, rep.LateSkipped = org.served.Load(), org.poison.Load(), org.lateSkipped.Load()
 	rep.Elapsed = time.Since(rep.Started)
 	rep.judge()
+	if !rep.Pass() {
+		// Stop Sluice first, so its logs are flushed, then keep the
+		// lines that tell what it saw of the problems.
+		procs.StopAll()
+		rep.SluiceLog = logLines(filepath.Join(dir, "logs"), rep.tally.problemPaths())
+	}
 	return rep, nil
+}
+
+// logLines returns Sluice's access-log records of the given paths and the
+// last warnings and errors of its app log, at most maxSamples of each.
+func logLines(dir string, paths []string) []string {
+	var out []string
+	if b, err := os.ReadFile(filepath.Join(dir, "access.log")); err == nil {
+		n := 0
+		for line := range strings.Lines(string(b)) {
+			for _, p := range paths {
+				if n < maxSamples && strings.Contains(line, `"`+p+`"`) {
+					out = append(out, "access.log: "+strings.TrimSpace(line))
+					n++
+					break
+				}
+			}
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "app.log")); err == nil {
+		var warn []string
+		for line := range strings.Lines(string(b)) {
+			if strings.Contains(line, `"WARN"`) || strings.Contains(line, `"ERROR"`) {
+				warn = append(warn, "app.log: "+strings.TrimSpace(line))
+			}
+		}
+		out = append(out, warn[max(0, len(warn)-maxSamples):]...)
+	}
+	return out
 }
 
 // startSluice starts `sluice run --headless` on a free loopback port with
@@ -323,7 +357,10 @@ type Report struct {
 	// request came first.
 	OriginRequests, Poison, LateSkipped int64
 	Checks                              []Check
-	tally                               *tally
+	// SluiceLog holds, when a check failed, Sluice's access-log records
+	// of the requests that had a problem and its last app-log warnings.
+	SluiceLog []string
+	tally     *tally
 }
 
 // Pass reports whether every check passed.
@@ -421,5 +458,8 @@ func (r *Report) Write(w io.Writer) {
 		for _, p := range r.tally.samples {
 			fmt.Fprintf(w, "- %s\n", p)
 		}
+	}
+	if r.SluiceLog != nil {
+		fmt.Fprintf(w, "\n### What Sluice logged of them\n\n```\n%s\n```\n", strings.Join(r.SluiceLog, "\n"))
 	}
 }

@@ -10,6 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -195,5 +198,24 @@ func TestOriginSendsAnUnaskedResponseAfterExtra(t *testing.T) {
 		if got := resp.Header.Get(pathHeader); got != want {
 			t.Fatalf("response %d names %q, want %q", i+1, got, want)
 		}
+	}
+}
+
+func TestLogLinesKeepTheProblemRequestsAndTheWarnings(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "access.log"), []byte(
+		`{"path":"/ok/cl/r-m-1-1","status":200}`+"\n"+
+			`{"path":"/echo/upload/r-m-2-7","status":502,"error":"upstream"}`+"\n"+
+			`{"path":"/echo/upload/r-m-2-70","status":200}`+"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "app.log"), []byte(
+		`{"level":"INFO","msg":"listening"}`+"\n"+
+			`{"level":"WARN","msg":"upstream reset"}`+"\n"), 0o644)
+	got := logLines(dir, []string{"/echo/upload/r-m-2-7"})
+	want := []string{
+		`access.log: {"path":"/echo/upload/r-m-2-7","status":502,"error":"upstream"}`,
+		`app.log: {"level":"WARN","msg":"upstream reset"}`,
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("logLines = %q, want %q", got, want)
 	}
 }

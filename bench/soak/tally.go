@@ -28,6 +28,7 @@ type tally struct {
 	outcomes map[string]map[string]int64 // class → outcome → count
 	samples  []string                    // the first problems of each kind, for the report
 	perKind  map[string]int
+	paths    []string // the request paths of those problems
 }
 
 // maxSamples is how many problems of each kind the report lists.
@@ -49,28 +50,40 @@ func (t *tally) note(class, outcome string) {
 	t.mu.Unlock()
 }
 
-func (t *tally) sample(kind, format string, args ...any) {
+// sample records a problem of kind for the report; target is the request
+// it happened to, "" if none.
+func (t *tally) sample(kind, target, format string, args ...any) {
 	t.mu.Lock()
 	if t.perKind[kind] < maxSamples {
 		t.perKind[kind]++
 		t.samples = append(t.samples, kind+": "+fmt.Sprintf(format, args...))
+		if path, _, _ := strings.Cut(target, "?"); path != "" {
+			t.paths = append(t.paths, path)
+		}
 	}
 	t.mu.Unlock()
 }
 
-func (t *tally) crossed(format string, args ...any) {
+func (t *tally) crossed(target, format string, args ...any) {
 	t.crossTalk.Add(1)
-	t.sample("cross-talk", format, args...)
+	t.sample("cross-talk", target, format, args...)
 }
 
-func (t *tally) corrupted(format string, args ...any) {
+func (t *tally) corrupted(target, format string, args ...any) {
 	t.corrupt.Add(1)
-	t.sample("corrupt", format, args...)
+	t.sample("corrupt", target, format, args...)
 }
 
-func (t *tally) fail(format string, args ...any) {
+func (t *tally) fail(target, format string, args ...any) {
 	t.failed.Add(1)
-	t.sample("failed", format, args...)
+	t.sample("failed", target, format, args...)
+}
+
+// problemPaths returns the paths of the requests in the samples.
+func (t *tally) problemPaths() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.paths)
 }
 
 // episodes returns the number of outcomes counted.
