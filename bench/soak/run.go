@@ -111,13 +111,18 @@ func (o *Options) fill() {
 
 // sluiceConfig is the soak's config.toml: short timeouts, so that what a
 // fault holds is released within a quiet period, and the access log and
-// /metrics on, as users run it.
-func sluiceConfig(port int, logDir string) string {
+// /metrics on, as users run it. bodyTimeout adds [proxy] body_timeout,
+// which builds before issue 11 do not know (and refuse).
+func sluiceConfig(port int, logDir string, bodyTimeout bool) string {
+	body := ""
+	if bodyTimeout {
+		body = fmt.Sprintf("body_timeout = %q\n", sluiceTimeout)
+	}
 	return fmt.Sprintf(`[proxy]
 listen = "127.0.0.1:%d"
 response_header_timeout = %q
 read_header_timeout = %q
-client_idle_timeout = "5s"
+%sclient_idle_timeout = "5s"
 pool_idle_timeout = "5s"
 connect_timeout = "2s"
 tunnel_idle_timeout = "10s"
@@ -129,7 +134,7 @@ access_log = true
 
 [metrics]
 enabled = true
-`, port, sluiceTimeout, sluiceTimeout, logDir)
+`, port, sluiceTimeout, sluiceTimeout, body, logDir)
 }
 
 // Run starts Sluice and the servers, runs the soak and returns its report.
@@ -295,16 +300,26 @@ func startSluice(ctx context.Context, procs *harness.Procs, bin, dir string) (*h
 		return nil, "", err
 	}
 	conf := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(conf, []byte(sluiceConfig(port, logDir)), 0o644); err != nil {
-		return nil, "", err
+	env := append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_STATE_HOME="+dir, "XDG_CACHE_HOME="+dir)
+	// With body_timeout if the build takes it (`config check` refuses an
+	// unknown key), so the soak also runs against older builds.
+	for _, bodyTimeout := range []bool{true, false} {
+		if err := os.WriteFile(conf, []byte(sluiceConfig(port, logDir, bodyTimeout)), 0o644); err != nil {
+			return nil, "", err
+		}
+		check := exec.CommandContext(ctx, bin, "config", "check", "--config", conf)
+		check.Env = env
+		out, err := check.CombinedOutput()
+		if err == nil {
+			break
+		}
+		if !bodyTimeout {
+			return nil, "", fmt.Errorf("%s config check: %w: %s", bin, err, out)
+		}
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	cmd := exec.CommandContext(ctx, bin, "run", "--headless", "--config", conf, "--listen", addr)
-	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_STATE_HOME="+dir, "XDG_CACHE_HOME="+dir,
-		// [proxy] body_timeout, for builds that have it (issue 11); an
-		// unknown environment variable is ignored, where an unknown key
-		// in config.toml would stop older builds from starting.
-		"PROXY_BODY_TIMEOUT="+sluiceTimeout.String())
+	cmd.Env = env
 	p, err := procs.Start("sluice", cmd)
 	if err != nil {
 		return nil, "", err
