@@ -2,6 +2,8 @@
 #
 #   make bench        Go micro-benchmarks, then the full load test (~15 min, root)
 #   make bench-quick  micro-benchmarks at 100 iterations, then a one-round load test (~3 min)
+#   make soak         10 minutes of mixed load with faults through Sluice (not in CI);
+#                     SOAK_DURATION=2m shortens it, SOAKFLAGS passes flags to bin/soak
 #
 # The load test installs nginx-light, wrk, privoxy, tinyproxy and squid
 # with apt-get when they are missing, and writes its report to
@@ -13,10 +15,21 @@ BENCHFLAGS     ?=
 # Every package with benchmarks; packages without them cost a compile only.
 BENCH_PKGS     ?= ./...
 
-.PHONY: bench bench-quick bench-micro bench-load bench-profile loadbench
+SOAK           ?= bin/soak
+SOAK_DURATION  ?= 10m
+SOAKFLAGS      ?=
+
+.PHONY: bench bench-quick bench-micro bench-load bench-profile loadbench soak soakbin
 
 loadbench:
 	$(GO) build -o $(LOADBENCH) ./bench/cmd/loadbench
+
+soakbin:
+	$(GO) build -o $(SOAK) ./bench/cmd/soak
+
+# Exits non-zero when a check fails; the report also goes to bench/results/soak.md.
+soak: build soakbin
+	./$(SOAK) -sluice $(BIN) -duration $(SOAK_DURATION) $(SOAKFLAGS)
 
 bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_PKGS)

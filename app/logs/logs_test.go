@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -389,6 +390,65 @@ func TestLogAccessDoesNotAllocate(t *testing.T) {
 	// dropped path are measured.
 	if n := testing.AllocsPerRun(1000, func() { a.LogAccess(&rec) }); n != 0 {
 		t.Fatalf("LogAccess allocates %v times per call, want 0", n)
+	}
+}
+
+// TestIdleLogsHoldNoQueueMemory guards idle RSS (issue 11): queues that
+// were allocated whole at start (4096 records each, and the collector scans
+// every page of a buffer that holds pointers) kept about 1 MiB of an idle
+// Sluice's heap resident.
+func TestIdleLogsHoldNoQueueMemory(t *testing.T) {
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	l := newLogs(t, Config{AccessLog: true, Stderr: io.Discard})
+	defer l.Close()
+	l.App().Info("listening")
+	time.Sleep(50 * time.Millisecond)
+	if grew := int64(heap()) - int64(before); grew > 128<<10 {
+		t.Fatalf("idle logs hold %d KiB of heap, want under 128 KiB", grew>>10)
+	}
+}
+
+// TestQueueLetsGoOfABurst: a queue grown by a burst shrinks back once
+// batches are small again, so the burst's memory is not kept for good.
+func TestQueueLetsGoOfABurst(t *testing.T) {
+	g := &gate{open: make(chan struct{})}
+	l := newLogs(t, Config{AccessLog: true, Sink: func(name string, f io.Writer) io.Writer {
+		if name == AccessFile {
+			g.w = f
+			return g
+		}
+		return f
+	}})
+	defer l.Close()
+	// With the writer blocked on the sink, a burst fills the queue.
+	for i := range DefaultQueueSize + 100 {
+		rec := record(i)
+		l.Access().LogAccess(&rec)
+	}
+	s := l.access
+	s.mu.Lock()
+	burst := cap(s.queue)
+	s.mu.Unlock()
+	if burst < DefaultQueueSize/2 {
+		t.Fatalf("queue capacity %d after a burst of %d", burst, DefaultQueueSize)
+	}
+	close(g.open)
+	for i := range 5 {
+		rec := record(i)
+		l.Access().LogAccess(&rec)
+		time.Sleep(3 * DefaultFlushEvery / 2)
+	}
+	s.mu.Lock()
+	after := max(cap(s.queue), cap(s.spare))
+	s.mu.Unlock()
+	if after > 4*DefaultFlushRecords {
+		t.Fatalf("queue capacity %d after small batches followed a burst, want ≤ %d", after, 4*DefaultFlushRecords)
 	}
 }
 

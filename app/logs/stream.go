@@ -19,9 +19,28 @@ const maxBatchBytes = 256 << 10
 
 // stream is one log file with its queue and writer goroutine. T is what
 // the queue holds: a record value copied from the caller.
+//
+// The queue is a slice that grows as records arrive, up to queueSize, and
+// that the writer swaps for an empty one to take every queued record at
+// once. A channel of queueSize is allocated whole at start, and the
+// collector scans the whole buffer of one that holds pointers, so the
+// three channels (with the writers' preallocated buffers) kept about 1 MiB
+// of an idle Sluice resident.
 type stream[T any] struct {
-	name  string
-	queue chan T
+	name string
+
+	mu    sync.Mutex
+	queue []T // records not yet taken by the writer
+	// queued is len(queue), readable without mu: a full queue drops a
+	// record without taking the lock the writer may hold.
+	queued atomic.Int64
+	// spare is the slice the writer took last time, emptied, for the
+	// next swap; nil once a quiet batch let it shrink.
+	spare     []T
+	queueSize int
+	// wake tells the writer that records are waiting: the first of a
+	// batch, and again once flushRecords are queued. Capacity 1.
+	wake chan struct{}
 
 	// format appends one record, ending in a newline.
 	format func(buf []byte, rec *T) []byte
@@ -38,9 +57,8 @@ type stream[T any] struct {
 	flushRecords int
 
 	closed     atomic.Bool
-	dropped    atomic.Int64  // every record lost, for Dropped
-	unreported atomic.Int64  // lost since the last drop line
-	kick       chan struct{} // put's early wake-up; capacity 1
+	dropped    atomic.Int64 // every record lost, for Dropped
+	unreported atomic.Int64 // lost since the last drop line
 	stop       chan struct{}
 	exited     chan struct{}
 	writeErr   error // first failed write; owned by the writer goroutine
@@ -57,7 +75,8 @@ func newStream[T any](cfg *Config, name string, errOut io.Writer,
 	}}
 	s := &stream[T]{
 		name:         name,
-		queue:        make(chan T, cfg.QueueSize),
+		queueSize:    cfg.QueueSize,
+		wake:         make(chan struct{}, 1),
 		format:       format,
 		dropLine:     dropLine,
 		file:         file,
@@ -65,7 +84,6 @@ func newStream[T any](cfg *Config, name string, errOut io.Writer,
 		errOut:       errOut,
 		flushEvery:   cfg.FlushEvery,
 		flushRecords: cfg.FlushRecords,
-		kick:         make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 		exited:       make(chan struct{}),
 	}
@@ -83,25 +101,59 @@ func (s *stream[T]) put(rec *T) {
 		s.drop(1)
 		return
 	}
-	select {
-	case s.queue <- *rec:
-		// The writer sleeps until a batch is due; wake it early once a
-		// batch's worth is waiting. Waking it for every record would cost
-		// a goroutine switch (and often a futex call) per request.
-		if len(s.queue) >= s.flushRecords {
-			select {
-			case s.kick <- struct{}{}:
-			default:
-			}
-		}
-	default:
+	if s.queued.Load() >= int64(s.queueSize) {
 		s.drop(1)
+		return
+	}
+	s.mu.Lock()
+	n := len(s.queue)
+	if n >= s.queueSize {
+		s.mu.Unlock()
+		s.drop(1)
+		return
+	}
+	s.queue = append(s.queue, *rec)
+	s.queued.Store(int64(n + 1))
+	s.mu.Unlock()
+	// The writer sleeps until a batch is due: wake it for the first
+	// record, and again once a batch's worth is waiting. Waking it for
+	// every record would cost a goroutine switch (and often a futex call)
+	// per request.
+	if n == 0 || n+1 >= s.flushRecords {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
 func (s *stream[T]) drop(n int64) {
 	s.dropped.Add(n)
 	s.unreported.Add(n)
+}
+
+// take returns every queued record and leaves an empty queue.
+func (s *stream[T]) take() []T {
+	s.mu.Lock()
+	batch := s.queue
+	s.queue = s.spare[:0]
+	s.spare = nil
+	s.queued.Store(0)
+	s.mu.Unlock()
+	return batch
+}
+
+// giveBack returns a batch's slice, emptied, for the next swap. A slice
+// grown by a burst is dropped instead when this batch used little of it,
+// so the memory of a burst is not kept for good.
+func (s *stream[T]) giveBack(batch []T) {
+	if cap(batch) > 4*s.flushRecords && len(batch) < cap(batch)/4 {
+		return
+	}
+	clear(batch) // the records' strings can go
+	s.mu.Lock()
+	s.spare = batch[:0]
+	s.mu.Unlock()
 }
 
 // run is the writer goroutine. It waits for the first record, then
@@ -111,43 +163,35 @@ func (s *stream[T]) drop(n int64) {
 func (s *stream[T]) run() {
 	defer close(s.exited)
 	var (
-		buf   = make([]byte, 0, 64<<10)
-		n     int // records in buf
+		buf   []byte // grows to the size of the batches written
 		timer = time.NewTimer(time.Hour)
 	)
 	timer.Stop()
-	add := func(rec *T) {
-		buf = s.format(buf, rec)
-		n++
-		if len(buf) >= maxBatchBytes {
-			buf = s.write(buf, n)
-			n = 0
-		}
-	}
 	// drain formats everything queued now and writes it.
 	drain := func() {
-		for {
-			select {
-			case rec := <-s.queue:
-				add(&rec)
-			default:
+		batch := s.take()
+		n := 0 // records in buf
+		for i := range batch {
+			buf = s.format(buf, &batch[i])
+			n++
+			if len(buf) >= maxBatchBytes {
 				buf = s.write(buf, n)
 				n = 0
-				return
 			}
 		}
+		buf = s.write(buf, n)
+		s.giveBack(batch)
 	}
 	for {
 		select {
-		case rec := <-s.queue:
-			add(&rec)
+		case <-s.wake:
 		case <-s.stop:
 			drain()
 			return
 		}
 		timer.Reset(s.flushEvery)
 		select {
-		case <-s.kick:
+		case <-s.wake:
 		case <-timer.C:
 		case <-s.stop:
 			timer.Stop()

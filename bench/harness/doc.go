@@ -1,11 +1,11 @@
 // Package harness is Sluice's load-test harness: in one run it starts an
 // origin (nginx serving a 64-byte body and a 1 GiB file, plus an upload
-// sink), the peer proxies (privoxy, tinyproxy, squid, nginx as a fixed
-// reverse proxy, an optional fasthttp reference relay) and Sluice itself,
-// drives the same loads through each with wrk and curl in interleaved
-// rounds, samples each proxy's memory from /proc, and prints one table of
-// medians with Sluice's ratios and the PASS/FAIL of the targets in issues
-// 2, 3, 6 and 8.
+// sink), the peer proxies (privoxy, tinyproxy, squid), reference relays
+// (nginx as a fixed reverse proxy, a fasthttp prototype, a bare Go splice
+// relay) and Sluice itself, drives the same loads through each with wrk
+// and curl in interleaved rounds, samples each proxy's memory from /proc,
+// and prints one table of medians with Sluice's ratios and the PASS/FAIL
+// of the targets in issues 2, 3, 6, 8 and 11.
 //
 // The harness owns only its own temporary directory and the processes it
 // starts: everything listens on 127.0.0.1, every child runs in its own

@@ -110,9 +110,9 @@ func (ps *Procs) StopAll() {
 	wg.Wait()
 }
 
-// waitListening dials addr until it accepts a connection, p exits, ctx ends
+// WaitListening dials addr until it accepts a connection, p exits, ctx ends
 // or timeout passes.
-func waitListening(ctx context.Context, p *Proc, addr string, timeout time.Duration) error {
+func WaitListening(ctx context.Context, p *Proc, addr string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -140,10 +140,10 @@ func waitListening(ctx context.Context, p *Proc, addr string, timeout time.Durat
 	}
 }
 
-// freePort returns a loopback port nothing listens on right now. Another
+// FreePort returns a loopback port nothing listens on right now. Another
 // process could take it before the child binds it; on this machine that
 // race is rare, and the child's start then fails loudly.
-func freePort() (int, error) {
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free loopback port: %w", err)

@@ -177,8 +177,8 @@ type Check struct {
 	Verdict string
 }
 
-// Checks judges every target of issue 8, issue 2 acceptance 3 and issue 3
-// acceptance 3.
+// Checks judges every target of issue 8, issue 2 acceptance 3, issue 3
+// acceptance 3 and the performance targets of issue 11.
 func (r *Results) Checks() []Check {
 	var out []Check
 	add := func(issue, target string, ok, measured bool, got string) {
@@ -235,14 +235,18 @@ func (r *Results) Checks() []Check {
 	ratioTo("8, 2.3", "1 GiB forwarded ≥ 0.6× direct", MGet, Direct, 0.6)
 	limit("8", "1 GiB forwarded: RSS growth ≤ 8 MB", MGetGrowth, 8, 1.0/mib)
 	limit("2.3", "1 GiB forwarded: RSS < 32 MB", MGetRSS, 32, 1.0/mib)
+	// Issue 11 restated the tunnel target: no relay reaches 0.9× direct
+	// on this machine (bench/README.md), so the tunnel is held to the
+	// cheapest relay Go can express, measured in the same run.
 	s, ok1 := r.Value(Sluice, MTunnel)
-	d, ok2 := r.Value(Direct, MGet)
+	d, ok2 := r.Value(SpliceRelay, MGet)
 	if ok1 && ok2 && d > 0 {
-		add("8, 2.3", "CONNECT tunnel ≥ 0.9× direct", s >= 0.9*d, true,
-			fmt.Sprintf("sluice %s vs direct %s (%.3g×)", formatValue(MTunnel, s), formatValue(MGet, d), s/d))
+		add("11", "CONNECT tunnel ≥ 0.95× the bare splice relay", s >= 0.95*d, true,
+			fmt.Sprintf("sluice %s vs splice-relay %s (%.3g×)", formatValue(MTunnel, s), formatValue(MGet, d), s/d))
 	} else {
-		add("8, 2.3", "CONNECT tunnel ≥ 0.9× direct", false, false, "not measured")
+		add("11", "CONNECT tunnel ≥ 0.95× the bare splice relay", false, false, "not measured")
 	}
+	ratioToPeer("11", "CONNECT tunnel ≥ 1.3× the best peer", MTunnel, 1.3, true)
 	limit("8", "peak RSS at 64 conns ≤ 24 MB", MRSS64, 24, 1.0/mib)
 	limit("8", "idle RSS, headless ≤ 10 MB", MIdleRSS, 10, 1.0/mib)
 	limit("6.4", "tray app idle RSS ≤ 20 MB", MTrayIdle, 20, 1.0/mib)

@@ -300,10 +300,10 @@ func newEnv(ctx context.Context, o Options) (e *env, cleanup func(), err error) 
 		return nil, nil, fmt.Errorf("chmod %s: %w", dir, err)
 	}
 	e = &env{dir: dir, procs: procs, self: o.Self, sluiceBin: o.SluiceBin, slowLog: o.SlowLogFile, log: o.Log}
-	if e.originPort, err = freePort(); err != nil {
+	if e.originPort, err = FreePort(); err != nil {
 		return nil, nil, err
 	}
-	if e.sinkPort, err = freePort(); err != nil {
+	if e.sinkPort, err = FreePort(); err != nil {
 		return nil, nil, err
 	}
 	www, err := e.subdir("www")
@@ -393,6 +393,9 @@ func sanityCheck(ctx context.Context, e *env, targets []*Target, res *Results) e
 		if t.Proxy {
 			tr.Proxy = t.Addr
 		}
+		if t.DownloadOnly {
+			tr.URL = "http://" + t.Addr + "/64"
+		}
 		if _, err := RunTransfer(ctx, tr); err != nil {
 			if t.Name == Direct {
 				return fmt.Errorf("origin does not serve /64: %w", err)
@@ -456,7 +459,7 @@ func runRound(ctx context.Context, e *env, o Options, st stage, targets []*Targe
 	}
 	for _, ph := range st.phases {
 		for _, t := range order {
-			if t.KeepAliveOnly && ph.name != PhaseKeepAlive {
+			if (t.KeepAliveOnly && ph.name != PhaseKeepAlive) || t.DownloadOnly {
 				continue
 			}
 			if err := ctx.Err(); err != nil {
@@ -564,16 +567,23 @@ func runTransfers(ctx context.Context, e *env, o Options, t *Target, round int, 
 	}
 	get := base
 	get.URL = "http://" + origin + "/1g"
+	if t.DownloadOnly {
+		// A fixed relay: the URL names the relay, which forwards to
+		// the origin.
+		get.URL = "http://" + t.Addr + "/1g"
+	}
 	kinds := []kind{{MGet, get}}
 	if t.Tunnel {
 		tun := get
 		tun.Tunnel = true
 		kinds = append(kinds, kind{MTunnel, tun})
 	}
-	post := base
-	post.URL = "http://127.0.0.1:" + strconv.Itoa(e.sinkPort) + "/upload"
-	post.Upload = filepath.Join(e.dir, "www", "1g")
-	kinds = append(kinds, kind{MPost, post})
+	if !t.DownloadOnly {
+		post := base
+		post.URL = "http://127.0.0.1:" + strconv.Itoa(e.sinkPort) + "/upload"
+		post.Upload = filepath.Join(e.dir, "www", "1g")
+		kinds = append(kinds, kind{MPost, post})
+	}
 	for _, k := range kinds {
 		if t.Name == Direct && k.tr.Tunnel {
 			continue

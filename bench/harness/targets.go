@@ -27,16 +27,17 @@ const (
 	Squid         = "squid"
 	NginxRelay    = "nginx-relay"
 	FasthttpRef   = "fasthttp-ref"
+	SpliceRelay   = "splice-relay"
 )
 
 // AllTargets lists every column in table order.
 func AllTargets() []string {
-	return []string{Direct, Sluice, SluiceNoLog, SluiceSlowLog, Privoxy, Tinyproxy, Squid, NginxRelay, FasthttpRef}
+	return []string{Direct, Sluice, SluiceNoLog, SluiceSlowLog, Privoxy, Tinyproxy, Squid, NginxRelay, FasthttpRef, SpliceRelay}
 }
 
 // peers are the general forward proxies Sluice is compared with ("the best
-// peer"); the nginx relay and the fasthttp prototype are reference points,
-// not peers: neither is a forward proxy users could pick.
+// peer"); the nginx relay, the fasthttp prototype and the splice relay are
+// reference points, not peers: none is a forward proxy users could pick.
 func peers() []string { return []string{Privoxy, Tinyproxy, Squid} }
 
 // Target is one column: where the loads go and which process to watch.
@@ -53,6 +54,10 @@ type Target struct {
 	// KeepAliveOnly limits the target to the 64-connection keep-alive
 	// load (the access-log variants, which only issue 3's figure needs).
 	KeepAliveOnly bool
+	// DownloadOnly limits the target to the 1 GiB download (the splice
+	// relay, a fixed TCP relay to the origin: its download is the
+	// reference for Sluice's CONNECT figure).
+	DownloadOnly bool
 	// LogDir is Sluice's log directory; empty for other targets.
 	LogDir string
 	// piped counts the bytes the slow-writer pipe received (nil unless
@@ -98,7 +103,7 @@ func (e *env) startListening(ctx context.Context, name string, cmd *exec.Cmd, po
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	if err := waitListening(ctx, p, addr, 20*time.Second); err != nil {
+	if err := WaitListening(ctx, p, addr, 20*time.Second); err != nil {
 		e.procs.Stop(p, time.Second)
 		return nil, err
 	}
@@ -151,12 +156,26 @@ func (e *env) startTarget(ctx context.Context, name string) (*Target, error) {
 	case NginxRelay:
 		return e.startNginxRelay(ctx)
 	case FasthttpRef:
-		port, err := freePort()
+		port, err := FreePort()
 		if err != nil {
 			return nil, err
 		}
 		cmd := exec.CommandContext(ctx, e.self, "refproxy", "-listen", "127.0.0.1:"+strconv.Itoa(port))
 		return e.proxyTarget(ctx, name, cmd, port)
+	case SpliceRelay:
+		port, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		cmd := exec.CommandContext(ctx, e.self, "relay", "-listen", "127.0.0.1:"+strconv.Itoa(port),
+			"-to", "127.0.0.1:"+strconv.Itoa(e.originPort))
+		t, err := e.proxyTarget(ctx, name, cmd, port)
+		if err != nil {
+			return nil, err
+		}
+		// Clients talk to it as to the origin, in origin-form.
+		t.Proxy, t.Tunnel, t.DownloadOnly = false, false, true
+		return t, nil
 	}
 	return nil, fmt.Errorf("unknown target %q (known: %v)", name, AllTargets())
 }
@@ -179,7 +198,7 @@ func (e *env) startSluice(ctx context.Context, name string, accessLog, slow bool
 			return nil, err
 		}
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +260,7 @@ func (e *env) startPrivoxy(ctx context.Context) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +280,7 @@ func (e *env) startTinyproxy(ctx context.Context) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +306,7 @@ func (e *env) startSquid(ctx context.Context) (*Target, error) {
 			return nil, fmt.Errorf("chown %s to proxy: %w", dir, err)
 		}
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +323,7 @@ func (e *env) startNginxRelay(ctx context.Context) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}

@@ -50,7 +50,7 @@ func (e *env) startTray(ctx context.Context) (p *Proc, stop func(), err error) {
 		}
 	}()
 
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, nil, err
 	}

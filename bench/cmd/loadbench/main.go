@@ -2,8 +2,9 @@
 
 // Command loadbench is Sluice's load-test harness: one run measures direct,
 // Sluice and the peer proxies under the same loads and prints one table
-// (see bench/README.md). "loadbench sink" and "loadbench refproxy" are the
-// helper servers the harness starts as its own children.
+// (see bench/README.md). "loadbench sink", "loadbench refproxy" and
+// "loadbench relay" are the helper servers the harness starts as its own
+// children.
 package main
 
 import (
@@ -26,7 +27,7 @@ import (
 func main() {
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
-		case "sink", "refproxy":
+		case "sink", "refproxy", "relay":
 			if err := serveHelper(os.Args[1], os.Args[2:]); err != nil {
 				fmt.Fprintln(os.Stderr, "loadbench:", err)
 				os.Exit(1)
@@ -43,6 +44,7 @@ func main() {
 func serveHelper(name string, args []string) error {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "loopback address to listen on")
+	to := fs.String("to", "", "relay: the address to relay to")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -50,8 +52,14 @@ func serveHelper(name string, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", *listen, err)
 	}
-	if name == "sink" {
+	switch name {
+	case "sink":
 		return harness.ServeSink(ln)
+	case "relay":
+		if *to == "" {
+			return fmt.Errorf("relay: -to is required")
+		}
+		return harness.ServeRelay(ln, *to)
 	}
 	return refproxy.Serve(ln)
 }

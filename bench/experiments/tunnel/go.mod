@@ -1,0 +1,3 @@
+module tunnelexp
+
+go 1.26
