@@ -26,9 +26,11 @@ func TestWindowsExeKeepsItsFilesInAppData(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command(exe, args...)
 		cmd.Env = env
-		out, err := cmd.CombinedOutput()
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
 		if err != nil {
-			t.Fatalf("sluice.exe %s: %v\n%s", strings.Join(args, " "), err, out)
+			t.Fatalf("sluice.exe %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.Bytes())
 		}
 		return strings.TrimSpace(string(out))
 	}
