@@ -83,14 +83,16 @@ start=$SECONDS
 step() { say "$1 ($((SECONDS - start)) s)"; }
 
 step "making a Wine prefix in $WINEPREFIX"
+# One server for the whole run, rather than one per test binary. It is
+# started first so that the Windows services wineboot starts (services.exe
+# and the drivers) stay up under it: started later by a test binary, they
+# would hold that binary's output open, and go test would wait for it.
+mkdir -p "$WINEPREFIX"
+"$WINESERVER" -p
 "$WINE" wineboot -i >"$work/wineboot.log" 2>&1 || {
 	cat "$work/wineboot.log" >&2
 	die "wineboot -i failed"
 }
-# One server for the whole run, rather than one per test binary: the one
-# wineboot started ends once idle, then a persistent one starts.
-"$WINESERVER" -w
-"$WINESERVER" -p
 
 step "building the bcryptprimitives.dll shim"
 x86_64-w64-mingw32-gcc -shared -O2 -s -Wall -Werror -o "$work/bcryptprimitives.dll" \
