@@ -10,7 +10,7 @@ LDFLAGS  = -s -w -X github.com/sluiceproxy/sluice/app.Version=$(VERSION) -X gith
 # Extra arguments for `make run`, e.g. RUNFLAGS="run --headless --listen 127.0.0.1:9000".
 RUNFLAGS ?=
 
-.PHONY: all build run test deps lint cross clean generate
+.PHONY: all build run test deps lint cross clean generate test-windows
 
 all: build
 
@@ -70,3 +70,4 @@ clean:
 
 -include bench/bench.mk
 -include packaging/packaging.mk
+-include packaging/windows/wine.mk

@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"sync"
-	"syscall"
 
 	"github.com/sluiceproxy/sluice/app/logs"
 	"github.com/sluiceproxy/sluice/proxy"
@@ -320,7 +319,7 @@ func listen(addr, source string) (net.Listener, error) {
 	if source != "" {
 		where = "it came from " + source + "; choose another"
 	}
-	if errors.Is(err, syscall.EADDRINUSE) {
+	if addrInUse(err) {
 		return nil, fmt.Errorf("%s is in use (is Sluice already running?): %s", addr, where)
 	}
 	return nil, fmt.Errorf("listen on %s: %w (%s)", addr, err, where)

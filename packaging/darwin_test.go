@@ -210,6 +210,7 @@ func TestParsePlistRejectsBrokenFiles(t *testing.T) {
 // mkapp.sh assembles Sluice.app, and its Info.plist is a valid property
 // list with the keys macOS needs to launch a menu-bar-only app.
 func TestAppBundleLayout(t *testing.T) {
+	needTool(t, "sh", "dash")
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "sluice-darwin")
 	if err := os.WriteFile(bin, []byte("stand-in for the darwin binary"), 0o644); err != nil {

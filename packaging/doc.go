@@ -9,7 +9,8 @@
 //   - darwin/: Info.plist template, sluice.icns and mkapp.sh, which
 //     assembles Sluice.app.
 //   - windows/: the application manifest, go-winres resource config and
-//     sign.sh (osslsigncode).
+//     sign.sh (osslsigncode); wine/ and wine.mk run the Windows build and
+//     its tests under Wine (make test-windows).
 //   - version.sh maps `git describe` output to each format's version syntax.
 //   - packaging.mk holds the make targets (package, deb, rpm, windows, app,
 //     sign); the top Makefile includes it.

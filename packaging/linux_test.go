@@ -177,6 +177,7 @@ func debFiles() map[string]string {
 // test does not depend on the app compiling, and returns the .deb path.
 func buildDeb(t *testing.T, packager, version string) string {
 	t.Helper()
+	needTool(t, "go", "golang") // go tool nfpm
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "sluice")
 	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho stand-in\n"), 0o755); err != nil {

@@ -12,6 +12,7 @@ import (
 // a build after a tag above the tag, Windows needs four integers, macOS
 // three.
 func TestVersionScriptMapsGitDescribe(t *testing.T) {
+	needTool(t, "sh", "dash")
 	cases := []struct {
 		in                  string
 		pkg, numeric, short string

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/sluiceproxy/sluice/proxy/stats"
@@ -85,8 +84,6 @@ func classifyDialError(err error, addr string) (int, stats.ErrKind, string) {
 	}
 	return http.StatusBadGateway, stats.ErrRefused, "cannot connect to " + addr + ": " + describe(err)
 }
-
-func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
 
 // isTimeout reports whether err is a deadline or timeout, of a context or
 // of a conn.

@@ -3,6 +3,7 @@ package resolver
 import (
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -43,6 +44,9 @@ func TestServersFromAdapters(t *testing.T) {
 // "system" follows resolv.conf: a changed file is read again within the
 // recheck interval, and an empty one falls back to the local resolver.
 func TestSystemServersFollowResolvConf(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows has no resolv.conf: its servers come from the network adapters (see TestSystemServersFromTheAdapters)")
+	}
 	conf := writeFile(t, "resolv.conf", "nameserver 10.0.0.1\n")
 	clock := newClock()
 	s, err := newServerList(Config{Servers: []string{"system", "9.9.9.9"}, ResolvConf: conf, Timeout: time.Second, Now: clock.Now})

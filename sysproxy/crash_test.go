@@ -124,18 +124,6 @@ func (r *sluiceRun) pointsAtSluice(t *testing.T) bool {
 		run(t, r.env, "gsettings", "get", "org.gnome.system.proxy", "mode") == "'manual'"
 }
 
-// waitFor polls cond every 10 ms until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, deadline time.Duration, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out after %s waiting for %s", deadline, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // watchdogOf finds the `sluice sysproxy guard --pid N` process for pid.
 func watchdogOf(pid int) int {
 	want := []byte("sysproxy\x00guard\x00--pid\x00" + strconv.Itoa(pid) + "\x00")

@@ -408,9 +408,22 @@ func (m *Manager) uses(name string) bool {
 // Owner returns the pid the state file names as owner: 0 when the system
 // proxy is off, has no owner, or the file cannot be read.
 func (m *Manager) Owner() int {
-	st, err := loadState(m.path)
+	st, err := m.readState()
 	if err != nil || st == nil {
 		return 0
 	}
 	return st.Owner
+}
+
+// readState loads the state file under the lock. Every reader takes it,
+// not only the writers: on Windows a file open for reading, even for the
+// instant of a read, cannot be renamed over or deleted, so an unlocked
+// read would make a writer's saveState or removeState fail.
+func (m *Manager) readState() (*state, error) {
+	unlock, err := m.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return loadState(m.path)
 }

@@ -30,7 +30,7 @@ func (m *Manager) Watch(ctx context.Context, pid int, interval time.Duration) er
 			}
 			return err
 		}
-		st, err := loadState(m.path)
+		st, err := m.readState()
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package sysproxy
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"os"
 	"os/exec"
@@ -15,15 +16,27 @@ import (
 	"github.com/sluiceproxy/sluice/internal/snihost"
 )
 
-// sleeper starts a child process that lives until killed.
+// sleeper starts a child process that lives until killed: this test
+// binary running TestHelperSleep, so it works on every OS.
 func sleeper(t *testing.T) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command("sleep", "300")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperSleep$")
+	cmd.Env = append(os.Environ(), "SLUICE_TEST_SLEEP=1")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	return cmd
+}
+
+// TestHelperSleep is not a test: sleeper runs it in a child process,
+// which sleeps until killed.
+func TestHelperSleep(t *testing.T) {
+	if os.Getenv("SLUICE_TEST_SLEEP") != "1" {
+		t.Skip("helper process only")
+	}
+	time.Sleep(5 * time.Minute)
+	os.Exit(0)
 }
 
 func TestAlive(t *testing.T) {
@@ -189,6 +202,44 @@ func TestWatchExitsQuietlyWhenSwitchedOff(t *testing.T) {
 	reg.takeOps()
 	if len(reg.values) != 0 {
 		t.Fatalf("values after Off: %v", reg.values)
+	}
+}
+
+// The watchdog polls the state file while the app rewrites it (by
+// rename) and deletes it. On Windows neither can happen to a file that
+// another process has open, even for the instant of a read, so every
+// poll must read under the lock the app writes under.
+func TestWatchPollsNeverBreakTheOwnersWrites(t *testing.T) {
+	reg := &fakeRegistry{values: map[string]Value{}}
+	dir := t.TempDir()
+	app, err := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}, Owner: os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 5 {
+		if err := app.On("127.0.0.1", 8877, nil); err != nil {
+			t.Fatal(err)
+		}
+		dog, _ := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- dog.Watch(ctx, os.Getpid(), time.Millisecond) }()
+		// Re-pointing rewrites the state file twice.
+		for port := range 10 {
+			if err := app.On("127.0.0.1", 9000+port, nil); err != nil {
+				t.Fatalf("round %d: On while the watchdog polls: %v", round, err)
+			}
+		}
+		if err := app.Off(); err != nil {
+			t.Fatalf("round %d: Off while the watchdog polls: %v", round, err)
+		}
+		// Whether it has left by itself depends on its having seen the
+		// file (see TestWatchExitsQuietlyWhenSwitchedOff); it must not
+		// have failed.
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -81,6 +81,7 @@ func TestDesktopEntryInXDGConfigHome(t *testing.T) {
 func TestDesktopEntryDefaultsToDotConfig(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("HOME", home)
+	t.Setenv("USERPROFILE", home) // the home dir on Windows
 	t.Setenv("XDG_CONFIG_HOME", "relative/is/ignored")
 	d, err := NewDesktopEntry([]string{"/usr/bin/sluice"})
 	if err != nil {
@@ -94,6 +95,7 @@ func TestDesktopEntryDefaultsToDotConfig(t *testing.T) {
 func TestLaunchAgentPlist(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("HOME", home)
+	t.Setenv("USERPROFILE", home) // the home dir on Windows
 	l, err := NewLaunchAgent([]string{"/Applications/Sluice & Co.app/Contents/MacOS/sluice", "--config", "<x>"})
 	if err != nil {
 		t.Fatal(err)

@@ -8,10 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sluiceproxy/sluice/internal/sharedfile"
 )
 
 // Reading the logs back, for `sluice logs tail [-f]`: this file knows
@@ -83,7 +84,7 @@ func backups(path string) []string {
 // without its newline yet is left out: the writer is still writing it.
 func lastLines(path string, n int) ([]byte, Pos, error) {
 	var pos Pos
-	f, err := os.Open(path)
+	f, err := sharedfile.Open(path)
 	if err != nil {
 		return nil, pos, err
 	}
@@ -127,8 +128,7 @@ func lastLines(path string, n int) ([]byte, Pos, error) {
 type follower struct {
 	w       io.Writer
 	path    string
-	hold    bool     // keep the file open between polls
-	f       *os.File // the open file, when hold
+	f       *os.File // the followed file, held open
 	pos     Pos
 	partial []byte // an incomplete last line, held back
 	buf     []byte
@@ -136,21 +136,14 @@ type follower struct {
 
 // Follow writes the lines appended to the log at path from pos on (the
 // zero Pos: from the start of the file), polling every poll, until ctx
-// ends; ctx ending is not an error.
+// ends; ctx ending is not an error. When lumberjack rotates the file
+// (renames it and starts a new one) it finishes the old file, then
+// follows the new one from its start; only complete lines are written.
+// It keeps the file open, which tells the renamed file apart without
+// looking for it. Files are opened and compared through sharedfile: on
+// Windows a plain os.Open or os.Stat would make lumberjack's rename fail.
 func Follow(ctx context.Context, w io.Writer, path string, pos Pos, poll time.Duration) error {
-	// On Windows an open file cannot be renamed, so holding the log open
-	// would stop lumberjack from rotating it: reopen it on every poll.
-	return follow(ctx, w, path, pos, poll, runtime.GOOS != "windows")
-}
-
-// follow writes lines appended to the file at path from pos on, until
-// ctx ends. When lumberjack rotates the file (renames it and starts a new
-// one) it finishes the old file, then follows the new one from its
-// start; only complete lines are written. With hold it keeps the file
-// open, which tells the renamed file apart without looking for it; without
-// it (Windows), it finds the renamed file among the backups.
-func follow(ctx context.Context, w io.Writer, path string, pos Pos, poll time.Duration, hold bool) error {
-	fl := &follower{w: w, path: path, hold: hold, pos: pos, buf: make([]byte, 64<<10)}
+	fl := &follower{w: w, path: path, pos: pos, buf: make([]byte, 64<<10)}
 	defer fl.close()
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
@@ -179,7 +172,7 @@ func (fl *follower) poll() error {
 	fresh := f == nil
 	if fresh {
 		var err error
-		if f, err = os.Open(fl.path); err != nil {
+		if f, err = sharedfile.Open(fl.path); err != nil {
 			return nil // not there (yet, or between rename and create)
 		}
 	}
@@ -192,23 +185,21 @@ func (fl *follower) poll() error {
 	if fresh {
 		if fl.pos.info != nil && !os.SameFile(fl.pos.info, cur) {
 			// Rotated since the last look: finish the old file.
-			if err := fl.finishRotated(nil); err != nil {
+			if err := fl.finishRotated(nil, cur); err != nil {
 				f.Close()
 				return err
 			}
 		}
 		fl.pos.info = cur
-		if fl.hold {
-			fl.f = f
-		} else {
-			defer f.Close()
-		}
-	} else if now, err := os.Stat(fl.path); err == nil && !os.SameFile(cur, now) {
-		// The held file was rotated away: finish it, then start on
-		// the new one.
-		err := fl.finishRotated(f)
+		fl.f = f
+	} else if now, err := sharedfile.Stat(fl.path); err == nil && !os.SameFile(cur, now) {
+		// The held file was rotated away: finish it, and the files
+		// rotated after it up to the one at the path now, which is
+		// followed next from its start. If that one is rotated away
+		// too before the next open, the fresh look finishes it.
+		err := fl.finishRotated(f, now)
 		fl.close()
-		fl.pos = Pos{}
+		fl.pos = Pos{info: now}
 		if err != nil {
 			return err
 		}
@@ -224,14 +215,15 @@ func (fl *follower) poll() error {
 
 // finishRotated writes the rest of the followed file after a rotation
 // renamed it (held, when it is still open; else it is found among the
-// uncompressed backups), then every backup rotated after it, whole:
-// under a burst several rotations can pass between two polls. It leaves
-// pos.off and partial ready for a new file.
-func (fl *follower) finishRotated(held *os.File) error {
+// uncompressed backups), then every backup rotated after it, whole, up
+// to next, the file at the path when the rotation was seen (which may be
+// a backup by now too): under a burst several rotations can pass between
+// two polls. It leaves pos.off and partial ready for next.
+func (fl *follower) finishRotated(held *os.File, next os.FileInfo) error {
 	names := backups(fl.path)
 	at := len(names) // the followed file among the backups
 	for i := len(names) - 1; i >= 0; i-- {
-		if info, err := os.Stat(names[i]); err == nil && os.SameFile(info, fl.pos.info) {
+		if info, err := sharedfile.Stat(names[i]); err == nil && os.SameFile(info, fl.pos.info) {
 			at = i
 			break
 		}
@@ -246,6 +238,9 @@ func (fl *follower) finishRotated(held *os.File) error {
 	// Without the followed file among the backups (compressed or deleted
 	// already) there is no telling which backups came after it.
 	for i := at + 1; i < len(names) && err == nil; i++ {
+		if info, serr := sharedfile.Stat(names[i]); serr == nil && os.SameFile(info, next) {
+			break
+		}
 		fl.pos.off, fl.partial = 0, fl.partial[:0]
 		err = fl.drainFile(names[i])
 	}
@@ -256,7 +251,7 @@ func (fl *follower) finishRotated(held *os.File) error {
 // drainFile writes the complete lines the file at name holds from pos.off
 // on; a file gone already (compressed or deleted) adds nothing.
 func (fl *follower) drainFile(name string) error {
-	f, err := os.Open(name)
+	f, err := sharedfile.Open(name)
 	if err != nil {
 		return nil
 	}

@@ -82,19 +82,13 @@ func (c *lineCollector) lines() []string {
 }
 
 func TestFollowAcrossRotation(t *testing.T) {
-	for _, hold := range []bool{true, false} {
-		t.Run(fmt.Sprintf("hold=%v", hold), func(t *testing.T) { testFollowAcrossRotation(t, hold) })
-	}
-}
-
-func testFollowAcrossRotation(t *testing.T, hold bool) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, AccessFile)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out lineCollector
 	followed := make(chan error, 1)
-	go func() { followed <- follow(ctx, &out, path, Pos{}, 5*time.Millisecond, hold) }()
+	go func() { followed <- Follow(ctx, &out, path, Pos{}, 5*time.Millisecond) }()
 
 	// Write about 3.5 MB in rounds with pauses, so the follower reads
 	// while lumberjack rotates at 1 MB.
@@ -138,87 +132,79 @@ func testFollowAcrossRotation(t *testing.T, hold bool) {
 }
 
 func TestFollowGoesOnWhereTailStoppedAcrossARename(t *testing.T) {
-	for _, hold := range []bool{true, false} {
-		t.Run(fmt.Sprintf("hold=%v", hold), func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, "access.log")
-			writeFile(t, path, append(numbered(0, 5), "line ")...)
-			var out lineCollector
-			pos, err := Tail(&out, path, 2)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := strings.Join(out.lines(), "|"); got != "line 3|line 4" {
-				t.Fatalf("tail -n 2 printed %q", got)
-			}
-			// The partial line completes, then the file is rotated as
-			// lumberjack does it: renamed, and a new one started.
-			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.WriteString("5\n")
-			f.Close()
-			if err := os.Rename(path, filepath.Join(dir, "access-2026-01-03T00-00-00.000.log")); err != nil {
-				t.Fatal(err)
-			}
-			writeFile(t, path, numbered(6, 8)...)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "access.log")
+	writeFile(t, path, append(numbered(0, 5), "line ")...)
+	var out lineCollector
+	pos, err := Tail(&out, path, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(out.lines(), "|"); got != "line 3|line 4" {
+		t.Fatalf("tail -n 2 printed %q", got)
+	}
+	// The partial line completes, then the file is rotated as
+	// lumberjack does it: renamed, and a new one started.
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("5\n")
+	f.Close()
+	if err := os.Rename(path, filepath.Join(dir, "access-2026-01-03T00-00-00.000.log")); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, numbered(6, 8)...)
 
-			var followed lineCollector
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- follow(ctx, &followed, path, pos, 5*time.Millisecond, hold) }()
-			deadline := time.Now().Add(20 * time.Second)
-			for len(followed.lines()) < 3 && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
-			}
-			time.Sleep(50 * time.Millisecond) // room for a wrong extra line
-			cancel()
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
-			if got := strings.Join(followed.lines(), "|"); got != "line 5|line 6|line 7" {
-				t.Fatalf("follow printed %q, want line 5 to 7 once each", got)
-			}
-		})
+	var followed lineCollector
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Follow(ctx, &followed, path, pos, 5*time.Millisecond) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(followed.lines()) < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // room for a wrong extra line
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(followed.lines(), "|"); got != "line 5|line 6|line 7" {
+		t.Fatalf("follow printed %q, want line 5 to 7 once each", got)
 	}
 }
 
 // Under a burst the log can rotate more than once between two polls; the
 // files rotated in between are printed whole, in order, not skipped.
 func TestFollowPrintsEveryFileRotatedBetweenTwoPolls(t *testing.T) {
-	for _, hold := range []bool{true, false} {
-		t.Run(fmt.Sprintf("hold=%v", hold), func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, "access.log")
-			writeFile(t, path, numbered(0, 3)...)
-			var out lineCollector
-			fl := &follower{w: &out, path: path, hold: hold, buf: make([]byte, 64<<10)}
-			defer fl.close()
-			if err := fl.poll(); err != nil {
-				t.Fatal(err)
-			}
-			// Two rotations, as lumberjack makes them, before the next poll.
-			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.WriteString(strings.Join(numbered(3, 5), ""))
-			f.Close()
-			if err := os.Rename(path, filepath.Join(dir, "access-2026-01-01T00-00-00.000.log")); err != nil {
-				t.Fatal(err)
-			}
-			writeFile(t, path, numbered(5, 9)...)
-			if err := os.Rename(path, filepath.Join(dir, "access-2026-01-01T00-00-01.000.log")); err != nil {
-				t.Fatal(err)
-			}
-			writeFile(t, path, numbered(9, 11)...)
-			if err := fl.poll(); err != nil {
-				t.Fatal(err)
-			}
-			if got, want := strings.Join(out.lines(), "|"), strings.TrimSuffix(strings.ReplaceAll(strings.Join(numbered(0, 11), ""), "\n", "|"), "|"); got != want {
-				t.Fatalf("followed %q,\nwant %q", got, want)
-			}
-		})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "access.log")
+	writeFile(t, path, numbered(0, 3)...)
+	var out lineCollector
+	fl := &follower{w: &out, path: path, buf: make([]byte, 64<<10)}
+	defer fl.close()
+	if err := fl.poll(); err != nil {
+		t.Fatal(err)
+	}
+	// Two rotations, as lumberjack makes them, before the next poll.
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(strings.Join(numbered(3, 5), ""))
+	f.Close()
+	if err := os.Rename(path, filepath.Join(dir, "access-2026-01-01T00-00-00.000.log")); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, numbered(5, 9)...)
+	if err := os.Rename(path, filepath.Join(dir, "access-2026-01-01T00-00-01.000.log")); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, numbered(9, 11)...)
+	if err := fl.poll(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(out.lines(), "|"), strings.TrimSuffix(strings.ReplaceAll(strings.Join(numbered(0, 11), ""), "\n", "|"), "|"); got != want {
+		t.Fatalf("followed %q,\nwant %q", got, want)
 	}
 }

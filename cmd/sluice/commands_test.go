@@ -48,6 +48,10 @@ func isolate(t *testing.T) string {
 	for _, v := range []string{"XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"} {
 		t.Setenv(v, filepath.Join(dir, strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(v, "XDG_"), "_HOME"))))
 	}
+	// Their Windows counterparts, laid out alike: the config under
+	// %AppData%, the logs under %LocalAppData%.
+	t.Setenv("APPDATA", filepath.Join(dir, "config"))
+	t.Setenv("LOCALAPPDATA", filepath.Join(dir, "state"))
 	t.Setenv("PROXY_LISTEN", "")
 	os.Unsetenv("PROXY_LISTEN")
 	return dir
