@@ -148,13 +148,15 @@ func (c *Collector) Transferred(in, out int64) {
 
 // Request records a finished request.
 func (c *Collector) Request(s *Sample) {
-	c.requests.Add(1)
 	if s.BytesIn != 0 {
 		c.bytesIn.Add(s.BytesIn)
 	}
 	if s.BytesOut != 0 {
 		c.bytesOut.Add(s.BytesOut)
 	}
+	// Counted after its bytes, so whoever sees the request finished in a
+	// snapshot sees its bytes too.
+	c.requests.Add(1)
 	failed := s.Err != ErrNone && s.Err < NumErrKinds
 	if failed {
 		c.errors[s.Err].Add(1)
