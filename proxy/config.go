@@ -145,6 +145,10 @@ type Config struct {
 	// ConnectTimeout and the system resolver.
 	Dial DialFunc
 
+	// Router decides, per request, whether it goes direct, through an
+	// upstream proxy or is refused (see route.go). Nil means direct.
+	Router Router
+
 	// Stats receives the live counters. Nil means a private Collector,
 	// reachable through Server.Stats.
 	Stats *stats.Collector
