@@ -174,9 +174,16 @@ func TestRotatesAtMaxSizeWithLumberjackNames(t *testing.T) {
 type gate struct {
 	w    io.Writer
 	open chan struct{}
+	// entered, if not nil, hears of a Write that starts waiting (when it
+	// has room).
+	entered chan struct{}
 }
 
 func (g *gate) Write(p []byte) (int, error) {
+	select {
+	case g.entered <- struct{}{}: // nil: never ready
+	default:
+	}
 	<-g.open
 	return g.w.Write(p)
 }
@@ -417,7 +424,7 @@ func TestIdleLogsHoldNoQueueMemory(t *testing.T) {
 // TestQueueLetsGoOfABurst: a queue grown by a burst shrinks back once
 // batches are small again, so the burst's memory is not kept for good.
 func TestQueueLetsGoOfABurst(t *testing.T) {
-	g := &gate{open: make(chan struct{})}
+	g := &gate{open: make(chan struct{}), entered: make(chan struct{}, 1)}
 	l := newLogs(t, Config{AccessLog: true, Sink: func(name string, f io.Writer) io.Writer {
 		if name == AccessFile {
 			g.w = f
@@ -426,7 +433,20 @@ func TestQueueLetsGoOfABurst(t *testing.T) {
 		return f
 	}})
 	defer l.Close()
-	// With the writer blocked on the sink, a burst fills the queue.
+	var opened sync.Once
+	openGate := func() { opened.Do(func() { close(g.open) }) }
+	defer openGate() // before Close, which waits for the writer
+	// With the writer blocked on the sink, a burst fills the queue. The
+	// writer is made to block on one record first: otherwise a writer
+	// that wakes late (a busy machine) takes most of the burst as its
+	// own batch, and the queue never fills.
+	first := record(0)
+	l.Access().LogAccess(&first)
+	select {
+	case <-g.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writer did not reach the sink")
+	}
 	for i := range DefaultQueueSize + 100 {
 		rec := record(i)
 		l.Access().LogAccess(&rec)
@@ -438,7 +458,7 @@ func TestQueueLetsGoOfABurst(t *testing.T) {
 	if burst < DefaultQueueSize/2 {
 		t.Fatalf("queue capacity %d after a burst of %d", burst, DefaultQueueSize)
 	}
-	close(g.open)
+	openGate()
 	for i := range 5 {
 		rec := record(i)
 		l.Access().LogAccess(&rec)
