@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluiceproxy/sluice/internal/testproc"
 )
 
 // These tests run the real sluice binary against real gsettings (keyfile
@@ -92,31 +94,10 @@ func (r *sluiceRun) readKeyfile(t *testing.T) []byte {
 	return b
 }
 
-// start runs `sluice run --headless` with args and waits until the system
-// proxy points at it (when on) or it has written its log line.
+// start runs `sluice run --headless` with args; it is killed when t ends.
 func (r *sluiceRun) start(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
-	out, err := os.Create(filepath.Join(r.dir, fmt.Sprintf("sluice-%d.out", time.Now().UnixNano())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { out.Close() })
-	cmd := exec.Command(r.bin, append([]string{"run", "--headless", "--config", r.config}, args...)...)
-	cmd.Env = append(os.Environ(), r.env...)
-	// Files, not pipes: the watchdog inherits stderr and outlives the app.
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			b, _ := os.ReadFile(out.Name())
-			t.Logf("sluice output:\n%s", b)
-		}
-	})
-	return cmd
+	return testproc.Start(t, r.dir, append(os.Environ(), r.env...), r.bin, append([]string{"run", "--headless", "--config", r.config}, args...)...)
 }
 
 func (r *sluiceRun) pointsAtSluice(t *testing.T) bool {

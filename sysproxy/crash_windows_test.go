@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/windows"
 
+	"github.com/sluiceproxy/sluice/internal/testproc"
 	"github.com/sluiceproxy/sluice/internal/wintest"
 )
 
@@ -52,27 +53,7 @@ func newExeRun(t *testing.T) *exeRun {
 // ends.
 func (r *exeRun) start(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
-	out, err := os.Create(filepath.Join(r.dir, fmt.Sprintf("sluice-%d.out", time.Now().UnixNano())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { out.Close() })
-	cmd := exec.Command(r.exe, append([]string{"run", "--headless", "--config", r.config}, args...)...)
-	cmd.Env = r.env
-	// A file, not a pipe: the watchdog inherits it and outlives the app.
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			b, _ := os.ReadFile(out.Name())
-			t.Logf("sluice.exe output:\n%s", b)
-		}
-	})
-	return cmd
+	return testproc.Start(t, r.dir, r.env, r.exe, append([]string{"run", "--headless", "--config", r.config}, args...)...)
 }
 
 func pointsAtSluiceExe(t *testing.T) bool {

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluiceproxy/sluice/internal/testproc"
 )
 
 // The burst: this many client connections at once, each fetching one body
@@ -90,26 +92,9 @@ func TestMemoryReturnsAfterBurst(t *testing.T) {
 	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := os.Create(filepath.Join(dir, "sluice.out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	cmd := exec.Command(bin, "run", "--headless", "--config", config)
 	// The runtime's defaults, whatever this test runs with.
-	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "state"), "GOGC=", "GOMEMLIMIT=", "GODEBUG=")
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			b, _ := os.ReadFile(out.Name())
-			t.Logf("sluice output:\n%s", b)
-		}
-	})
+	env := append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "state"), "GOGC=", "GOMEMLIMIT=", "GODEBUG=")
+	cmd := testproc.Start(t, dir, env, bin, "run", "--headless", "--config", config)
 	pid := cmd.Process.Pid
 	waitUp(t, addr)
 
