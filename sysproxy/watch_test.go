@@ -39,6 +39,78 @@ func TestHelperSleep(t *testing.T) {
 	os.Exit(0)
 }
 
+// winRig is an app and a watchdog sharing one state dir and one fake
+// registry, as the real ones share the state dir and the OS's settings.
+type winRig struct {
+	reg *fakeRegistry
+	dir string
+}
+
+func newWinRig(t *testing.T, values map[string]Value) *winRig {
+	return &winRig{reg: &fakeRegistry{values: values}, dir: t.TempDir()}
+}
+
+// manager is the app's Manager when owner is set, a watchdog's (or a
+// shell's, owner 0) otherwise.
+func (r *winRig) manager(t *testing.T, owner int) *Manager {
+	t.Helper()
+	m, err := NewManager(Options{StateDir: r.dir, Backends: []Backend{Windows{Reg: r.reg}}, Owner: owner, Log: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func (r *winRig) on(t *testing.T, m *Manager, port int) {
+	t.Helper()
+	if err := m.On("127.0.0.1", port, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// watch runs dog.Watch for pid in the background; its result arrives on
+// the channel.
+func watch(ctx context.Context, dog *Manager, pid int, every time.Duration) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- dog.Watch(ctx, pid, every) }()
+	return done
+}
+
+// stillWatching fails if Watch returns within d.
+func stillWatching(t *testing.T, done <-chan error, d time.Duration, why string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		t.Fatalf("Watch returned %s: %v", why, err)
+	case <-time.After(d):
+	}
+}
+
+// watchEnded waits for Watch to return, which it must do without error.
+func watchEnded(t *testing.T, done <-chan error, after string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("Watch did not return after %s", after)
+	}
+}
+
+// expectRestored fails unless the registry holds want again and the
+// watchdog removed the state file.
+func (r *winRig) expectRestored(t *testing.T, dog *Manager, want map[string]Value) {
+	t.Helper()
+	if !maps.Equal(r.reg.values, want) {
+		t.Fatalf("after the owner died: %v, want %v", r.reg.values, want)
+	}
+	if dog.IsOn() {
+		t.Fatal("state file left after the watchdog restored")
+	}
+}
+
 func TestAlive(t *testing.T) {
 	self, ok := processStart(os.Getpid())
 	if !ok || !alive(os.Getpid(), self) {
@@ -67,39 +139,17 @@ func TestAlive(t *testing.T) {
 
 func TestWatchRestoresWhenOwnerIsKilled(t *testing.T) {
 	corp := map[string]Value{winEnable: {V: "1", Kind: KindDWORD}, winServer: {V: "corp.example:3128", Kind: KindString}}
-	reg := &fakeRegistry{values: maps.Clone(corp)}
-	dir := t.TempDir()
+	r := newWinRig(t, maps.Clone(corp))
 	owner := sleeper(t)
-	app, err := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}, Owner: owner.Process.Pid})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := app.On("127.0.0.1", 8877, nil); err != nil {
-		t.Fatal(err)
-	}
-	dog, err := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}, Log: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
+	r.on(t, r.manager(t, owner.Process.Pid), 8877)
+	dog := r.manager(t, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	go func() { done <- dog.Watch(ctx, owner.Process.Pid, 50*time.Millisecond) }()
-	select {
-	case err := <-done:
-		t.Fatalf("Watch returned while the owner runs: %v", err)
-	case <-time.After(300 * time.Millisecond):
-	}
+	done := watch(ctx, dog, owner.Process.Pid, 50*time.Millisecond)
+	stillWatching(t, done, 300*time.Millisecond, "while the owner runs")
 	owner.Process.Kill() // not reaped: the watchdog must see through the zombie
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if !maps.Equal(reg.values, corp) {
-		t.Fatalf("after the owner died: %v, want %v", reg.values, corp)
-	}
-	if dog.IsOn() {
-		t.Fatal("state file left after the watchdog restored")
-	}
+	watchEnded(t, done, "the owner died")
+	r.expectRestored(t, dog, corp)
 }
 
 // TestWatchStartedBeforeOn is the order the app uses: the watchdog runs
@@ -107,82 +157,40 @@ func TestWatchRestoresWhenOwnerIsKilled(t *testing.T) {
 // and still restores when the owner dies after switching on.
 func TestWatchStartedBeforeOn(t *testing.T) {
 	corp := map[string]Value{winEnable: {V: "1", Kind: KindDWORD}, winServer: {V: "corp.example:3128", Kind: KindString}}
-	reg := &fakeRegistry{values: maps.Clone(corp)}
-	dir := t.TempDir()
+	r := newWinRig(t, maps.Clone(corp))
 	owner := sleeper(t)
-	dog, err := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}, Log: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
+	dog := r.manager(t, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	go func() { done <- dog.Watch(ctx, owner.Process.Pid, 20*time.Millisecond) }()
-	select {
-	case err := <-done:
-		t.Fatalf("Watch returned before the owner switched on: %v", err)
-	case <-time.After(200 * time.Millisecond):
-	}
-	app, err := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}, Owner: owner.Process.Pid})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := app.On("127.0.0.1", 8877, nil); err != nil {
-		t.Fatal(err)
-	}
+	done := watch(ctx, dog, owner.Process.Pid, 20*time.Millisecond)
+	stillWatching(t, done, 200*time.Millisecond, "before the owner switched on")
+	r.on(t, r.manager(t, owner.Process.Pid), 8877)
 	owner.Process.Kill()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if !maps.Equal(reg.values, corp) {
-		t.Fatalf("after the owner died: %v, want %v", reg.values, corp)
-	}
-	if dog.IsOn() {
-		t.Fatal("state file left after the watchdog restored")
-	}
+	watchEnded(t, done, "the owner died")
+	r.expectRestored(t, dog, corp)
 }
 
 // TestWatchLeavesOthersStateAlone: a watchdog whose owner dies without
 // having switched on leaves a state file of another owner (here `sluice
 // sysproxy on` from a shell, owner 0) as it is.
 func TestWatchLeavesOthersStateAlone(t *testing.T) {
-	reg := &fakeRegistry{values: map[string]Value{}}
-	dir := t.TempDir()
-	shell, _ := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}})
-	if err := shell.On("127.0.0.1", 8877, nil); err != nil {
-		t.Fatal(err)
-	}
+	r := newWinRig(t, map[string]Value{})
+	r.on(t, r.manager(t, 0), 8877)
 	owner := sleeper(t)
-	dog, _ := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}, Log: testLogger(t)})
-	done := make(chan error, 1)
-	go func() { done <- dog.Watch(context.Background(), owner.Process.Pid, 20*time.Millisecond) }()
+	dog := r.manager(t, 0)
+	done := watch(context.Background(), dog, owner.Process.Pid, 20*time.Millisecond)
 	owner.Process.Kill()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Watch did not return after its owner died")
-	}
-	if !dog.IsOn() || !(Windows{}).PointsAt(reg.values, Target{Host: "127.0.0.1", Port: 8877}) {
-		t.Fatalf("the watchdog restored a setting its owner never made: %v", reg.values)
+	watchEnded(t, done, "its owner died")
+	if !dog.IsOn() || !(Windows{}).PointsAt(r.reg.values, Target{Host: "127.0.0.1", Port: 8877}) {
+		t.Fatalf("the watchdog restored a setting its owner never made: %v", r.reg.values)
 	}
 }
 
 func TestWatchExitsQuietlyWhenSwitchedOff(t *testing.T) {
-	reg := &fakeRegistry{values: map[string]Value{}}
-	dir := t.TempDir()
-	app, err := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}, Owner: os.Getpid()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := app.On("127.0.0.1", 8877, nil); err != nil {
-		t.Fatal(err)
-	}
-	dog, _ := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}})
-	done := make(chan error, 1)
-	go func() { done <- dog.Watch(context.Background(), os.Getpid(), 50*time.Millisecond) }()
+	r := newWinRig(t, map[string]Value{})
+	app := r.manager(t, os.Getpid())
+	r.on(t, app, 8877)
+	done := watch(context.Background(), r.manager(t, 0), os.Getpid(), 50*time.Millisecond)
 	// A watchdog leaves once it has seen its owner's state file go away;
 	// one that never saw the file waits for its owner to exit instead
 	// (it may have been started before the switch). So Off comes after
@@ -191,17 +199,10 @@ func TestWatchExitsQuietlyWhenSwitchedOff(t *testing.T) {
 	if err := app.Off(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Watch did not return after Off")
-	}
-	reg.takeOps()
-	if len(reg.values) != 0 {
-		t.Fatalf("values after Off: %v", reg.values)
+	watchEnded(t, done, "Off")
+	r.reg.takeOps()
+	if len(r.reg.values) != 0 {
+		t.Fatalf("values after Off: %v", r.reg.values)
 	}
 }
 
@@ -210,20 +211,12 @@ func TestWatchExitsQuietlyWhenSwitchedOff(t *testing.T) {
 // another process has open, even for the instant of a read, so every
 // poll must read under the lock the app writes under.
 func TestWatchPollsNeverBreakTheOwnersWrites(t *testing.T) {
-	reg := &fakeRegistry{values: map[string]Value{}}
-	dir := t.TempDir()
-	app, err := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}, Owner: os.Getpid()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newWinRig(t, map[string]Value{})
+	app := r.manager(t, os.Getpid())
 	for round := range 5 {
-		if err := app.On("127.0.0.1", 8877, nil); err != nil {
-			t.Fatal(err)
-		}
-		dog, _ := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}})
+		r.on(t, app, 8877)
 		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- dog.Watch(ctx, os.Getpid(), time.Millisecond) }()
+		done := watch(ctx, r.manager(t, 0), os.Getpid(), time.Millisecond)
 		// Re-pointing rewrites the state file twice.
 		for port := range 10 {
 			if err := app.On("127.0.0.1", 9000+port, nil); err != nil {
@@ -244,17 +237,12 @@ func TestWatchPollsNeverBreakTheOwnersWrites(t *testing.T) {
 }
 
 func TestRestoreLeavesALiveOwnerAlone(t *testing.T) {
-	reg := &fakeRegistry{values: map[string]Value{}}
-	dir := t.TempDir()
-	app, _ := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}, Owner: os.Getpid()})
-	if err := app.On("127.0.0.1", 8877, nil); err != nil {
-		t.Fatal(err)
-	}
-	other, _ := NewManager(Options{StateDir: dir, Backends: []Backend{Windows{Reg: reg}}})
-	if restored, err := other.Restore(); restored || err != nil {
+	r := newWinRig(t, map[string]Value{})
+	r.on(t, r.manager(t, os.Getpid()), 8877)
+	if restored, err := r.manager(t, 0).Restore(); restored || err != nil {
 		t.Fatalf("Restore = %v, %v while the owner runs", restored, err)
 	}
-	if !(Windows{}).PointsAt(reg.values, Target{Host: "127.0.0.1", Port: 8877}) {
+	if !(Windows{}).PointsAt(r.reg.values, Target{Host: "127.0.0.1", Port: 8877}) {
 		t.Fatal("Restore changed a live owner's setting")
 	}
 }
