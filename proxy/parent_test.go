@@ -506,3 +506,22 @@ func TestParentRetry(t *testing.T) {
 		t.Errorf("a retried stale conn reported the parent down %d times", rep.failed.Load())
 	}
 }
+
+// BenchmarkProxyKeepAliveParent is BenchmarkProxyKeepAlive through an
+// http parent: the same raw server answers the absolute-form requests.
+func BenchmarkProxyKeepAliveParent(b *testing.B) {
+	o := startFastOrigin(b)
+	up := &Upstream{Name: "p", Scheme: "http", Addr: o.addr, ProxyAuthorization: "Basic dTpw"}
+	p := startProxy(b, Config{Router: via(up)})
+	k := newKeepAliveClient(b, p.addr, "http://example.test/bench", "example.test")
+	if err := k.roundTrip(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := k.roundTrip(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
