@@ -266,6 +266,13 @@ func (s *Server) dialParent(cfg *Config, up *Upstream) (net.Conn, error) {
 // answer, which may hold the destination's first bytes. The outcome is
 // told to up (parentResult).
 func (cc *clientConn) openThrough(cfg *Config, up *Upstream, host, port []byte, forTunnel bool) (net.Conn, *bufio.Reader, error) {
+	var ip netip.Addr // the address a SOCKS5 parent is asked for
+	if up.Scheme == "socks5" || up.Scheme == "socks5h" {
+		var err error
+		if ip, err = cc.socksAddr(cfg, up, host); err != nil {
+			return nil, nil, err
+		}
+	}
 	began := time.Now()
 	conn, err := cc.s.dialParent(cfg, up)
 	if err != nil {
@@ -278,7 +285,7 @@ func (cc *clientConn) openThrough(cfg *Config, up *Upstream, host, port []byte, 
 	case "http", "https":
 		err = cc.httpConnect(cfg, conn, br, up)
 	default:
-		err = cc.socksConnect(cfg, conn, br, up, host, port)
+		err = cc.socksConnect(conn, br, up, host, ip, port)
 	}
 	conn.SetDeadline(time.Time{})
 	cc.parentResult(err, time.Since(began))
@@ -340,17 +347,33 @@ func noAnswer(err error) error {
 	return err
 }
 
-// socksConnect asks a SOCKS5 parent for a tunnel to host:port: with the
-// name for socks5h, with an address Sluice resolved for socks5.
-func (cc *clientConn) socksConnect(cfg *Config, conn net.Conn, br *bufio.Reader, up *Upstream, host, port []byte) error {
-	var ip netip.Addr
+// socksAddr is the address a SOCKS5 parent is asked to connect to: host
+// itself when it is an IP literal; for socks5, the address Sluice
+// resolves host to, which a client on another machine may not reach when
+// it leads here (as checkReached for a direct dial); for socks5h, none:
+// the name goes to the parent, which resolves it.
+func (cc *clientConn) socksAddr(cfg *Config, up *Upstream, host []byte) (netip.Addr, error) {
 	if a, err := netip.ParseAddr(string(host)); err == nil {
-		ip = a.Unmap()
-	} else if up.Scheme == "socks5" {
-		if ip, err = cc.resolve(cfg, host); err != nil {
-			return err
+		return a.Unmap(), nil
+	}
+	if up.Scheme == "socks5h" {
+		return netip.Addr{}, nil
+	}
+	ip, err := cc.resolve(cfg, host)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if !cc.loopback {
+		if what := cfg.gate.forbiddenDest(ip); what != "" {
+			return netip.Addr{}, &destError{string(cc.key) + " (" + ip.String() + ")", what}
 		}
 	}
+	return ip, nil
+}
+
+// socksConnect asks a SOCKS5 parent for a tunnel to host:port, by ip
+// when it is valid, else by name.
+func (cc *clientConn) socksConnect(conn net.Conn, br *bufio.Reader, up *Upstream, host []byte, ip netip.Addr, port []byte) error {
 	write := func(b []byte) error {
 		_, err := conn.Write(b)
 		return err

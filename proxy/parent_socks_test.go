@@ -23,18 +23,6 @@ import (
 // password (microsocks; danted's user/password checks system accounts,
 // which a test should not create).
 
-// freePort returns a loopback address nothing listens on for now.
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // runServer starts a server in its own process group, waits until addr
 // accepts, and kills the group when the test ends.
 func runServer(t testing.TB, addr, path string, args ...string) {
@@ -78,7 +66,7 @@ func startMicrosocks(t testing.TB, user, pass string) string {
 	if err != nil {
 		t.Skip("microsocks is not on PATH (Debian package microsocks)")
 	}
-	addr := freePort(t)
+	addr := freeLoopbackAddr(t)
 	host, port, _ := net.SplitHostPort(addr)
 	args := []string{"-i", host, "-p", port}
 	if user != "" {
@@ -98,7 +86,7 @@ func startDante(t testing.TB) string {
 	if os.Geteuid() != 0 {
 		t.Skip("danted wants to start as root (it drops to nobody)")
 	}
-	addr := freePort(t)
+	addr := freeLoopbackAddr(t)
 	host, port, _ := net.SplitHostPort(addr)
 	conf := fmt.Sprintf(`logoutput: stderr
 internal: %s port = %s
@@ -205,7 +193,7 @@ func TestParentSOCKS5(t *testing.T) {
 func TestParentSOCKS5Errors(t *testing.T) {
 	addr := startMicrosocks(t, "alice", "s3cret")
 	o := startHello(t)
-	dead := freePort(t)
+	dead := freeLoopbackAddr(t)
 	cases := []struct {
 		name, url, target string
 		code              int

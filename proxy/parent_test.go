@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha1"
 	"crypto/tls"
 	"crypto/x509"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -302,13 +304,7 @@ func TestParentHTTPS(t *testing.T) {
 
 func TestParentErrors(t *testing.T) {
 	o := startHello(t)
-	// A port nothing listens on.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := freeLoopbackAddr(t)
 
 	// A parent that refuses every CONNECT with 403, and answers 407.
 	refusing := startRawOrigin(t, func(c net.Conn) {
@@ -418,12 +414,7 @@ func TestRouteBlockAndDown(t *testing.T) {
 // replaced within the request.
 func TestParentFailover(t *testing.T) {
 	o := startHello(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := freeLoopbackAddr(t)
 	gp := startGoParent(t, false, "")
 	first, firstRep := testUpstream(t, "first", "http://"+dead)
 	second, _ := testUpstream(t, "second", "http://"+gp.Listener.Addr().String())
@@ -524,4 +515,35 @@ func BenchmarkProxyKeepAliveParent(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestParentSOCKS5RemoteDestination: for a socks5 parent Sluice resolves
+// the name, so a client on another machine is refused a name that
+// resolves to this machine, as for a direct dial, before the parent is
+// asked (here it could not even be reached).
+func TestParentSOCKS5RemoteDestination(t *testing.T) {
+	up, rep := testUpstream(t, "s", "socks5://"+freeLoopbackAddr(t))
+	resolve := func(_ context.Context, host string) ([]netip.Addr, bool, error) {
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, false, nil
+	}
+	p := serveRemote(t, Config{Router: via(up), Resolve: resolve, Clients: ClientPolicy{Allow: []netip.Prefix{testNet}}}, remoteClient)
+	rc := dialRaw(t, p.addr)
+	rc.send("CONNECT rebound.test:443 HTTP/1.1\r\nHost: rebound.test:443\r\n\r\n")
+	resp, body := rc.response("CONNECT")
+	if reason := checkError(t, resp, body, 403); !strings.Contains(reason, "rebound.test:443 (127.0.0.1) is a loopback address") {
+		t.Errorf("reason %q", reason)
+	}
+	if rep.ok.Load()+rep.failed.Load() != 0 {
+		t.Error("the parent was asked")
+	}
+}
+
+// freeLoopbackAddr is a loopback address nothing listens on.
+func freeLoopbackAddr(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
