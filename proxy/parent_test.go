@@ -547,3 +547,34 @@ func freeLoopbackAddr(t testing.TB) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// TestParentSilent: a parent that takes a request and never answers gets
+// a 504 naming it, and is reported down; one that takes a CONNECT and
+// never answers, the same within the handshake's bound.
+func TestParentSilent(t *testing.T) {
+	silent := startRawOrigin(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	up, rep := testUpstream(t, "mute", "http://"+silent.addr)
+	p := startProxy(t, Config{Router: via(up), ResponseHeaderTimeout: 200 * time.Millisecond, ConnectTimeout: 200 * time.Millisecond})
+	for _, method := range []string{"GET", "CONNECT"} {
+		rc := dialRaw(t, p.addr)
+		if method == "CONNECT" {
+			rc.send("CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n")
+		} else {
+			rc.send("GET http://example.test/ HTTP/1.1\r\nHost: example.test\r\n\r\n")
+		}
+		resp, body := rc.response(method)
+		want := map[string]string{
+			"GET":     "sluice: no response from upstream proxy mute (" + silent.addr + ") within response_header_timeout\n",
+			"CONNECT": "sluice: upstream proxy mute (" + silent.addr + "): CONNECT: no answer within connect_timeout + response_header_timeout\n",
+		}[method]
+		if reason := checkError(t, resp, body, 504); reason != want {
+			t.Errorf("%s: %q, want %q", method, reason, want)
+		}
+		if proxyStatusNextHop(resp) != "mute" {
+			t.Errorf("%s: Proxy-Status %q", method, resp.Header.Get("Proxy-Status"))
+		}
+	}
+	if rep.failed.Load() != 2 || up.Errors.Load() != 2 {
+		t.Errorf("Report(false) %d times, Errors %d; want 2", rep.failed.Load(), up.Errors.Load())
+	}
+}
