@@ -128,7 +128,7 @@ func (cc *clientConn) openTarget(cfg *Config, host, port []byte) (net.Conn, erro
 		}
 		return conn, err
 	}
-	conn, br, err := cc.openThrough(cfg, up, host, port, true)
+	conn, br, err := cc.openThrough(cfg, up, host, port)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +180,7 @@ func (cc *clientConn) viaUpstream(cfg *Config, fresh bool) (*upstreamConn, bool,
 	var err error
 	if tunnel {
 		var br *bufio.Reader
-		conn, br, err = cc.openThrough(cfg, up, req.host, req.port, false)
+		conn, br, err = cc.openThrough(cfg, up, req.host, req.port)
 		if err != nil {
 			return nil, false, err
 		}
@@ -265,7 +265,7 @@ func (s *Server) dialParent(cfg *Config, up *Upstream) (net.Conn, error) {
 // others. It returns the conn and the reader that read the parent's
 // answer, which may hold the destination's first bytes. The outcome is
 // told to up (parentResult).
-func (cc *clientConn) openThrough(cfg *Config, up *Upstream, host, port []byte, forTunnel bool) (net.Conn, *bufio.Reader, error) {
+func (cc *clientConn) openThrough(cfg *Config, up *Upstream, host, port []byte) (net.Conn, *bufio.Reader, error) {
 	var ip netip.Addr // the address a SOCKS5 parent is asked for
 	if up.Scheme == "socks5" || up.Scheme == "socks5h" {
 		var err error

@@ -578,3 +578,54 @@ func TestParentSilent(t *testing.T) {
 		t.Errorf("Report(false) %d times, Errors %d; want 2", rep.failed.Load(), up.Errors.Load())
 	}
 }
+
+// TestParentBytesWithTheAnswer: a destination that speaks first (SSH,
+// SMTP) may have its first bytes arrive with the parent's 200 to
+// CONNECT: a tunnel gets them first. Before an HTTP request over such a
+// tunnel (an Upgrade) they cannot be an answer, and are refused.
+func TestParentBytesWithTheAnswer(t *testing.T) {
+	const greeting = "SSH-2.0-OpenSSH_9.2\r\n"
+	parent := startRawOrigin(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n"+greeting)
+		io.Copy(io.Discard, c)
+	})
+	up, _ := testUpstream(t, "p", "http://"+parent.addr)
+	p := startProxy(t, Config{Router: via(up)})
+
+	rc := dialRaw(t, p.addr)
+	rc.send("CONNECT ssh.example:22 HTTP/1.1\r\nHost: ssh.example:22\r\n\r\n")
+	if resp, _ := rc.response("CONNECT"); resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %d", resp.StatusCode)
+	}
+	got := make([]byte, len(greeting))
+	if _, err := io.ReadFull(rc.br, got); err != nil || string(got) != greeting {
+		t.Fatalf("the tunnel's first bytes: %q, %v; want %q", got, err, greeting)
+	}
+
+	rc = dialRaw(t, p.addr)
+	rc.send("GET http://ws.example/ HTTP/1.1\r\nHost: ws.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	resp, body := rc.response("GET")
+	if reason := checkError(t, resp, body, 502); reason != "sluice: upstream proxy p ("+parent.addr+"): the destination ws.example:80 sent bytes before the request\n" {
+		t.Errorf("reason %q", reason)
+	}
+}
+
+// TestParentIsSluice: an upstream whose address is Sluice's own is a
+// loop, refused with 508 rather than relayed to itself.
+func TestParentIsSluice(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, _ := testUpstream(t, "self", "http://"+ln.Addr().String())
+	p := serveProxy(t, Config{Router: via(up)}, ln)
+	rc := dialRaw(t, p.addr)
+	rc.send("GET http://example.test/ HTTP/1.1\r\nHost: example.test\r\n\r\n")
+	resp, body := rc.response("GET")
+	if reason := checkError(t, resp, body, 508); reason != "sluice: upstream proxy self ("+p.addr+"): its address is Sluice itself\n" {
+		t.Errorf("reason %q", reason)
+	}
+}
