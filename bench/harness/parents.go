@@ -25,6 +25,7 @@ import (
 
 // Chain columns: where the client goes and what is behind it.
 const (
+	ChainSluice           = "sluice"            // client → Sluice → origin, for reference
 	ChainSquid            = "squid"             // client → squid
 	ChainSluiceSquid      = "sluice→squid"      // client → Sluice → squid
 	ChainMicrosocks       = "microsocks"        // client → microsocks (SOCKS5)
@@ -105,7 +106,12 @@ func RunParents(ctx context.Context, po ParentOptions) (*ParentResults, error) {
 	if err != nil {
 		return nil, fmt.Errorf("squid: %w", err)
 	}
-	chains := []chain{{ChainSquid, sq.Addr, true}}
+	alone, err := startChainSluice(nil)
+	if err != nil {
+		return nil, err
+	}
+	defer alone.Close()
+	chains := []chain{{ChainSluice, alone.addr, true}, {ChainSquid, sq.Addr, true}}
 	sl, err := startChainSluice(&proxy.Upstream{Name: "squid", Scheme: "http", Addr: sq.Addr})
 	if err != nil {
 		return nil, err
@@ -212,13 +218,17 @@ type fixedRoute struct{ r proxy.Route }
 
 func (f fixedRoute) Route(_, _ []byte) proxy.Route { return f.r }
 
+// startChainSluice starts one; up nil means no Router (direct).
 func startChainSluice(up *proxy.Upstream) (*chainSluice, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	srv, err := proxy.New(proxy.Config{Listen: ln.Addr().String(), Router: fixedRoute{proxy.Route{Upstream: up, Rule: -1}},
-		Logger: slog.New(slog.DiscardHandler)})
+	cfg := proxy.Config{Listen: ln.Addr().String(), Logger: slog.New(slog.DiscardHandler)}
+	if up != nil {
+		cfg.Router = fixedRoute{proxy.Route{Upstream: up, Rule: -1}}
+	}
+	srv, err := proxy.New(cfg)
 	if err != nil {
 		ln.Close()
 		return nil, err
