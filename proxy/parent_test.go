@@ -79,7 +79,7 @@ type goParent struct {
 	auth string
 	tr   *http.Transport
 	mu   sync.Mutex
-	seen []string // "METHOD target|Proxy-Authorization"
+	seen []string // "METHOD target|Proxy-Authorization values"
 }
 
 func startGoParent(t *testing.T, tlsToo bool, auth string) *goParent {
@@ -107,7 +107,9 @@ func (gp *goParent) requests() []string {
 
 func (gp *goParent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	gp.mu.Lock()
-	gp.seen = append(gp.seen, r.Method+" "+r.RequestURI+"|"+r.Header.Get("Proxy-Authorization"))
+	// Every value: the client's own Proxy-Authorization must not be
+	// among them.
+	gp.seen = append(gp.seen, r.Method+" "+r.RequestURI+"|"+strings.Join(r.Header.Values("Proxy-Authorization"), ","))
 	gp.mu.Unlock()
 	if gp.auth != "" && r.Header.Get("Proxy-Authorization") != gp.auth {
 		w.Header().Set("Proxy-Authenticate", `Basic realm="goParent"`)
