@@ -242,6 +242,13 @@ func (s *Server) pooled(key []byte) *upstreamConn {
 // against cfg.UpstreamRootCAs for an https parent. A failure is a
 // *parentError; the caller reports it.
 func (s *Server) dialParent(cfg *Config, up *Upstream) (net.Conn, error) {
+	switch up.Scheme {
+	case "http", "https", "socks5", "socks5h":
+	default:
+		// The router's config check should have refused it.
+		return nil, &parentError{up: up, code: http.StatusBadGateway, kind: stats.ErrUpstream,
+			reason: parentLabel(up) + ": scheme " + strconv.Quote(up.Scheme) + " is not http, https, socks5 or socks5h"}
+	}
 	conn, _, err := s.dial(cfg, up.Addr)
 	if err != nil {
 		return nil, unreachable(up, "", err)

@@ -333,6 +333,7 @@ func TestParentErrors(t *testing.T) {
 		{"unreachable", "http://" + dead, "GET", 502, "upstream proxy p (" + dead + "): connection refused", 1},
 		{"unreachable CONNECT", "http://" + dead, "CONNECT", 502, "upstream proxy p (" + dead + "): connection refused", 1},
 		{"unreachable SOCKS5", "socks5h://" + dead, "GET", 502, "upstream proxy p (" + dead + "): connection refused", 1},
+		{"unknown scheme", "ftp://" + dead, "CONNECT", 502, "upstream proxy p (" + dead + "): scheme \"ftp\" is not http, https, socks5 or socks5h", 1},
 		{"CONNECT refused", "http://" + refusing.addr, "CONNECT", 502, "upstream proxy p (" + refusing.addr + ") answered CONNECT " + o.hostPort() + " with 403 Forbidden", 0},
 		{"credentials refused on CONNECT", "http://u:wrong@" + refusing.addr, "CONNECT", 502, "upstream proxy p (" + refusing.addr + ") refused Sluice's credentials (407 Proxy Authentication Required): check the user and password in its url", 1},
 		{"credentials refused", "http://u:wrong@" + refusing.addr, "GET", 502, "upstream proxy p (" + refusing.addr + ") refused Sluice's credentials (407 Proxy Authentication Required): check the user and password in its url", 1},
