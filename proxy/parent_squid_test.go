@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -225,6 +226,35 @@ func TestParentSquid(t *testing.T) {
 		}
 		if rep.failed.Load() != before+1 {
 			t.Errorf("Report(false) %d times after the kill, want 1", rep.failed.Load()-before)
+		}
+	})
+
+	// A failover pair, as a group in package route keeps it: the killed
+	// squid first until its Report(false) marks it down. The request
+	// that finds it dead goes through the second at once, no error.
+	t.Run("failover to a second squid", func(t *testing.T) {
+		second := runSquid(t, path, "http_access allow localhost\nhttp_access deny all\n")
+		backup, _ := testUpstream(t, "backup", "http://"+second.addr)
+		var down atomic.Bool
+		first, _ := testUpstream(t, "corp", "http://"+sq.addr)
+		first.Report = func(ok bool, _ time.Duration) { down.Store(!ok) }
+		router := routerFunc(func(_, _ []byte) Route {
+			if down.Load() {
+				return Route{Upstream: backup}
+			}
+			return Route{Upstream: first}
+		})
+		c := startProxy(t, Config{Router: router}).client(t)
+		for _, path := range []string{"/failed-over", "/still-backup"} {
+			if resp, body := mustGet(t, c, o.URL+path); resp.StatusCode != 200 || body != "hello "+path {
+				t.Fatalf("%s: %d %q", path, resp.StatusCode, body)
+			}
+			second.waitLogged(t, " GET "+o.URL+path+" ")
+		}
+		// Requests count when a request is finished, after its answer.
+		waitFor(t, "backup's two requests counted", func() bool { return backup.Requests.Load() == 2 })
+		if first.Errors.Load() != 1 || first.Requests.Load() != 1 {
+			t.Errorf("corp: %d errors, %d requests; want 1 and 1", first.Errors.Load(), first.Requests.Load())
 		}
 	})
 }
