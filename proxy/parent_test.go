@@ -632,3 +632,35 @@ func TestParentIsSluice(t *testing.T) {
 		t.Errorf("reason %q", reason)
 	}
 }
+
+// TestParent407BeforeTheBody: a parent that refuses Sluice's credentials
+// right after a POST's head, without reading its body, gets the client a
+// 502 that says so while the body is still arriving, not a stall.
+func TestParent407BeforeTheBody(t *testing.T) {
+	done := make(chan struct{})
+	parent := startRawOrigin(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"x\"\r\nContent-Length: 0\r\n\r\n")
+		<-done // and read nothing more
+	})
+	t.Cleanup(func() { close(done) })
+	up, rep := testUpstream(t, "corp", "http://u:wrong@"+parent.addr)
+	p := startProxy(t, Config{Router: via(up)})
+	rc := dialRaw(t, p.addr)
+	const size = 32 << 20 // far more than the sockets buffer
+	rc.send("POST http://example.test/upload HTTP/1.1\r\nHost: example.test\r\nContent-Length: " + strconv.Itoa(size) + "\r\n\r\n")
+	go io.Copy(rc.c, io.LimitReader(prngBody(1, size), size))
+	resp, body := rc.response("POST")
+	want := "sluice: upstream proxy corp (" + parent.addr + ") refused Sluice's credentials (407 Proxy Authentication Required): check the user and password in its url\n"
+	if reason := checkError(t, resp, body, 502); reason != want {
+		t.Errorf("reason %q, want %q", reason, want)
+	}
+	if !resp.Close {
+		t.Error("the connection with the body still arriving is kept")
+	}
+	if rep.failed.Load() != 1 {
+		t.Errorf("Report(false) %d times, want 1", rep.failed.Load())
+	}
+}

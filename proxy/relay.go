@@ -84,11 +84,10 @@ func (cc *clientConn) relay(cfg *Config) bool {
 				// client needs. The rest of the body is read and dropped
 				// meanwhile.
 				cc.s.stats.UpstreamConn(cc.res.reused)
+				cc.drainBody()
 				if cc.forwardsAbsolute() && !cc.parentAnswer(uc, began) {
-					cc.drainBody()
 					return false
 				}
-				cc.drainBody()
 				return cc.relayResponse(uc, cfg)
 			}
 		} else if err == nil {
