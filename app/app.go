@@ -204,6 +204,7 @@ func (a *App) proxyConfig(cfg *Config, up *upstream) proxy.Config {
 		BodyTimeout:           p.BodyTimeout.Duration,
 		LogQuery:              cfg.Log.LogQuery,
 		Dial:                  up.Dial,
+		Resolve:               up.Resolve,
 		Stats:                 a.stats,
 		Access:                a.logs.Access(),
 		Clients:               clientPolicy(&cfg.Access),

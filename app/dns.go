@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"net"
+	"net/netip"
 	"sync"
 
 	"github.com/sluiceproxy/sluice/proxy"
@@ -64,6 +65,20 @@ func (u *upstream) Dial(ctx context.Context, network, addr string) (net.Conn, bo
 	u.mu.Unlock()
 	defer u.dialDone()
 	return u.dial(ctx, network, addr)
+}
+
+// Resolve is the proxy's Resolve, for socks5 upstreams: the resolver the
+// dials use, kept open while it runs as for a dial.
+func (u *upstream) Resolve(ctx context.Context, host string) ([]netip.Addr, bool, error) {
+	u.mu.Lock()
+	u.dialing++
+	u.mu.Unlock()
+	defer u.dialDone()
+	if u.dns == nil {
+		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		return addrs, false, err
+	}
+	return u.dns.LookupNetIP(ctx, host)
 }
 
 func (u *upstream) dialDone() {

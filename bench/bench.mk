@@ -2,6 +2,7 @@
 #
 #   make bench        Go micro-benchmarks, then the full load test (~15 min, root)
 #   make bench-quick  micro-benchmarks at 100 iterations, then a one-round load test (~3 min)
+#   make bench-parents  Sluice in front of squid and microsocks against each alone (issue 13, ~2 min)
 #   make soak         10 minutes of mixed load with faults through Sluice (not in CI);
 #                     SOAK_DURATION=2m shortens it, SOAKFLAGS passes flags to bin/soak
 #
@@ -19,7 +20,7 @@ SOAK           ?= bin/soak
 SOAK_DURATION  ?= 10m
 SOAKFLAGS      ?=
 
-.PHONY: bench bench-quick bench-micro bench-load bench-profile loadbench soak soakbin
+.PHONY: bench bench-quick bench-micro bench-load bench-parents bench-profile loadbench soak soakbin
 
 loadbench:
 	$(GO) build -o $(LOADBENCH) ./bench/cmd/loadbench
@@ -38,6 +39,11 @@ bench-load: build loadbench
 	./$(LOADBENCH) -sluice $(BIN) $(BENCHFLAGS)
 
 bench: bench-micro bench-load
+
+# The upstream-proxy stage alone; BENCHFLAGS as for bench-load (-quick,
+# -rounds, -big-mb).
+bench-parents: loadbench
+	./$(LOADBENCH) parents $(BENCHFLAGS)
 
 bench-quick: build loadbench
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 100x $(BENCH_PKGS)

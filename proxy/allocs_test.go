@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // The allocation budget of one kept-alive proxied request (issue 2,
@@ -166,17 +167,28 @@ func TestAllocsPerKeptAliveRequest(t *testing.T) {
 		clients ClientPolicy
 		header  string // an extra request header line
 		budget  float64
+		// parent routes every request through the origin as an http
+		// parent (the raw origin answers absolute-form requests alike).
+		parent bool
 	}{
-		{"no access log", nil, ClientPolicy{}, "", maxAllocsPerRequest},
-		{"access log", dropLog{}, ClientPolicy{}, "", maxAllocsPerLoggedRequest},
+		{"no access log", nil, ClientPolicy{}, "", maxAllocsPerRequest, false},
+		{"access log", dropLog{}, ClientPolicy{}, "", maxAllocsPerLoggedRequest, false},
 		// Verified credentials and a rate limit cost no allocation either.
 		{"users and rate limit", nil, ClientPolicy{Users: map[string]string{"alice": hashFor(t, "secret")}, RateLimit: MaxRateLimit},
-			"Proxy-Authorization: " + basic("alice", "secret") + "\r\n", maxAllocsPerRequest},
+			"Proxy-Authorization: " + basic("alice", "secret") + "\r\n", maxAllocsPerRequest, false},
+		// Through an upstream proxy, with its credentials and a Report.
+		{"through an http parent", nil, ClientPolicy{}, "", maxAllocsPerRequest, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			o := startFastOrigin(t)
-			p := startProxy(t, Config{Access: tc.access, Clients: tc.clients})
+			cfg := Config{Access: tc.access, Clients: tc.clients}
+			if tc.parent {
+				up := &Upstream{Name: "p", Scheme: "http", Addr: o.addr, ProxyAuthorization: "Basic dTpw"}
+				up.Report = func(bool, time.Duration) {}
+				cfg.Router = via(up)
+			}
+			p := startProxy(t, cfg)
 			k := newKeepAliveClient(t, p.addr, "http://"+o.addr+"/alloc?q=1", o.addr)
 			k.req = append(k.req[:len(k.req)-2], tc.header+"\r\n"...)
 			allocs := measureAllocs(t, k)

@@ -2,9 +2,11 @@ package proxy
 
 import (
 	"context"
+	"crypto/x509"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/sluiceproxy/sluice/proxy/stats"
@@ -53,6 +55,9 @@ type AccessRecord struct {
 	Tunnel bool
 	// Err is why the request failed; stats.ErrNone if it did not.
 	Err stats.ErrKind
+	// Upstream names the upstream proxy the request or tunnel went
+	// through (Upstream.Name); "" when it went direct.
+	Upstream string
 }
 
 // Config is the proxy's configuration. The zero value of each field means
@@ -148,6 +153,17 @@ type Config struct {
 	// Router decides, per request, whether it goes direct, through an
 	// upstream proxy or is refused (see route.go). Nil means direct.
 	Router Router
+
+	// Resolve looks up a destination's addresses for a socks5 upstream,
+	// which is given an address rather than the name (socks5h upstreams
+	// get the name). It has resolver.Resolver.LookupNetIP's signature;
+	// cached reports an answer from a DNS cache. Nil means the system
+	// resolver.
+	Resolve func(ctx context.Context, host string) (addrs []netip.Addr, cached bool, err error)
+
+	// UpstreamRootCAs verifies the certificates of https upstream
+	// proxies. Nil means the system roots.
+	UpstreamRootCAs *x509.CertPool
 
 	// Stats receives the live counters. Nil means a private Collector,
 	// reachable through Server.Stats.

@@ -40,6 +40,7 @@ type clientConn struct {
 	rhead []byte // response head
 	out   []byte // outgoing heads are built here
 	key   []byte // pool key of the current request
+	pkey  []byte // pool key of a request through an upstream proxy (parent.go)
 	res   result
 	rec   AccessRecord // the access record being handed over
 	// meterIn and meterOut report the current request's body bytes to
@@ -71,6 +72,9 @@ type result struct {
 	reused    bool
 	dnsCached bool
 	tunnel    bool
+	// up is the upstream proxy the request goes through, nil for direct
+	// (set by route, parent.go).
+	up *Upstream
 }
 
 // serve runs one client connection, which holds a slot, from accept to

@@ -2,10 +2,7 @@ package proxy
 
 import (
 	"fmt"
-	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -166,71 +163,5 @@ func (r *desyncResult) summary() string {
 // startSquid runs squid in the foreground with a private configuration
 // on a free loopback port, and stops it when the test ends.
 func startSquid(t *testing.T, path string) string {
-	t.Helper()
-	dir := t.TempDir()
-	// squid started as root drops to its own user, which must reach the
-	// directory for its logs and pid file.
-	if os.Geteuid() == 0 {
-		for _, d := range []string{filepath.Dir(dir), dir} {
-			if err := os.Chmod(d, 0o777); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	conf := fmt.Sprintf(`http_port %s
-http_access allow localhost
-http_access deny all
-cache deny all
-cache_mem 4 MB
-pid_filename %[2]s/squid.pid
-access_log stdio:%[2]s/access.log
-cache_log %[2]s/cache.log
-cache_store_log none
-coredump_dir %[2]s
-visible_hostname sluice-test
-dns_nameservers 127.0.0.1
-pinger_enable off
-shutdown_lifetime 0 seconds
-`, addr, dir)
-	confPath := filepath.Join(dir, "squid.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := &lockedBuffer{} // written by exec's copying goroutine
-	cmd := exec.Command(path, "-f", confPath, "-N", "-d", "1")
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start squid: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		// squid's orderly shutdown takes seconds even with
-		// shutdown_lifetime 0, and this one holds nothing to save: no
-		// cache, logs in a directory about to go.
-		cmd.Process.Kill()
-		<-exited
-	})
-	deadline := time.Now().Add(patience)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		select {
-		case <-exited:
-			t.Fatalf("squid exited at start:\n%s", out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("squid not listening on %s after %v:\n%s", addr, patience, out.String())
-		}
-	}
+	return runSquid(t, path, "http_access allow localhost\nhttp_access deny all\n").addr
 }

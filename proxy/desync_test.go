@@ -557,7 +557,11 @@ func (o *desyncOrigin) serve(c net.Conn, rec io.Writer) {
 			io.Copy(io.Discard, br) // record what else arrives, to the end
 			return
 		}
-		if o.takeReply(req.RequestURI) {
+		uri := req.RequestURI
+		if req.URL.IsAbs() {
+			uri = req.URL.RequestURI() // as a parent (desync_parent_test.go)
+		}
+		if o.takeReply(uri) {
 			r := o.reply
 			io.WriteString(c, r.bytes)
 			if r.later != "" {
@@ -570,9 +574,9 @@ func (o *desyncOrigin) serve(c net.Conn, rec io.Writer) {
 			}
 			continue
 		}
-		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(req.RequestURI))
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(uri))
 		if req.Method != "HEAD" {
-			io.WriteString(c, req.RequestURI)
+			io.WriteString(c, uri)
 		}
 	}
 }

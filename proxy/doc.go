@@ -15,6 +15,8 @@
 // conn.go (the connection's life, keepAlive), message.go and request.go
 // (the request head), access.go (who may), relay.go (the request, its
 // upload and retry), upstream.go and pool.go (the way to the origin),
+// parent.go and socks5client.go (the way through an upstream proxy, when
+// Config.Router names one),
 // body.go (bodies), parse_response.go and response.go (the response),
 // record.go (counters and the access log). tunnel.go serves CONNECT and
 // upgrades, local.go the local endpoints, errors.go Sluice's own answers.

@@ -40,7 +40,11 @@ func (cc *clientConn) fail(code int, kind stats.ErrKind, reason string, keep boo
 // in CRLF (Proxy-Authenticate for a 407, Retry-After for a 429).
 func (cc *clientConn) failWith(code int, kind stats.ErrKind, reason string, keep bool, fields string) {
 	cc.res.status, cc.res.err = code, kind
-	cc.bw.Write(errorResponseWith(cc.out[:0], code, kind, reason, keep, fields))
+	var nextHop string
+	if up := cc.res.up; up != nil {
+		nextHop = up.Name
+	}
+	cc.bw.Write(errorResponseVia(cc.out[:0], code, kind, reason, keep, fields, nextHop))
 	cc.bw.Flush()
 	cc.res.ttfb = 0
 }
@@ -53,6 +57,13 @@ func errorResponse(b []byte, code int, kind stats.ErrKind, reason string, keep b
 // errorResponseWith is errorResponse with extra header fields, as in
 // failWith.
 func errorResponseWith(b []byte, code int, kind stats.ErrKind, reason string, keep bool, fields string) []byte {
+	return errorResponseVia(b, code, kind, reason, keep, fields, "")
+}
+
+// errorResponseVia is errorResponseWith for a request that went through
+// the upstream proxy named nextHop ("" for none), which Proxy-Status
+// names (RFC 9209 §2.1.2).
+func errorResponseVia(b []byte, code int, kind stats.ErrKind, reason string, keep bool, fields, nextHop string) []byte {
 	b = appendStatusLine(b, code, []byte(http.StatusText(code)))
 	b = append(b, fields...)
 	b = append(b, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
@@ -61,6 +72,10 @@ func errorResponseWith(b []byte, code int, kind stats.ErrKind, reason string, ke
 	if t := proxyStatusError[kind]; t != "" {
 		b = append(b, "Proxy-Status: sluice; error="...)
 		b = append(b, t...)
+		if nextHop != "" {
+			b = append(b, "; next-hop="...)
+			b = strconv.AppendQuote(b, nextHop)
+		}
 		b = append(b, "; details="...)
 		b = strconv.AppendQuote(b, reason)
 		b = append(b, "\r\n"...)

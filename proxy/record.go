@@ -17,6 +17,12 @@ func (cc *clientConn) finish(cfg *Config) {
 	} else {
 		cc.s.stats.Request(&stats.Sample{Status: r.status, BytesIn: in, BytesOut: out, Duration: d, TTFB: r.ttfb, Err: r.err})
 	}
+	if up := r.up; up != nil {
+		// As in the access record: in from the client, out to it.
+		up.Requests.Add(1)
+		up.BytesIn.Add(r.bytesIn)
+		up.BytesOut.Add(r.bytesOut)
+	}
 	if cfg.Access == nil {
 		return
 	}
@@ -46,6 +52,9 @@ func (cc *clientConn) finish(cfg *Config) {
 		Status: r.status, BytesIn: r.bytesIn, BytesOut: r.bytesOut,
 		Duration: d, TTFB: r.ttfb, Reused: r.reused, DNSCached: r.dnsCached,
 		Tunnel: r.tunnel, Err: r.err,
+	}
+	if r.up != nil {
+		cc.rec.Upstream = r.up.Name
 	}
 	if req.form == formAbsolute {
 		cc.rec.Scheme = "http"

@@ -8,8 +8,10 @@ import (
 	"github.com/sluiceproxy/sluice/proxy/stats"
 )
 
-// relay forwards an absolute-form request to its origin and streams the
-// response back. It returns whether the client connection may be kept.
+// relay forwards an absolute-form request to its origin, directly or
+// through the upstream proxy the router names (parent.go), and streams
+// the response back. It returns whether the client connection may be
+// kept.
 func (cc *clientConn) relay(cfg *Config) bool {
 	if ok, keep := cc.admit(cfg); !ok {
 		return keep
@@ -26,19 +28,37 @@ func (cc *clientConn) relay(cfg *Config) bool {
 		return keep
 	}
 	cc.key = appendKey(cc.key[:0], req.host, req.port)
+	if cfg.Router != nil {
+		if err := cc.route(cfg, req.host, req.port); err != nil {
+			return cc.refusedByRoute(err)
+		}
+	}
 	hasBody := req.hasBody()
 	sent100 := false
+	rerouted := false
 	var uc *upstreamConn
+	var began time.Time // when the try through an upstream proxy began
 	for attempt := 0; ; attempt++ {
 		var err error
 		var reused bool
-		uc, reused, err = cc.s.upstream(cfg, cc.key, attempt > 0)
-		if err == nil {
-			if err = cc.checkReached(cfg, uc.conn); err != nil {
-				uc.close()
+		if cc.res.up == nil {
+			uc, reused, err = cc.s.upstream(cfg, cc.key, attempt > 0)
+			if err == nil {
+				if err = cc.checkReached(cfg, uc.conn); err != nil {
+					uc.close()
+				}
 			}
+		} else {
+			began = time.Now()
+			uc, reused, err = cc.viaUpstream(cfg, attempt > 0)
 		}
 		if err != nil {
+			if !rerouted && parentDown(err) && cc.reroute(cfg, req.host, req.port) {
+				// The parent could not be reached: nothing was sent, so
+				// the request takes the router's next choice.
+				rerouted, attempt = true, -1
+				continue
+			}
 			return cc.dialFailed(err)
 		}
 		uc.tc.reset(cfg.BodyTimeout)
@@ -65,6 +85,9 @@ func (cc *clientConn) relay(cfg *Config) bool {
 				// meanwhile.
 				cc.s.stats.UpstreamConn(cc.res.reused)
 				cc.drainBody()
+				if cc.forwardsAbsolute() && !cc.parentAnswer(uc, began) {
+					return false
+				}
 				return cc.relayResponse(uc, cfg)
 			}
 		} else if err == nil {
@@ -77,10 +100,16 @@ func (cc *clientConn) relay(cfg *Config) bool {
 		if attempt == 0 && retryable(req, reused, err) {
 			continue // the origin closed the pooled conn: retry once, fresh
 		}
+		if cc.res.up != nil {
+			cc.upstreamFailed(err)
+		}
 		return cc.relayFailed(err)
 	}
 	cc.whole = true // any body went upstream whole, and the answer came
 	cc.s.stats.UpstreamConn(cc.res.reused)
+	if cc.forwardsAbsolute() && !cc.parentAnswer(uc, began) {
+		return cc.keepAlive(true)
+	}
 	return cc.relayResponse(uc, cfg)
 }
 
@@ -111,14 +140,14 @@ func (cc *clientConn) relayFailed(err error) bool {
 		// request starts cleanly after the 504; only the silent
 		// upstream conn is dropped.
 		keep := cc.keepAlive(true)
-		cc.fail(http.StatusGatewayTimeout, stats.ErrUpstreamTimeout, "no response from "+string(cc.key)+" within response_header_timeout", keep)
+		cc.fail(http.StatusGatewayTimeout, stats.ErrUpstreamTimeout, "no response from "+cc.upstreamLabel()+" within response_header_timeout", keep)
 		return keep
 	}
 	// As with the 504: a bodiless request was read whole, so the client
 	// may keep its connection; one whose body is left unread gets the 502
 	// with a lingering close.
 	keep := cc.keepAlive(true)
-	cc.fail(http.StatusBadGateway, stats.ErrUpstream, "upstream "+string(cc.key)+": "+describe(err), keep)
+	cc.fail(http.StatusBadGateway, stats.ErrUpstream, cc.upstreamLabel()+": "+describe(err), keep)
 	if !cc.whole {
 		cc.drainBody()
 	}
@@ -132,6 +161,11 @@ func (cc *clientConn) sendRequest(uc *upstreamConn, cfg *Config) error {
 	b := cc.out[:0]
 	b = append(b, req.method...)
 	b = append(b, ' ')
+	absolute := cc.res.up != nil && cc.forwardsAbsolute()
+	if absolute {
+		b = append(b, "http://"...)
+		b = append(b, req.authority...)
+	}
 	if len(req.path) == 0 || req.path[0] == '?' {
 		b = append(b, '/')
 	}
@@ -139,6 +173,13 @@ func (cc *clientConn) sendRequest(uc *upstreamConn, cfg *Config) error {
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, req.authority...)
 	b = append(b, "\r\n"...)
+	if absolute && cc.res.up.ProxyAuthorization != "" {
+		// The client's own Proxy-Authorization was for Sluice, and is
+		// dropped below with the other hop-by-hop fields.
+		b = append(b, "Proxy-Authorization: "...)
+		b = append(b, cc.res.up.ProxyAuthorization...)
+		b = append(b, "\r\n"...)
+	}
 	for i := range req.fields {
 		f := &req.fields[i]
 		if isHopHeader(f.name, req.mi.connTokens) || fieldIs(f.name, "host") || fieldIs(f.name, "expect") && req.mi.expect100 {
@@ -369,7 +410,7 @@ func (cc *clientConn) requestStalled(err error) bool {
 	}
 	// As with a 504 for no response: a bodiless request was read whole.
 	keep := cc.keepAlive(true)
-	cc.fail(http.StatusGatewayTimeout, stats.ErrUpstreamTimeout, "upstream "+string(cc.key)+" took no request byte for body_timeout", keep)
+	cc.fail(http.StatusGatewayTimeout, stats.ErrUpstreamTimeout, cc.upstreamLabel()+" took no request byte for body_timeout", keep)
 	if !cc.whole {
 		cc.drainBody()
 	}

@@ -32,7 +32,7 @@ func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 		// client's connection stays as it asked.
 		uc.close()
 		keep := cc.keepAlive(true)
-		cc.fail(http.StatusBadGateway, stats.ErrUpstream, "upstream "+string(cc.key)+" sent a body under a Transfer-Encoding other than chunked, which cannot be relayed to an HTTP/1.0 client (RFC 9112 §6.1); retry with HTTP/1.1", keep)
+		cc.fail(http.StatusBadGateway, stats.ErrUpstream, cc.upstreamLabel()+" sent a body under a Transfer-Encoding other than chunked, which cannot be relayed to an HTTP/1.0 client (RFC 9112 §6.1); retry with HTTP/1.1", keep)
 		return keep
 	}
 	keep := cc.keepAlive(framedForClient(kind, http11, resp))

@@ -58,6 +58,10 @@ type Upstream struct {
 	// once and rechecks it. It must not block.
 	Report func(ok bool, rtt time.Duration)
 
-	// Counters the relay keeps for /stats and /metrics.
+	// Counters the relay keeps for /stats and /metrics: Requests counts
+	// the requests and tunnels that went through it or tried to, Errors
+	// those it failed itself (each Report(false)), BytesIn the body (or
+	// tunnel) bytes from clients through it and BytesOut those back to
+	// clients, as AccessRecord counts them.
 	Requests, Errors, BytesIn, BytesOut atomic.Int64
 }

@@ -32,17 +32,10 @@ func (cc *clientConn) connect(cfg *Config) bool {
 		cc.fail(http.StatusLoopDetected, stats.ErrLoop, "the request is addressed to Sluice itself", false)
 		return false
 	}
-	cc.key = appendKey(cc.key[:0], req.host, req.port)
-	up, cached, err := cc.s.dial(cfg, string(cc.key))
-	if err == nil {
-		if err = cc.checkReached(cfg, up); err != nil {
-			up.Close()
-		}
-	}
-	cc.res.dnsCached = cached
+	up, err := cc.dialTarget(cfg, req.host, req.port)
 	if err != nil {
 		cc.res.tunnel = false
-		code, kind, reason := classifyDialError(err, string(cc.key))
+		code, kind, reason := cc.targetError(err)
 		cc.fail(code, kind, reason, false)
 		return false
 	}

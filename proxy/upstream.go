@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"time"
 
 	"github.com/sluiceproxy/sluice/proxy/stats"
 )
@@ -18,12 +17,7 @@ import (
 // as the next client's response.
 func (s *Server) upstream(cfg *Config, key []byte, fresh bool) (*upstreamConn, bool, error) {
 	if !fresh && cfg.MaxIdlePerHost > 0 {
-		now := time.Now()
-		for uc := s.pool.get(key, now); uc != nil; uc = s.pool.get(key, now) {
-			if !connAlive(uc) {
-				uc.close()
-				continue
-			}
+		if uc := s.pooled(key); uc != nil {
 			return uc, true, nil
 		}
 	}
@@ -54,11 +48,12 @@ func (s *Server) dial(cfg *Config, addr string) (net.Conn, bool, error) {
 	return conn, cached, nil
 }
 
-// dialFailed answers a failed upstream dial with 403, 502, 504 or 508.
+// dialFailed answers a failed upstream dial, or a refused route, with
+// 403, 502, 504 or 508.
 // It returns whether the client connection may be kept.
 func (cc *clientConn) dialFailed(err error) bool {
 	keep := cc.keepAlive(true)
-	code, kind, reason := classifyDialError(err, string(cc.key))
+	code, kind, reason := cc.targetError(err)
 	cc.fail(code, kind, reason, keep)
 	return keep
 }

@@ -18,6 +18,9 @@ type Transfer struct {
 	// Tunnel asks the proxy for a CONNECT tunnel (curl --proxytunnel)
 	// and sends the request inside it.
 	Tunnel bool
+	// SOCKS5h is a SOCKS5 proxy's "host:port" to go through instead
+	// (curl --socks5-hostname: the name goes to the proxy).
+	SOCKS5h string
 	// URL is fetched, or posted to when Upload is set.
 	URL string
 	// Upload names a file streamed as a POST body (curl -T, which reads
@@ -40,6 +43,9 @@ func RunTransfer(ctx context.Context, t Transfer) (float64, error) {
 		if t.Tunnel {
 			args = append(args, "--proxytunnel")
 		}
+	}
+	if t.SOCKS5h != "" {
+		args = append(args, "--socks5-hostname", t.SOCKS5h)
 	}
 	if t.Upload != "" {
 		// An empty Expect stops curl from waiting for 100-continue,

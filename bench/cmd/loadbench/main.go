@@ -35,6 +35,13 @@ func main() {
 			return
 		}
 	}
+	if len(os.Args) > 1 && os.Args[1] == "parents" {
+		if err := runParents(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "loadbench parents:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
 		os.Exit(1)
@@ -95,6 +102,51 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	res, err := harness.Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	var w io.Writer = os.Stdout
+	if *out != "" {
+		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", filepath.Dir(*out), err)
+		}
+		f, err := os.Create(*out)
+		if err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+		defer f.Close()
+		w = io.MultiWriter(os.Stdout, f)
+	}
+	fmt.Fprintln(os.Stdout)
+	res.Report(w)
+	return nil
+}
+
+// runParents runs the upstream-proxy stage alone (harness.RunParents):
+// Sluice in front of squid and microsocks against each of them directly.
+func runParents(args []string) error {
+	fs := flag.NewFlagSet("loadbench parents", flag.ContinueOnError)
+	var o harness.ParentOptions
+	quick := fs.Bool("quick", false, "one round of 2s runs with 1s warmups and a 256 MiB body")
+	fs.IntVar(&o.Rounds, "rounds", 3, "interleaved rounds; figures are medians over them")
+	fs.DurationVar(&o.Duration, "duration", 5*time.Second, "length of each measured wrk run")
+	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "length of the unmeasured wrk run before each measured one")
+	fs.BoolVar(&o.NoInstall, "no-install", false, "do not apt-get install missing tools")
+	bigMB := fs.Int64("big-mb", 1024, "size of the large body in MiB")
+	out := fs.String("out", "bench/results/parents.md", "also write the report here (empty: don't)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.BigSize = *bigMB << 20
+	if *quick {
+		o.Rounds, o.Duration, o.Warmup, o.BigSize = 1, 2*time.Second, time.Second, 256<<20
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("run as root: the harness runs nginx and squid with their own configs")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	res, err := harness.RunParents(ctx, o)
 	if err != nil {
 		return err
 	}
