@@ -34,6 +34,7 @@ func (a *accessLog) LogAccess(rec *proxy.AccessRecord) { a.s.put(rec) }
 //	reused      the upstream connection came from the pool
 //	dns_cached  the upstream name was answered from the DNS cache
 //	tunnel      the record is for a CONNECT or Upgrade tunnel
+//	upstream    the upstream proxy it went through ([[upstream]] name), "" if direct
 //	error       why it failed (a stats.ErrKind name), "none" if it did not
 //
 // tc caches the formatted time between records; nil formats it in full.
@@ -55,6 +56,7 @@ func formatAccess(buf []byte, rec *proxy.AccessRecord, json bool, tc *timeCache)
 	w.bool("reused", rec.Reused)
 	w.bool("dns_cached", rec.DNSCached)
 	w.bool("tunnel", rec.Tunnel)
+	w.str("upstream", rec.Upstream)
 	w.str("error", rec.Err.String())
 	return w.end()
 }

@@ -29,8 +29,17 @@ func record(i int) proxy.AccessRecord {
 		Host: "example.test", Port: "80", Path: fmt.Sprintf("/item/%d", i),
 		Status: 200, BytesIn: int64(i), BytesOut: int64(2 * i),
 		Duration: 1500 * time.Microsecond, TTFB: 500 * time.Microsecond,
-		Reused: i%2 == 0, DNSCached: true,
+		Reused: i%2 == 0, DNSCached: true, Upstream: upstreamOf(i),
 	}
+}
+
+// upstreamOf is the upstream proxy record i went through: every third one
+// goes direct.
+func upstreamOf(i int) string {
+	if i%3 == 0 {
+		return ""
+	}
+	return "corp"
 }
 
 // accessLine is an access record as it reads back from JSON.
@@ -50,6 +59,7 @@ type accessLine struct {
 	Reused     bool    `json:"reused"`
 	DNSCached  bool    `json:"dns_cached"`
 	Tunnel     bool    `json:"tunnel"`
+	Upstream   string  `json:"upstream"`
 	Error      string  `json:"error"`
 	Dropped    int64   `json:"dropped"`
 }
@@ -104,13 +114,17 @@ func TestCloseWritesEveryRecord(t *testing.T) {
 					}
 					if got.Path != want.Path || got.BytesIn != want.BytesIn || got.BytesOut != want.BytesOut ||
 						got.DurationMS != 1.5 || got.TTFBMS != 0.5 || got.Reused != want.Reused || got.Error != "none" ||
-						got.Time != want.Time.Format(timeLayout) || got.Scheme != "http" || got.Port != "80" {
+						got.Time != want.Time.Format(timeLayout) || got.Scheme != "http" || got.Port != "80" || got.Upstream != want.Upstream {
 						t.Fatalf("line %d = %+v, want the fields of %+v", i, got, want)
 					}
 					continue
 				}
-				wantText := fmt.Sprintf("time=%s client=127.0.0.1:50000 method=GET scheme=http host=example.test port=80 path=/item/%d status=200 bytes_in=%d bytes_out=%d duration_ms=1.500 ttfb_ms=0.500 reused=%t dns_cached=true tunnel=false error=none",
-					want.Time.Format(timeLayout), i, i, 2*i, i%2 == 0)
+				up := want.Upstream
+				if up == "" {
+					up = `""` // the text format quotes an empty value
+				}
+				wantText := fmt.Sprintf("time=%s client=127.0.0.1:50000 method=GET scheme=http host=example.test port=80 path=/item/%d status=200 bytes_in=%d bytes_out=%d duration_ms=1.500 ttfb_ms=0.500 reused=%t dns_cached=true tunnel=false upstream=%s error=none",
+					want.Time.Format(timeLayout), i, i, 2*i, i%2 == 0, up)
 				if line != wantText {
 					t.Fatalf("line %d:\n got %s\nwant %s", i, line, wantText)
 				}
