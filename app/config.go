@@ -39,6 +39,7 @@ type Config struct {
 type ProxyConfig struct {
 	Listen                string
 	ConnectPorts          []int
+	SOCKS                 bool
 	Via                   bool
 	PoolMaxIdlePerHost    int
 	PoolIdleTimeout       Duration

@@ -22,24 +22,7 @@ func (cc *clientConn) connect(cfg *Config) bool {
 	}
 	req := &cc.req
 	cc.res.tunnel = true
-	if !portAllowed(cfg.ConnectPorts, req.port) {
-		cc.res.tunnel = false
-		cc.fail(http.StatusForbidden, stats.ErrForbidden, "CONNECT to port "+string(req.port)+" is not allowed by connect_ports", false)
-		return false
-	}
-	if cc.s.targetIsSelf(req.host, req.port) {
-		cc.res.tunnel = false
-		cc.fail(http.StatusLoopDetected, stats.ErrLoop, "the request is addressed to Sluice itself", false)
-		return false
-	}
-	cc.key = appendKey(cc.key[:0], req.host, req.port)
-	up, cached, err := cc.s.dial(cfg, string(cc.key))
-	if err == nil {
-		if err = cc.checkReached(cfg, up); err != nil {
-			up.Close()
-		}
-	}
-	cc.res.dnsCached = cached
+	up, err := cc.dialTunnel(cfg, req.host, req.port)
 	if err != nil {
 		cc.res.tunnel = false
 		code, kind, reason := classifyDialError(err, string(cc.key))
@@ -58,6 +41,38 @@ func (cc *clientConn) connect(cfg *Config) bool {
 	cc.res.bytesIn, cc.res.bytesOut, cc.res.err = tunnel(cc.conn, cc.br, up, nil, &cc.meterIn, &cc.meterOut, cfg.TunnelIdleTimeout)
 	up.Close()
 	return false
+}
+
+// dialTunnel opens the upstream end of a tunnel (CONNECT or SOCKS5) to
+// host:port, after the checks every tunnel passes: connect_ports, a target
+// that is Sluice itself, and for a client on another machine the address
+// the dial reached. It leaves the dial address in cc.key; its errors are
+// for classifyDialError.
+func (cc *clientConn) dialTunnel(cfg *Config, host, port []byte) (net.Conn, error) {
+	cc.key = appendKey(cc.key[:0], host, port)
+	if !portAllowed(cfg.ConnectPorts, port) {
+		return nil, &portError{string(port)}
+	}
+	if cc.s.targetIsSelf(host, port) {
+		return nil, errLoop
+	}
+	up, cached, err := cc.s.dial(cfg, string(cc.key))
+	cc.res.dnsCached = cached
+	if err != nil {
+		return nil, err
+	}
+	if err := cc.checkReached(cfg, up); err != nil {
+		up.Close()
+		return nil, err
+	}
+	return up, nil
+}
+
+// portError is a tunnel to a port connect_ports does not list.
+type portError struct{ port string }
+
+func (e *portError) Error() string {
+	return "CONNECT to port " + e.port + " is not allowed by connect_ports"
 }
 
 func portAllowed(allowed []int, port []byte) bool {
