@@ -88,6 +88,7 @@ type DNSConfig struct {
 
 // SysProxyConfig is the [sysproxy] section.
 type SysProxyConfig struct {
+	Mode          string
 	Bypass        []string
 	Guard         bool
 	EnableOnStart bool

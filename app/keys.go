@@ -226,6 +226,10 @@ var Keys = []Key{
 		HasBounds: true, Min: durationMin1,
 		Field: func(c *Config) any { return &c.DNS.Timeout }},
 
+	{Name: "sysproxy.mode", Default: `"manual"`,
+		Doc:   "How the system proxy points at Sluice: manual (host and port, with sysproxy.bypass) or pac (the PAC URL http://127.0.0.1:PORT/proxy.pac, so destinations the rules send direct skip Sluice); see docs/system-proxy.md.",
+		Check: func(c *Config) string { return oneOf(c.SysProxy.Mode, c.SysProxy.Mode, "manual", "pac") },
+		Field: func(c *Config) any { return &c.SysProxy.Mode }},
 	{Name: "sysproxy.bypass", Default: `["localhost", "127.0.0.0/8", "::1", "*.local", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]`,
 		Doc:   "Hosts that bypass the proxy when Sluice is the system proxy.",
 		Field: func(c *Config) any { return &c.SysProxy.Bypass }},
