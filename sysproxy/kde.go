@@ -19,11 +19,11 @@ const (
 	kdeFile  = "kioslaverc"
 	kdeGroup = "Proxy Settings"
 
-	kdeType     = "ProxyType"         // 0 none, 1 manual, 2 PAC, 3 WPAD, 4 environment
-	kdeHTTP     = "httpProxy"         // "http://host port" as the KCM writes it
-	kdeHTTPS    = "httpsProxy"        // same form
-	kdeNoProxy  = "NoProxyFor"        // comma-separated
-	kdeReversed = "ReversedException" // true turns NoProxyFor into the only hosts proxied
+	kdeType     = "ProxyType"           // 0 none, 1 manual, 2 PAC, 3 WPAD, 4 environment
+	kdeHTTP     = "httpProxy"           // "http://host port" as the KCM writes it
+	kdeHTTPS    = "httpsProxy"          // same form
+	kdeNoProxy  = "NoProxyFor"          // comma-separated
+	kdeReversed = "ReversedException"   // true turns NoProxyFor into the only hosts proxied
 	kdeScript   = "Proxy Config Script" // the PAC URL, used with ProxyType 2
 )
 
