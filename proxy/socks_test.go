@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -285,7 +286,9 @@ func TestSOCKSHandshakeErrors(t *testing.T) {
 	self := netip.MustParseAddrPort(ln.Addr().String())
 	log := &accessLog{}
 	const rht = 300 * time.Millisecond
-	p := serveProxy(t, Config{Access: log, ReadHeaderTimeout: rht, ConnectPorts: []int{int(ip.Port()), int(closedPort), int(self.Port())}}, ln)
+	var debug lockedBuffer
+	logger := slog.New(slog.NewTextHandler(&debug, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	p := serveProxy(t, Config{Access: log, Logger: logger, ReadHeaderTimeout: rht, ConnectPorts: []int{int(ip.Port()), int(closedPort), int(self.Port())}}, ln)
 	lo := []byte{127, 0, 0, 1}
 	greet := func(sc *socksClient) {
 		sc.send(5, 1, socksNoAuth)
@@ -300,6 +303,9 @@ func TestSOCKSHandshakeErrors(t *testing.T) {
 		{"SOCKS4 is closed", func(sc *socksClient) {
 			sc.send(4, 1, 0, 80, 127, 0, 0, 1, 0)
 			sc.expectClosed()
+			if !strings.Contains(debug.String(), "SOCKS4 refused") {
+				t.Errorf("no debug line for SOCKS4 in %q", debug.String())
+			}
 		}, 0, 0},
 		{"no method offered", func(sc *socksClient) {
 			sc.send(5, 0)
