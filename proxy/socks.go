@@ -78,14 +78,17 @@ func (cc *clientConn) socks(cfg *Config) {
 	}
 	if kind != stats.ErrNone {
 		cc.socksFail(cfg, kind, reason)
+		cc.socksLinger()
 		return
 	}
 	if outsider {
 		cc.socksRefuse(cfg, http.StatusForbidden, stats.ErrForbidden, "clients at "+cc.addr.String()+" may not use this proxy (they are not in [access] allow)")
+		cc.socksLinger()
 		return
 	}
 	if r := cc.check(cfg, req.host, nil, true); r != nil {
 		cc.socksRefuse(cfg, r.code, r.kind, r.reason)
+		cc.socksLinger()
 		return
 	}
 	cc.res.tunnel = true
@@ -97,6 +100,7 @@ func (cc *clientConn) socks(cfg *Config) {
 		cc.socksReply(socksDialCode(err), nil)
 		cc.s.log.Debug("SOCKS5 CONNECT failed", "client", cc.conn.RemoteAddr().String(), "reason", reason)
 		cc.finish(cfg)
+		cc.socksLinger()
 		return
 	}
 	if err := cc.socksReply(repSucceeded, up.LocalAddr()); err != nil {
@@ -275,6 +279,18 @@ func validSocksName(host []byte) bool {
 		return true // an IPv6 literal: the IPv6 address type
 	}
 	return indexByte(host, ':') < 0
+}
+
+// socksLinger ends a refused handshake with a FIN and drops what the
+// client still sends for up to overloadLinger. Closing a socket with
+// unread bytes (the rest of a malformed request, or data a client sent
+// behind its request without waiting for the reply) makes the kernel
+// send a reset, which can destroy the reply on its way.
+func (cc *clientConn) socksLinger() {
+	if cw, ok := cc.conn.(closeWriter); ok && cw.CloseWrite() == nil {
+		cc.conn.SetReadDeadline(time.Now().Add(overloadLinger))
+		io.Copy(io.Discard, cc.br)
+	}
 }
 
 // socksReadError names a handshake message that did not arrive whole.

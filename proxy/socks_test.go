@@ -366,6 +366,24 @@ func TestSOCKSHandshakeErrors(t *testing.T) {
 			}
 			sc.expectClosed()
 		}, http.StatusBadRequest, stats.ErrBadRequest},
+		{"unknown address type, with more bytes behind", func(sc *socksClient) {
+			greet(sc)
+			sc.send(append([]byte{5, 1, 0, 9}, make([]byte, 64<<10)...)...)
+			if rep, _ := sc.reply(); rep != repAtypNotSupported {
+				t.Errorf("reply %d", rep)
+			}
+			sc.expectClosed()
+		}, http.StatusBadRequest, stats.ErrBadRequest},
+		{"refused, with data sent behind the request", func(sc *socksClient) {
+			greet(sc)
+			req := append([]byte{5, socksCmdConnect, 0, socksAtypIPv4}, lo...)
+			req = binary.BigEndian.AppendUint16(req, closedPort)
+			sc.send(append(req, make([]byte, 64<<10)...)...)
+			if rep, _ := sc.reply(); rep != repRefused {
+				t.Errorf("reply %d", rep)
+			}
+			sc.expectClosed()
+		}, http.StatusBadGateway, stats.ErrRefused},
 		{"domain with a colon", func(sc *socksClient) {
 			greet(sc)
 			if rep, _ := sc.request(socksCmdConnect, socksAtypDomain, []byte("a:b"), ip.Port()); rep != repFailure {
