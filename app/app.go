@@ -189,6 +189,7 @@ func (a *App) proxyConfig(cfg *Config, up *upstream) proxy.Config {
 	return proxy.Config{
 		Listen:                p.Listen,
 		ConnectPorts:          p.ConnectPorts,
+		NoSOCKS:               !p.SOCKS,
 		NoVia:                 !p.Via,
 		MaxIdlePerHost:        p.PoolMaxIdlePerHost,
 		NoPool:                p.PoolMaxIdlePerHost == 0,

@@ -39,6 +39,7 @@ type Config struct {
 type ProxyConfig struct {
 	Listen                string
 	ConnectPorts          []int
+	SOCKS                 bool
 	Via                   bool
 	PoolMaxIdlePerHost    int
 	PoolIdleTimeout       Duration
@@ -87,6 +88,7 @@ type DNSConfig struct {
 
 // SysProxyConfig is the [sysproxy] section.
 type SysProxyConfig struct {
+	Mode          string
 	Bypass        []string
 	Guard         bool
 	EnableOnStart bool

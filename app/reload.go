@@ -21,8 +21,8 @@ func (a *App) Reload() error {
 	if err == nil {
 		err = a.apply(cfg)
 	}
-	if err == nil && a.ListenAddr() != prevAddr && a.SystemProxySwitchedOn() {
-		// The system proxy follows the new port.
+	if err == nil && (a.ListenAddr() != prevAddr || prev.SysProxy.Mode != cfg.SysProxy.Mode) && a.SystemProxySwitchedOn() {
+		// The system proxy follows the new port, or mode.
 		if perr := a.SetSystemProxy(true); perr != nil {
 			a.log.Error("point the system proxy at the new address", "err", perr)
 		}

@@ -65,14 +65,14 @@ func (a *App) SetSystemProxy(on bool) error {
 	if !on {
 		return m.Off()
 	}
-	host, port, err := SystemProxyTarget(a.ListenAddr())
+	cfg := a.Config()
+	t, err := SystemProxyTargetFor(cfg, a.ListenAddr())
 	if err != nil {
 		return err
 	}
-	cfg := a.Config()
 	if m.IsOn() && m.Owner() == os.Getpid() {
 		// Re-point; the watchdog and guard already run.
-		return m.On(host, port, cfg.SysProxy.Bypass)
+		return m.OnTarget(t)
 	}
 	dog, err := a.startWatchdog()
 	if err != nil {
@@ -80,7 +80,7 @@ func (a *App) SetSystemProxy(on bool) error {
 		// at a dead port: refuse rather than run unguarded.
 		return fmt.Errorf("start the system proxy watchdog: %w", err)
 	}
-	if err := m.On(host, port, cfg.SysProxy.Bypass); err != nil {
+	if err := m.OnTarget(t); err != nil {
 		if !m.IsOn() {
 			// Nothing to guard: On put everything back.
 			dog.Kill()
@@ -134,6 +134,28 @@ func (a *App) startWatchdog() (*os.Process, error) {
 	}
 	go cmd.Wait() // reap it when it exits before this process
 	return cmd.Process, nil
+}
+
+// SystemProxyTargetFor is where the system proxy points for cfg's
+// [sysproxy] section and the listen address: its host and port with the
+// bypass list, and in pac mode the PAC URL Sluice serves there.
+func SystemProxyTargetFor(cfg *Config, listen string) (sysproxy.Target, error) {
+	host, port, err := SystemProxyTarget(listen)
+	if err != nil {
+		return sysproxy.Target{}, err
+	}
+	t := sysproxy.Target{Host: host, Port: port, Bypass: cfg.SysProxy.Bypass}
+	if cfg.SysProxy.Mode == "pac" {
+		t.PAC = PACURL(host, port)
+	}
+	return t, nil
+}
+
+// PACURL is the URL of the proxy auto-config file Sluice serves on
+// host:port (package route makes it; the OS fetches it in [sysproxy] mode
+// "pac").
+func PACURL(host string, port int) string {
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/proxy.pac"
 }
 
 // SystemProxyTarget turns a listen address into the host and port the

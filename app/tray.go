@@ -162,11 +162,11 @@ func (c *trayController) SetSystemProxy(on bool) error {
 // Sluice now, in any backend Sluice switches: that is what the check mark
 // shows, whoever made the change.
 func (c *trayController) readSystemProxy() bool {
-	host, port, err := SystemProxyTarget(c.a.ListenAddr())
+	t, err := SystemProxyTargetFor(c.a.Config(), c.a.ListenAddr())
 	if err != nil {
 		return false
 	}
-	st, err := c.mgr.Status(sysproxy.Target{Host: host, Port: port})
+	st, err := c.mgr.Status(t)
 	if err != nil {
 		return false
 	}

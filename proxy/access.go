@@ -140,31 +140,42 @@ func (cc *clientConn) refuseOutsider(cfg *Config) {
 }
 
 // admit applies the policy to a proxied request or tunnel before anything
-// is dialed: the client's rate, its credentials and, for a client on
-// another machine, a target written as an address it may not reach. A
-// refused request is answered here; admit then returns false, and
-// whether the client connection may be kept.
+// is dialed (see check). A refused request is answered here; admit then
+// returns false, and whether the client connection may be kept.
 func (cc *clientConn) admit(cfg *Config) (ok, keep bool) {
+	if r := cc.check(cfg, cc.req.host, cc.req.fields, false); r != nil {
+		return cc.refuse(r.code, r.kind, r.reason, r.fields)
+	}
+	return true, false
+}
+
+// check applies the policy to a request or tunnel to host before anything
+// is dialed: the client's rate, its credentials (Proxy-Authorization among
+// fields, unless authed says they passed already, as a SOCKS5 client's do
+// at its greeting) and, for a client on another machine, a target written
+// as an address it may not reach. It returns nil when the request may go
+// on.
+func (cc *clientConn) check(cfg *Config, host []byte, fields []field, authed bool) *refusal {
 	g := cfg.gate
 	if g.rates != nil {
 		if wait, ok := g.rates.take(cc.addr, cc.started); !ok {
 			secs := max(1, int64(math.Ceil(wait.Seconds())))
-			return cc.refuse(http.StatusTooManyRequests, stats.ErrRateLimited,
+			return &refusal{http.StatusTooManyRequests, stats.ErrRateLimited,
 				fmt.Sprintf("more than %v requests a second from %v ([access] rate_limit)", float64(g.rates.limit), cc.addr),
-				"Retry-After: "+strconv.FormatInt(secs, 10)+"\r\n")
+				"Retry-After: " + strconv.FormatInt(secs, 10) + "\r\n"}
 		}
 	}
-	if g.users != nil {
-		if r := g.authorize(cc.req.fields); r != nil {
-			return cc.refuse(r.code, r.kind, r.reason, r.fields)
+	if g.users != nil && !authed {
+		if r := g.authorize(fields); r != nil {
+			return r
 		}
 	}
 	if !cc.loopback {
-		if err := g.forbiddenTarget(cc.req.host); err != nil {
-			return cc.refuse(http.StatusForbidden, stats.ErrForbidden, err.Error(), "")
+		if err := g.forbiddenTarget(host); err != nil {
+			return &refusal{http.StatusForbidden, stats.ErrForbidden, err.Error(), ""}
 		}
 	}
-	return true, false
+	return nil
 }
 
 // refuse answers the current request with an error that leaves a bodiless
@@ -220,6 +231,12 @@ func (g *gate) authorize(fields []field) *refusal {
 	case n > 1:
 		return refuseTwoCredentials
 	}
+	return g.checkCredentials(cred)
+}
+
+// checkCredentials checks a Proxy-Authorization value, from the cache
+// when it passed before. It returns nil when the credentials pass.
+func (g *gate) checkCredentials(cred []byte) *refusal {
 	key := sha256.Sum256(cred)
 	if g.auth.has(key) {
 		return nil

@@ -31,7 +31,8 @@ type AccessRecord struct {
 	Time time.Time
 	// Client is the client's address ("ip:port").
 	Client string
-	// Method is the request method; "CONNECT" for tunnels.
+	// Method is the request method; "CONNECT" for tunnels, "SOCKS5" for
+	// SOCKS5 tunnels.
 	Method string
 	// Scheme is "http" for relayed requests, "" for tunnels.
 	Scheme string
@@ -41,6 +42,8 @@ type AccessRecord struct {
 	// Path is the request path, with the query only if Config.LogQuery.
 	Path string
 	// Status is the status code sent to the client; 0 if none was sent.
+	// For SOCKS5, which has no status codes, it is the one an HTTP
+	// CONNECT with the same outcome gets (200 for an open tunnel).
 	Status int
 	// BytesIn and BytesOut count body bytes from and to the client (for
 	// tunnels: all bytes each way).
@@ -69,6 +72,10 @@ type Config struct {
 
 	// ConnectPorts lists the ports CONNECT may reach. Empty allows all.
 	ConnectPorts []int
+
+	// NoSOCKS turns off SOCKS5 on the listener (socks.go): a connection
+	// whose first byte is 5 then reads as a malformed HTTP request.
+	NoSOCKS bool
 
 	// NoVia turns off the Via header added to requests and responses.
 	NoVia bool

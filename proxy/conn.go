@@ -147,6 +147,12 @@ func (cc *clientConn) serveOne() bool {
 		c.SetReadDeadline(cc.started.Add(cfg.ReadHeaderTimeout))
 	}
 	cfg = cc.s.cfg.Load() // a reload while the conn idled applies to this request
+	if first && !cfg.NoSOCKS {
+		if b, _ := cc.br.Peek(1); len(b) == 1 && startsSOCKS(b[0]) {
+			cc.socks(cfg)
+			return false
+		}
+	}
 	if !cfg.gate.allows(cc.addr) {
 		cc.refuseOutsider(cfg)
 		return false

@@ -263,6 +263,8 @@ func methodString(m []byte) string {
 		return "PATCH"
 	case "CONNECT":
 		return "CONNECT"
+	case "SOCKS5":
+		return "SOCKS5"
 	}
 	return string(m)
 }

@@ -15,29 +15,18 @@ import (
 // conn its caller dialed, reads exactly the server's replies and leaves
 // the conn as it was.
 
-// SOCKS5 protocol constants (RFC 1928 §3-§6, RFC 1929 §2).
-const (
-	socksVersion     = 5
-	socksNoAuth      = 0x00
-	socksUserPass    = 0x02
-	socksNoMethod    = 0xff
-	socksCmdConnect  = 1
-	socksAtypIPv4    = 1
-	socksAtypDomain  = 3
-	socksAtypIPv6    = 4
-	socksAuthVersion = 1
-)
+// The protocol constants are in socks.go, shared with the server side.
 
 // socksReplies are the reply field's meanings (RFC 1928 §6).
 var socksReplies = [...]string{
-	1: "general SOCKS server failure",
-	2: "connection not allowed by ruleset",
-	3: "network unreachable",
-	4: "host unreachable",
-	5: "connection refused",
-	6: "TTL expired",
-	7: "command not supported",
-	8: "address type not supported",
+	repFailure:          "general SOCKS server failure",
+	repNotAllowed:       "connection not allowed by ruleset",
+	repNetUnreachable:   "network unreachable",
+	repHostUnreachable:  "host unreachable",
+	repRefused:          "connection refused",
+	repTTLExpired:       "TTL expired",
+	repCmdNotSupported:  "command not supported",
+	repAtypNotSupported: "address type not supported",
 }
 
 // socksReplyError is a SOCKS5 server's refusal of a CONNECT: the server
@@ -69,14 +58,14 @@ func (e socksError) Error() string { return "SOCKS5: " + string(e) }
 // "no authentication".
 func appendSocksGreeting(b []byte, user string) []byte {
 	if user == "" {
-		return append(b, socksVersion, 1, socksNoAuth)
+		return append(b, socksVersion5, 1, socksNoAuth)
 	}
-	return append(b, socksVersion, 2, socksNoAuth, socksUserPass)
+	return append(b, socksVersion5, 2, socksNoAuth, socksUserPass)
 }
 
 // appendSocksAuth builds the user/password sub-negotiation (RFC 1929 §2).
 func appendSocksAuth(b []byte, user, pass string) []byte {
-	b = append(b, socksAuthVersion, byte(len(user)))
+	b = append(b, socksAuthVer, byte(len(user)))
 	b = append(b, user...)
 	b = append(b, byte(len(pass)))
 	return append(b, pass...)
@@ -85,7 +74,7 @@ func appendSocksAuth(b []byte, user, pass string) []byte {
 // appendSocksConnect builds the CONNECT request for host:port: an address
 // when ip is valid, else the name, for the server to resolve.
 func appendSocksConnect(b []byte, host []byte, ip netip.Addr, port uint16) []byte {
-	b = append(b, socksVersion, socksCmdConnect, 0)
+	b = append(b, socksVersion5, socksCmdConnect, 0)
 	switch {
 	case ip.Is4():
 		a := ip.As4()
@@ -123,9 +112,9 @@ func socksConnect(write func([]byte) error, br *bufio.Reader, scratch []byte, us
 		return err
 	}
 	switch {
-	case r[0] != socksVersion:
+	case r[0] != socksVersion5:
 		return socksError("the server answered with version " + strconv.Itoa(int(r[0])) + ", not 5: is it a SOCKS5 server?")
-	case r[1] == socksNoMethod:
+	case r[1] == socksNoAcceptable:
 		return errSocksMethod
 	case r[1] == socksUserPass && user != "":
 		if err := write(appendSocksAuth(scratch[:0], user, pass)); err != nil {
@@ -148,7 +137,7 @@ func socksConnect(write func([]byte) error, br *bufio.Reader, scratch []byte, us
 	if _, err := io.ReadFull(br, h[:]); err != nil {
 		return err
 	}
-	if h[0] != socksVersion {
+	if h[0] != socksVersion5 {
 		return socksError("malformed reply")
 	}
 	if h[1] != 0 {

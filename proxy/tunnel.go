@@ -22,17 +22,7 @@ func (cc *clientConn) connect(cfg *Config) bool {
 	}
 	req := &cc.req
 	cc.res.tunnel = true
-	if !portAllowed(cfg.ConnectPorts, req.port) {
-		cc.res.tunnel = false
-		cc.fail(http.StatusForbidden, stats.ErrForbidden, "CONNECT to port "+string(req.port)+" is not allowed by connect_ports", false)
-		return false
-	}
-	if cc.s.targetIsSelf(req.host, req.port) {
-		cc.res.tunnel = false
-		cc.fail(http.StatusLoopDetected, stats.ErrLoop, "the request is addressed to Sluice itself", false)
-		return false
-	}
-	up, err := cc.dialTarget(cfg, req.host, req.port)
+	up, err := cc.dialTunnel(cfg, req.host, req.port)
 	if err != nil {
 		cc.res.tunnel = false
 		code, kind, reason := cc.targetError(err)
@@ -51,6 +41,29 @@ func (cc *clientConn) connect(cfg *Config) bool {
 	cc.res.bytesIn, cc.res.bytesOut, cc.res.err = tunnel(cc.conn, cc.br, up, nil, &cc.meterIn, &cc.meterOut, cfg.TunnelIdleTimeout)
 	up.Close()
 	return false
+}
+
+// dialTunnel opens the upstream end of a tunnel (CONNECT or SOCKS5) to
+// host:port, after the checks every tunnel passes: connect_ports, a target
+// that is Sluice itself, and for a client on another machine the address
+// the dial reached. It leaves the dial address in cc.key; its errors are
+// for classifyDialError.
+func (cc *clientConn) dialTunnel(cfg *Config, host, port []byte) (net.Conn, error) {
+	cc.key = appendKey(cc.key[:0], host, port)
+	if !portAllowed(cfg.ConnectPorts, port) {
+		return nil, &portError{string(port)}
+	}
+	if cc.s.targetIsSelf(host, port) {
+		return nil, errLoop
+	}
+	return cc.dialTarget(cfg, host, port)
+}
+
+// portError is a tunnel to a port connect_ports does not list.
+type portError struct{ port string }
+
+func (e *portError) Error() string {
+	return "CONNECT to port " + e.port + " is not allowed by connect_ports"
 }
 
 func portAllowed(allowed []int, port []byte) bool {

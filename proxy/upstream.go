@@ -63,9 +63,12 @@ func (cc *clientConn) dialFailed(err error) bool {
 func classifyDialError(err error, addr string) (int, stats.ErrKind, string) {
 	var dnsErr *net.DNSError
 	var destErr *destError
+	var portErr *portError
 	switch {
 	case errors.As(err, &destErr):
 		return http.StatusForbidden, stats.ErrForbidden, destErr.Error()
+	case errors.As(err, &portErr):
+		return http.StatusForbidden, stats.ErrForbidden, portErr.Error()
 	case errors.Is(err, errLoop):
 		return http.StatusLoopDetected, stats.ErrLoop, "the request is addressed to Sluice itself"
 	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:

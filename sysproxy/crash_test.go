@@ -253,3 +253,38 @@ func TestCLIOnStatusOffRestore(t *testing.T) {
 		t.Fatal("restore did not put the prior settings back")
 	}
 }
+
+// TestCrashKill9RestoresPAC is TestCrashKill9RestoresWithinTwoSeconds in
+// [sysproxy] mode "pac", over a user's own PAC URL: Sluice points GNOME at
+// its PAC URL, and after a kill -9 the watchdog puts the user's back.
+func TestCrashKill9RestoresPAC(t *testing.T) {
+	r := newSluiceRun(t)
+	cfg := fmt.Sprintf("[proxy]\nlisten = \"127.0.0.1:0\"\n\n[sysproxy]\nmode = \"pac\"\n\n[log]\ndir = %q\n", filepath.Join(r.dir, "logs"))
+	if err := os.WriteFile(r.config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, r.env, "gsettings", "set", "org.gnome.system.proxy", "autoconfig-url", userPAC)
+	run(t, r.env, "gsettings", "set", "org.gnome.system.proxy", "mode", "auto")
+	all := func() string { return run(t, r.env, "gsettings", "list-recursively", "org.gnome.system.proxy") }
+	prior := all()
+	app := r.start(t, "--system-proxy")
+	waitFor(t, "the system proxy to point at Sluice's PAC URL", time.Minute, func() bool {
+		u := run(t, r.env, "gsettings", "get", "org.gnome.system.proxy", "autoconfig-url")
+		return strings.HasPrefix(u, "'http://127.0.0.1:") && strings.HasSuffix(u, "/proxy.pac'") &&
+			run(t, r.env, "gsettings", "get", "org.gnome.system.proxy", "mode") == "'auto'"
+	})
+	if got := run(t, r.env, "gsettings", "get", "org.gnome.system.proxy.http", "host"); got != "'corp.example'" {
+		t.Errorf("pac mode changed the manual proxy's host: %s", got)
+	}
+	var dog int
+	waitFor(t, "the watchdog to start", time.Minute, func() bool {
+		dog = watchdogOf(app.Process.Pid)
+		return dog != 0
+	})
+	if err := app.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	app.Wait()
+	waitFor(t, "the user's own PAC URL back", time.Minute, func() bool { return all() == prior })
+	waitFor(t, "the watchdog to exit", time.Minute, func() bool { return !alive(dog, 0) })
+}

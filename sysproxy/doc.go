@@ -1,10 +1,11 @@
 // Package sysproxy switches the operating system's proxy setting to Sluice
 // and back, exactly as it was, even when Sluice crashes.
 //
-// It owns: reading and writing the OS proxy settings (GNOME through
-// gsettings, KDE Plasma through kwriteconfig5/6 and a KIO D-Bus signal,
-// macOS through networksetup, Windows through the Internet Settings
-// registry key and WinINet), the snapshot of what was there before, the
+// It owns: reading and writing the OS proxy settings, pointed at a host
+// and port or at a PAC URL (Target.PAC): GNOME through gsettings, KDE
+// Plasma through kwriteconfig5/6 and a KIO D-Bus signal, macOS through
+// networksetup, Windows through the Internet Settings registry key and
+// WinINet; the snapshot of what was there before, the
 // state file that lets another process restore that snapshot, the
 // watchdog loop that does so when the owning process dies, and following
 // the settings as any program changes them (Follow: dconf's D-Bus signal,

@@ -14,6 +14,7 @@ import (
 const (
 	gnomeSchema = "org.gnome.system.proxy"
 	gnomeMode   = gnomeSchema + " mode"
+	gnomeAuto   = gnomeSchema + " autoconfig-url" // used in mode 'auto'
 	gnomeIgnore = gnomeSchema + " ignore-hosts"
 	gnomeHTTPH  = gnomeSchema + ".http host"
 	gnomeHTTPP  = gnomeSchema + ".http port"
@@ -23,7 +24,7 @@ const (
 
 // gnomeKeys are written in this order, with mode moved first or last by
 // Write.
-var gnomeKeys = []string{gnomeIgnore, gnomeHTTPH, gnomeHTTPP, gnomeHTTPSH, gnomeHTTPSP, gnomeMode}
+var gnomeKeys = []string{gnomeIgnore, gnomeAuto, gnomeHTTPH, gnomeHTTPP, gnomeHTTPSH, gnomeHTTPSP, gnomeMode}
 
 // GNOME is the gsettings backend. Values are kept as gsettings prints them
 // (GVariant text), so a snapshot is written back exactly as read.
@@ -72,8 +73,16 @@ func (g GNOME) Read(ctx context.Context) (Settings, error) {
 	return s, nil
 }
 
-// Want is manual mode with Sluice as the HTTP and HTTPS proxy.
+// Want is manual mode with Sluice as the HTTP and HTTPS proxy, or, for a
+// PAC target, mode 'auto' with its URL. The mode alone decides which
+// keys apply, so the others are left as they are.
 func (GNOME) Want(_ Settings, t Target) Settings {
+	if t.PAC != "" {
+		return Settings{
+			gnomeMode: {V: "'auto'"},
+			gnomeAuto: {V: gvQuote(t.PAC)},
+		}
+	}
 	host, port := gvQuote(t.Host), strconv.Itoa(t.Port)
 	return Settings{
 		gnomeMode:   {V: "'manual'"},
@@ -85,20 +94,27 @@ func (GNOME) Want(_ Settings, t Target) Settings {
 	}
 }
 
-// Write sets each key with `gsettings set`. When the new mode is manual it
-// is set last, so programs watching the schema never see manual mode with
-// half-written hosts; otherwise it is set first, so they stop using the
-// old proxy before its host changes.
+// Write sets each key with `gsettings set`. When the new mode is manual
+// or auto it is set last, so programs watching the schema never see it
+// with half-written hosts or an old URL; otherwise it is set first, so
+// they stop using the old proxy before its host changes. A key that
+// already holds its value is not written: `gsettings set` stores even an
+// unchanged value as the user's own, so a restore would otherwise leave
+// keys the user never set (autoconfig-url, in manual mode) set.
 func (g GNOME) Write(ctx context.Context, s Settings) error {
+	cur, err := g.Read(ctx)
+	if err != nil {
+		return err
+	}
 	order := gnomeKeys // mode is last in gnomeKeys
 	if v, ok := s[gnomeMode]; ok {
-		if m, _ := gvString(v.V); m != "manual" {
+		if m, _ := gvString(v.V); m != "manual" && m != "auto" {
 			order = append([]string{gnomeMode}, gnomeKeys[:len(gnomeKeys)-1]...)
 		}
 	}
 	for _, k := range order {
 		v, ok := s[k]
-		if !ok {
+		if !ok || cur[k] == v {
 			continue
 		}
 		schema, key, _ := strings.Cut(k, " ")
@@ -109,9 +125,15 @@ func (g GNOME) Write(ctx context.Context, s Settings) error {
 	return nil
 }
 
-// PointsAt is true in manual mode with both HTTP and HTTPS at t.
+// PointsAt is true in manual mode with both HTTP and HTTPS at t, or for a
+// PAC target in auto mode with its URL.
 func (GNOME) PointsAt(cur Settings, t Target) bool {
-	if m, err := gvString(cur[gnomeMode].V); err != nil || m != "manual" {
+	m, err := gvString(cur[gnomeMode].V)
+	if t.PAC != "" {
+		u, uerr := gvString(cur[gnomeAuto].V)
+		return err == nil && uerr == nil && m == "auto" && u == t.PAC
+	}
+	if err != nil || m != "manual" {
 		return false
 	}
 	for _, hp := range [][2]string{{gnomeHTTPH, gnomeHTTPP}, {gnomeHTTPSH, gnomeHTTPSP}} {

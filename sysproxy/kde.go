@@ -19,16 +19,17 @@ const (
 	kdeFile  = "kioslaverc"
 	kdeGroup = "Proxy Settings"
 
-	kdeType     = "ProxyType"         // 0 none, 1 manual, 2 PAC, 3 WPAD, 4 environment
-	kdeHTTP     = "httpProxy"         // "http://host port" as the KCM writes it
-	kdeHTTPS    = "httpsProxy"        // same form
-	kdeNoProxy  = "NoProxyFor"        // comma-separated
-	kdeReversed = "ReversedException" // true turns NoProxyFor into the only hosts proxied
+	kdeType     = "ProxyType"           // 0 none, 1 manual, 2 PAC, 3 WPAD, 4 environment
+	kdeHTTP     = "httpProxy"           // "http://host port" as the KCM writes it
+	kdeHTTPS    = "httpsProxy"          // same form
+	kdeNoProxy  = "NoProxyFor"          // comma-separated
+	kdeReversed = "ReversedException"   // true turns NoProxyFor into the only hosts proxied
+	kdeScript   = "Proxy Config Script" // the PAC URL, used with ProxyType 2
 )
 
 // kdeKeys are written in this order, with ProxyType moved first or last by
 // Write (see GNOME.Write for why).
-var kdeKeys = []string{kdeReversed, kdeNoProxy, kdeHTTP, kdeHTTPS, kdeType}
+var kdeKeys = []string{kdeReversed, kdeNoProxy, kdeHTTP, kdeHTTPS, kdeScript, kdeType}
 
 // kdeAbsent is the default kreadconfig prints for a key that is not in
 // the file, which tells "absent" from "empty".
@@ -79,8 +80,15 @@ func (k KDE) Read(ctx context.Context) (Settings, error) {
 	return s, nil
 }
 
-// Want is manual mode with Sluice as the HTTP and HTTPS proxy.
+// Want is manual mode with Sluice as the HTTP and HTTPS proxy, or, for a
+// PAC target, ProxyType 2 with its URL.
 func (KDE) Want(_ Settings, t Target) Settings {
+	if t.PAC != "" {
+		return Settings{
+			kdeType:   {V: "2"},
+			kdeScript: {V: t.PAC},
+		}
+	}
 	url := "http://" + t.Host + " " + strconv.Itoa(t.Port)
 	if strings.Contains(t.Host, ":") {
 		url = "http://[" + t.Host + "] " + strconv.Itoa(t.Port)
@@ -99,7 +107,7 @@ func (KDE) Want(_ Settings, t Target) Settings {
 func (k KDE) Write(ctx context.Context, s Settings) error {
 	tool := "kwriteconfig" + strconv.Itoa(k.version())
 	order := kdeKeys // ProxyType is last in kdeKeys
-	if v, ok := s[kdeType]; ok && (v.Absent || v.V != "1") {
+	if v, ok := s[kdeType]; ok && (v.Absent || v.V != "1" && v.V != "2") {
 		order = append([]string{kdeType}, kdeKeys[:len(kdeKeys)-1]...)
 	}
 	for _, key := range order {
@@ -125,8 +133,12 @@ func (k KDE) Write(ctx context.Context, s Settings) error {
 	return nil
 }
 
-// PointsAt is true in manual mode with both HTTP and HTTPS at t.
+// PointsAt is true in manual mode with both HTTP and HTTPS at t, or for a
+// PAC target with ProxyType 2 and its URL.
 func (KDE) PointsAt(cur Settings, t Target) bool {
+	if t.PAC != "" {
+		return !cur[kdeType].Absent && cur[kdeType].V == "2" && !cur[kdeScript].Absent && cur[kdeScript].V == t.PAC
+	}
 	if cur[kdeType].V != "1" || cur[kdeType].Absent {
 		return false
 	}

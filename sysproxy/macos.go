@@ -15,9 +15,15 @@ import (
 // service, through networksetup, so it keeps working when the active
 // service changes. Setting names are "<service>\t<field>", the fields
 // being "web.enabled" ("Yes" or "No", as networksetup prints it),
-// "web.server", "web.port", the same three with "secure.", and "bypass"
-// (one domain a line; "" for none).
-const macBypass = "bypass"
+// "web.server", "web.port", the same three with "secure.", "bypass"
+// (one domain a line; "" for none), and the automatic proxy configuration:
+// "auto.enabled" and "auto.url" (the PAC URL, "(null)" when none was ever
+// set, as networksetup prints it).
+const (
+	macBypass      = "bypass"
+	macAutoEnabled = "auto.enabled"
+	macAutoURL     = "auto.url"
+)
 
 // macKinds maps each proxy kind to its networksetup verbs.
 var macKinds = []struct{ prefix, get, set, state string }{
@@ -86,6 +92,12 @@ func (m MacOS) Read(ctx context.Context) (Settings, error) {
 			return nil, err
 		}
 		s[svc+"\t"+macBypass] = Value{V: strings.Join(macDomains(out), "\n")}
+		if out, err = m.ns(ctx, "-getautoproxyurl", svc); err != nil {
+			return nil, err
+		}
+		f := macFields(out)
+		s[svc+"\t"+macAutoEnabled] = Value{V: f["Enabled"]}
+		s[svc+"\t"+macAutoURL] = Value{V: f["URL"]}
 	}
 	return s, nil
 }
@@ -126,11 +138,23 @@ func macServices(s Settings) []string {
 	return slices.Sorted(maps.Keys(set))
 }
 
-// Want points the web and secure web proxy of every service in cur at t.
+// Want points the web and secure web proxy of every service in cur at t
+// and switches its automatic configuration off; or, for a PAC target,
+// points the automatic configuration at t.PAC and switches the web
+// proxies off, keeping their server and port.
 func (MacOS) Want(cur Settings, t Target) Settings {
 	s := Settings{}
 	port := strconv.Itoa(t.Port)
 	for _, svc := range macServices(cur) {
+		if t.PAC != "" {
+			for _, k := range macKinds {
+				s[svc+"\t"+k.prefix+"enabled"] = Value{V: "No"}
+			}
+			s[svc+"\t"+macAutoEnabled] = Value{V: "Yes"}
+			s[svc+"\t"+macAutoURL] = Value{V: t.PAC}
+			continue
+		}
+		s[svc+"\t"+macAutoEnabled] = Value{V: "No"}
 		for _, k := range macKinds {
 			s[svc+"\t"+k.prefix+"enabled"] = Value{V: "Yes"}
 			s[svc+"\t"+k.prefix+"server"] = Value{V: t.Host}
@@ -146,7 +170,10 @@ func (MacOS) Want(cur Settings, t Target) Settings {
 // -setwebproxy also switches the proxy on, so the state always follows.
 // An empty server is not written (networksetup wants a host): the proxy
 // is switched off and keeps the server field Sluice wrote, which nothing
-// uses while it is off.
+// uses while it is off. The automatic configuration goes the same way
+// (no URL is written for "(null)"), after the web proxies when it is
+// switched on and before them otherwise, so the two are never both on
+// as Sluice's.
 func (m MacOS) Write(ctx context.Context, s Settings) error {
 	for _, svc := range macServices(s) {
 		if v, ok := s[svc+"\t"+macBypass]; ok {
@@ -157,6 +184,12 @@ func (m MacOS) Write(ctx context.Context, s Settings) error {
 				args = append(args, "Empty")
 			}
 			if _, err := m.ns(ctx, args...); err != nil {
+				return err
+			}
+		}
+		autoOn := s[svc+"\t"+macAutoEnabled].V == "Yes"
+		if !autoOn {
+			if err := m.writeAuto(ctx, s, svc); err != nil {
 				return err
 			}
 		}
@@ -174,11 +207,12 @@ func (m MacOS) Write(ctx context.Context, s Settings) error {
 					return err
 				}
 			}
-			state := "off"
-			if en.V == "Yes" {
-				state = "on"
+			if _, err := m.ns(ctx, k.state, svc, macState(en.V)); err != nil {
+				return err
 			}
-			if _, err := m.ns(ctx, k.state, svc, state); err != nil {
+		}
+		if autoOn {
+			if err := m.writeAuto(ctx, s, svc); err != nil {
 				return err
 			}
 		}
@@ -186,12 +220,46 @@ func (m MacOS) Write(ctx context.Context, s Settings) error {
 	return nil
 }
 
+// writeAuto sets svc's automatic configuration URL, when s has one, and
+// its state, when s has it.
+func (m MacOS) writeAuto(ctx context.Context, s Settings, svc string) error {
+	en, ok := s[svc+"\t"+macAutoEnabled]
+	if !ok {
+		return nil
+	}
+	if u := s[svc+"\t"+macAutoURL].V; u != "" && u != "(null)" {
+		if _, err := m.ns(ctx, "-setautoproxyurl", svc, u); err != nil {
+			return err
+		}
+	}
+	_, err := m.ns(ctx, "-setautoproxystate", svc, macState(en.V))
+	return err
+}
+
+// macState turns an "Enabled" field into the state argument networksetup
+// takes.
+func macState(enabled string) string {
+	if enabled == "Yes" {
+		return "on"
+	}
+	return "off"
+}
+
 // PointsAt is true when every service has its web and secure web proxy on
-// and at t.
+// and at t, or for a PAC target its automatic configuration on and at
+// t.PAC.
 func (MacOS) PointsAt(cur Settings, t Target) bool {
 	svcs := macServices(cur)
 	if len(svcs) == 0 {
 		return false
+	}
+	if t.PAC != "" {
+		for _, svc := range svcs {
+			if cur[svc+"\t"+macAutoEnabled].V != "Yes" || cur[svc+"\t"+macAutoURL].V != t.PAC {
+				return false
+			}
+		}
+		return true
 	}
 	port := strconv.Itoa(t.Port)
 	for _, svc := range svcs {

@@ -17,6 +17,7 @@ type fakeNetworksetup struct {
 	services []string // as -listallnetworkservices prints them, "*" = disabled
 	proxies  map[string]*macProxy
 	bypass   map[string][]string
+	auto     map[string]*macAuto
 	sets     []string // each changing command, space-joined, args quoted when they hold spaces
 }
 
@@ -25,10 +26,18 @@ type macProxy struct {
 	server, port string
 }
 
+// macAuto is a service's automatic proxy configuration; url "" prints as
+// "(null)", as for a service where none was ever set.
+type macAuto struct {
+	enabled bool
+	url     string
+}
+
 func newFakeNetworksetup() *fakeNetworksetup {
 	f := &fakeNetworksetup{
 		services: []string{"Wi-Fi", "Thunderbolt Bridge", "*Bluetooth PAN"},
 		proxies:  map[string]*macProxy{},
+		auto:     map[string]*macAuto{},
 		bypass: map[string][]string{
 			"Wi-Fi": {"*.corp.example", "169.254/16"},
 		},
@@ -37,6 +46,7 @@ func newFakeNetworksetup() *fakeNetworksetup {
 		for _, k := range []string{"web", "secure"} {
 			f.proxies[svc+"/"+k] = &macProxy{port: "0"}
 		}
+		f.auto[svc] = &macAuto{}
 	}
 	// The user's own proxy on Wi-Fi; Thunderbolt Bridge has none.
 	*f.proxies["Wi-Fi/web"] = macProxy{enabled: true, server: "corp.example", port: "3128"}
@@ -72,6 +82,19 @@ func (f *fakeNetworksetup) Run(_ context.Context, name string, args ...string) (
 			en = "Yes"
 		}
 		return fmt.Appendf(nil, "Enabled: %s\nServer: %s\nPort: %s\nAuthenticated Proxy Enabled: 0\n", en, px.server, px.port), nil
+	case "-getautoproxyurl":
+		a := f.auto[args[1]]
+		if a == nil {
+			return nil, fmt.Errorf("** Error: The parameters were not valid.")
+		}
+		u, en := a.url, "No"
+		if u == "" {
+			u = "(null)"
+		}
+		if a.enabled {
+			en = "Yes"
+		}
+		return fmt.Appendf(nil, "URL: %s\nEnabled: %s\n", u, en), nil
 	case "-getproxybypassdomains":
 		if d := f.bypass[args[1]]; len(d) > 0 {
 			return []byte(strings.Join(d, "\n") + "\n"), nil
@@ -93,6 +116,17 @@ func (f *fakeNetworksetup) Run(_ context.Context, name string, args ...string) (
 			return nil, fmt.Errorf("bad %q", args)
 		}
 		px.enabled = args[2] == "on"
+	case "-setautoproxyurl":
+		if len(args) != 3 || f.auto[args[1]] == nil {
+			return nil, fmt.Errorf("bad %q", args)
+		}
+		// Like -setwebproxy, it switches the configuration on.
+		*f.auto[args[1]] = macAuto{enabled: true, url: args[2]}
+	case "-setautoproxystate":
+		if len(args) != 3 || f.auto[args[1]] == nil {
+			return nil, fmt.Errorf("bad %q", args)
+		}
+		f.auto[args[1]].enabled = args[2] == "on"
 	case "-setproxybypassdomains":
 		if slices.Equal(args[2:], []string{"Empty"}) {
 			f.bypass[args[1]] = nil
@@ -132,11 +166,13 @@ func assertCommands(t *testing.T, what string, got, want []string) {
 var (
 	macOnCommands = []string{
 		`-setproxybypassdomains "Thunderbolt Bridge" localhost 127.0.0.0/8 ::1 *.local 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16`,
+		`-setautoproxystate "Thunderbolt Bridge" off`,
 		`-setwebproxy "Thunderbolt Bridge" 127.0.0.1 8877`,
 		`-setwebproxystate "Thunderbolt Bridge" on`,
 		`-setsecurewebproxy "Thunderbolt Bridge" 127.0.0.1 8877`,
 		`-setsecurewebproxystate "Thunderbolt Bridge" on`,
 		`-setproxybypassdomains Wi-Fi localhost 127.0.0.0/8 ::1 *.local 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16`,
+		`-setautoproxystate Wi-Fi off`,
 		`-setwebproxy Wi-Fi 127.0.0.1 8877`,
 		`-setwebproxystate Wi-Fi on`,
 		`-setsecurewebproxy Wi-Fi 127.0.0.1 8877`,
@@ -147,9 +183,11 @@ var (
 	// proxy and its bypass list back.
 	macOffCommands = []string{
 		`-setproxybypassdomains "Thunderbolt Bridge" Empty`,
+		`-setautoproxystate "Thunderbolt Bridge" off`,
 		`-setwebproxystate "Thunderbolt Bridge" off`,
 		`-setsecurewebproxystate "Thunderbolt Bridge" off`,
 		`-setproxybypassdomains Wi-Fi *.corp.example 169.254/16`,
+		`-setautoproxystate Wi-Fi off`,
 		`-setwebproxy Wi-Fi corp.example 3128`,
 		`-setwebproxystate Wi-Fi on`,
 		`-setsecurewebproxy Wi-Fi corp.example 3128`,
@@ -206,6 +244,67 @@ func TestMacOSRestoreAfterOwnerDied(t *testing.T) {
 		t.Fatalf("Restore = %v, %v; want true", restored, err)
 	}
 	assertCommands(t, "Restore", f.takeSets(), macOffCommands)
+}
+
+// TestMacOSPACCommands switches to a PAC URL and back: the automatic
+// configuration is pointed at Sluice's PAC and the web proxies are
+// switched off; Off puts back the user's own PAC URL on Thunderbolt
+// Bridge and the manual proxy on Wi-Fi, exactly.
+func TestMacOSPACCommands(t *testing.T) {
+	const pac = "http://127.0.0.1:8877/proxy.pac"
+	f := newFakeNetworksetup()
+	*f.auto["Thunderbolt Bridge"] = macAuto{enabled: true, url: "http://wpad.corp.example/wpad.dat"}
+	before, err := MacOS{Run: f}.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newTestManager(t, MacOS{Run: f})
+	if err := m.OnTarget(Target{Host: "127.0.0.1", Port: 8877, PAC: pac}); err != nil {
+		t.Fatal(err)
+	}
+	assertCommands(t, "On", f.takeSets(), []string{
+		`-setwebproxystate "Thunderbolt Bridge" off`,
+		`-setsecurewebproxystate "Thunderbolt Bridge" off`,
+		`-setautoproxyurl "Thunderbolt Bridge" ` + pac,
+		`-setautoproxystate "Thunderbolt Bridge" on`,
+		`-setwebproxystate Wi-Fi off`,
+		`-setsecurewebproxystate Wi-Fi off`,
+		`-setautoproxyurl Wi-Fi ` + pac,
+		`-setautoproxystate Wi-Fi on`,
+	})
+	st, err := m.Status(Target{})
+	if err != nil || !st[0].PointsAtSluice {
+		t.Fatalf("Status after On with a PAC URL = %+v, %v", st, err)
+	}
+	if (MacOS{}).PointsAt(st[0].Current, Target{Host: "127.0.0.1", Port: 8877}) {
+		t.Error("PAC settings taken for the manual proxy")
+	}
+	if err := m.Off(); err != nil {
+		t.Fatal(err)
+	}
+	assertCommands(t, "Off", f.takeSets(), []string{
+		`-setproxybypassdomains "Thunderbolt Bridge" Empty`,
+		`-setwebproxystate "Thunderbolt Bridge" off`,
+		`-setsecurewebproxystate "Thunderbolt Bridge" off`,
+		`-setautoproxyurl "Thunderbolt Bridge" http://wpad.corp.example/wpad.dat`,
+		`-setautoproxystate "Thunderbolt Bridge" on`,
+		`-setproxybypassdomains Wi-Fi *.corp.example 169.254/16`,
+		`-setautoproxystate Wi-Fi off`,
+		`-setwebproxy Wi-Fi corp.example 3128`,
+		`-setwebproxystate Wi-Fi on`,
+		`-setsecurewebproxy Wi-Fi corp.example 3128`,
+		`-setsecurewebproxystate Wi-Fi on`,
+	})
+	// networksetup cannot unset a URL: Wi-Fi's, never set before, keeps
+	// Sluice's, switched off, as a web proxy keeps its server.
+	after, err := MacOS{Run: f}.Read(context.Background())
+	if err != nil || after["Wi-Fi\tauto.url"].V != pac {
+		t.Fatalf("Wi-Fi's auto-config URL after Off: %v, %v", after["Wi-Fi\tauto.url"], err)
+	}
+	after["Wi-Fi\tauto.url"] = before["Wi-Fi\tauto.url"]
+	if !after.Equal(before) {
+		t.Fatalf("after Off:\n%s\nwant:\n%s", after, before)
+	}
 }
 
 func TestMacOSListsOnlyEnabledServices(t *testing.T) {

@@ -167,12 +167,18 @@ func ours(cur Settings, bs backendState) bool {
 // system at host:port. If any backend fails, everything is put back as it
 // was and the error says why.
 func (m *Manager) On(host string, port int, bypass []string) error {
+	return m.OnTarget(Target{Host: host, Port: port, Bypass: bypass})
+}
+
+// OnTarget is On for t, which may name a PAC URL (see Target.PAC). Going
+// from one mode to the other while on keeps the first snapshot, as On
+// does.
+func (m *Manager) OnTarget(t Target) error {
 	backends := m.chosen()
 	if len(backends) == 0 {
-		return fmt.Errorf("no way to set the system proxy on this desktop (XDG_CURRENT_DESKTOP=%q): install gsettings (GNOME) or kwriteconfig5 (KDE), or set the proxy by hand to %s:%d",
-			lookEnv(m.opts.Env, "XDG_CURRENT_DESKTOP"), host, port)
+		return fmt.Errorf("no way to set the system proxy on this desktop (XDG_CURRENT_DESKTOP=%q): install gsettings (GNOME) or kwriteconfig5 (KDE), or set the proxy by hand to %s",
+			lookEnv(m.opts.Env, "XDG_CURRENT_DESKTOP"), t)
 	}
-	t := Target{Host: host, Port: port, Bypass: bypass}
 	ctx, cancel := m.ctx()
 	defer cancel()
 	unlock, err := m.lock()
@@ -245,7 +251,7 @@ func (m *Manager) On(host string, port int, bypass []string) error {
 		}
 		return err
 	}
-	m.log.Info("system proxy on", "target", fmt.Sprintf("%s:%d", host, port), "backends", m.Backends())
+	m.log.Info("system proxy on", "target", t.String(), "backends", m.Backends())
 	return nil
 }
 

@@ -98,7 +98,7 @@ func writeRaw(t *testing.T, name string, v rawValue) {
 	}
 }
 
-// proxyValues is the three values Sluice switches, as comparable text.
+// proxyValues is the values Sluice switches, as comparable text.
 func proxyValues(t *testing.T) string {
 	t.Helper()
 	var b strings.Builder
@@ -108,7 +108,7 @@ func proxyValues(t *testing.T) string {
 	return b.String()
 }
 
-// keepInternetSettings puts the three values back as they are now when t
+// keepInternetSettings puts the values Sluice switches back as they are now when t
 // ends, whatever the test did.
 func keepInternetSettings(t *testing.T) {
 	t.Helper()
@@ -200,6 +200,52 @@ func TestWindowsRegistryRestoresExactly(t *testing.T) {
 				if got := readRaw(t, name); got.String() != v.String() {
 					t.Errorf("after On, %s = %s, want %s", name, got, v)
 				}
+			}
+			if err := m.Off(); err != nil {
+				t.Fatal(err)
+			}
+			if got := proxyValues(t); got != prior {
+				t.Fatalf("after Off:\n%swant:\n%s", got, prior)
+			}
+		})
+	}
+}
+
+// [sysproxy] mode "pac" on the real registry: AutoConfigURL is Sluice's
+// PAC URL and the manual proxy is off; Off puts back the user's own PAC
+// URL, manual proxy and bypass list, or their absence, exactly.
+func TestWindowsRegistryPAC(t *testing.T) {
+	wintest.ScratchRegistry(t)
+	keepInternetSettings(t)
+	for _, c := range []struct {
+		name  string
+		prior map[string]rawValue
+	}{
+		{"user's own PAC URL", map[string]rawValue{
+			winEnable:   {typ: registry.DWORD, n: 1},
+			winServer:   {typ: registry.SZ, s: "corp.example:3128"},
+			winOverride: {typ: registry.EXPAND_SZ, s: "%USERDNSDOMAIN%;<local>"},
+			winAuto:     {typ: registry.SZ, s: userPAC},
+		}},
+		{"never set", map[string]rawValue{}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, name := range winValues {
+				writeRaw(t, name, c.prior[name])
+			}
+			prior := proxyValues(t)
+			m := newTestManager(t, Windows{Reg: openRegistry(t)})
+			if err := m.OnTarget(pacTarget); err != nil {
+				t.Fatal(err)
+			}
+			if got := readRaw(t, winAuto); got.String() != (rawValue{typ: registry.SZ, s: testPAC}).String() {
+				t.Errorf("after On, AutoConfigURL = %s", got)
+			}
+			if got := readRaw(t, winEnable); got.String() != (rawValue{typ: registry.DWORD, n: 0}).String() {
+				t.Errorf("after On, ProxyEnable = %s", got)
+			}
+			if st, err := m.Status(Target{}); err != nil || !st[0].PointsAtSluice {
+				t.Errorf("Status = %+v, %v", st, err)
 			}
 			if err := m.Off(); err != nil {
 				t.Fatal(err)

@@ -3,7 +3,9 @@ package sysproxy
 import (
 	"context"
 	"maps"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -17,6 +19,21 @@ type Target struct {
 	// CIDR ranges that go direct, in the portable form of config.toml;
 	// each backend translates it into its own syntax. Nil means none.
 	Bypass []string `json:"bypass,omitempty"`
+	// PAC, when not empty, is the URL of a proxy auto-config file
+	// ("http://127.0.0.1:8877/proxy.pac"): the system is pointed at it
+	// (automatic configuration) instead of at Host and Port, and Bypass
+	// is left to the file. Each backend's Want then turns its manual
+	// proxy off, and in manual mode turns any auto-config off, so the one
+	// Sluice set is the one in effect; Off puts both back.
+	PAC string `json:"pac,omitempty"`
+}
+
+// String is the target as logs show it: the PAC URL or host:port.
+func (t Target) String() string {
+	if t.PAC != "" {
+		return t.PAC
+	}
+	return net.JoinHostPort(t.Host, strconv.Itoa(t.Port))
 }
 
 // Value is one setting as a backend stores it.
@@ -74,7 +91,8 @@ type Backend interface {
 	// Write sets every name in s to its value, deleting those marked
 	// Absent, and tells running programs the settings changed.
 	Write(ctx context.Context, s Settings) error
-	// PointsAt reports whether cur sends web traffic to t's host and port.
+	// PointsAt reports whether cur sends web traffic to t: to its host
+	// and port, or, when t.PAC is set, to that auto-config URL.
 	PointsAt(cur Settings, t Target) bool
 }
 

@@ -11,14 +11,15 @@ import (
 // Windows keeps the per-user proxy in the registry key
 // HKCU\Software\Microsoft\Windows\CurrentVersion\Internet Settings, which
 // WinINet, WinHTTP's IE-proxy import, Edge, Chrome and .NET read. Sluice
-// touches three values there and then tells WinINet to reload them.
+// touches four values there and then tells WinINet to reload them.
 const (
 	winEnable   = "ProxyEnable"   // DWORD, 1 uses ProxyServer
 	winServer   = "ProxyServer"   // "host:port", or "http=host:port;https=..."
 	winOverride = "ProxyOverride" // ";"-separated bypass patterns
+	winAuto     = "AutoConfigURL" // a PAC URL; when set, WinINet uses it before ProxyServer
 )
 
-var winValues = []string{winOverride, winServer, winEnable}
+var winValues = []string{winOverride, winServer, winAuto, winEnable}
 
 // Registry value kinds as Value.Kind names them.
 const (
@@ -65,12 +66,21 @@ func (w Windows) Read(context.Context) (Settings, error) {
 }
 
 // Want enables one proxy for every protocol at t, with the bypass list in
-// WinINet's syntax.
+// WinINet's syntax, and removes any AutoConfigURL, which WinINet would use
+// first; or, for a PAC target, sets AutoConfigURL and disables the manual
+// proxy.
 func (Windows) Want(_ Settings, t Target) Settings {
+	if t.PAC != "" {
+		return Settings{
+			winEnable: {V: "0", Kind: KindDWORD},
+			winAuto:   {V: t.PAC, Kind: KindString},
+		}
+	}
 	return Settings{
 		winEnable:   {V: "1", Kind: KindDWORD},
 		winServer:   {V: net.JoinHostPort(t.Host, strconv.Itoa(t.Port)), Kind: KindString},
 		winOverride: {V: winBypass(t.Bypass), Kind: KindString},
+		winAuto:     {Absent: true},
 	}
 }
 
@@ -102,8 +112,12 @@ func (w Windows) Write(_ context.Context, s Settings) error {
 	return nil
 }
 
-// PointsAt is true when the proxy is enabled and HTTP and HTTPS go to t.
+// PointsAt is true when the proxy is enabled and HTTP and HTTPS go to t,
+// or for a PAC target when AutoConfigURL is t.PAC.
 func (Windows) PointsAt(cur Settings, t Target) bool {
+	if t.PAC != "" {
+		return !cur[winAuto].Absent && cur[winAuto].V == t.PAC
+	}
 	if cur[winEnable].V != "1" {
 		return false
 	}

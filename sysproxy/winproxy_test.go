@@ -58,6 +58,7 @@ const winOverrideWant = "localhost;127.*;[::1];*.local;10.*;" +
 var winOnOps = []string{
 	`set ProxyOverride sz "` + winOverrideWant + `"`,
 	`set ProxyServer sz "127.0.0.1:8877"`,
+	"delete AutoConfigURL", // WinINet would use it before ProxyServer
 	`set ProxyEnable dword "1"`,
 	"notify",
 }
@@ -79,6 +80,7 @@ func TestWindowsOnOffFromNoProxy(t *testing.T) {
 		`set ProxyEnable dword "0"`,
 		"delete ProxyOverride",
 		"delete ProxyServer",
+		"delete AutoConfigURL",
 		"notify",
 	})
 	if !maps.Equal(reg.values, before) {
@@ -116,6 +118,7 @@ func TestWindowsRestoreCorporateProxy(t *testing.T) {
 	assertCommands(t, "Restore", reg.takeOps(), []string{
 		`set ProxyOverride expand_sz "*.corp.example;<local>"`,
 		`set ProxyServer sz "http=corp.example:3128;https=corp.example:3128"`,
+		"delete AutoConfigURL",
 		`set ProxyEnable dword "1"`,
 		"notify",
 	})
@@ -135,6 +138,70 @@ func TestWindowsNotifyFailureIsOnlyAWarning(t *testing.T) {
 	}
 	if len(reg.values) != 0 {
 		t.Fatalf("after Off: %v, want no values", reg.values)
+	}
+}
+
+// TestWindowsPAC points WinINet at Sluice's PAC URL over a user's own PAC
+// URL and manual proxy, and puts both back exactly.
+func TestWindowsPAC(t *testing.T) {
+	const pac = "http://127.0.0.1:8877/proxy.pac"
+	user := map[string]Value{
+		winEnable:   {V: "1", Kind: KindDWORD},
+		winServer:   {V: "corp.example:3128", Kind: KindString},
+		winOverride: {V: "*.corp.example;<local>", Kind: KindExpandSZ},
+		winAuto:     {V: "http://wpad.corp.example/wpad.dat", Kind: KindString},
+	}
+	reg := &fakeRegistry{values: maps.Clone(user)}
+	m := newTestManager(t, Windows{Reg: reg})
+	tg := Target{Host: "127.0.0.1", Port: 8877, PAC: pac}
+	if err := m.OnTarget(tg); err != nil {
+		t.Fatal(err)
+	}
+	assertCommands(t, "On", reg.takeOps(), []string{
+		`set ProxyEnable dword "0"`,
+		`set AutoConfigURL sz "` + pac + `"`,
+		"notify",
+	})
+	st, err := m.Status(Target{})
+	if err != nil || !st[0].PointsAtSluice {
+		t.Fatalf("Status after On with a PAC URL = %+v, %v", st, err)
+	}
+	if (Windows{}).PointsAt(st[0].Current, Target{Host: "127.0.0.1", Port: 8877}) {
+		t.Error("PAC settings taken for the manual proxy")
+	}
+	if err := m.Off(); err != nil {
+		t.Fatal(err)
+	}
+	assertCommands(t, "Off", reg.takeOps(), []string{
+		`set ProxyOverride expand_sz "*.corp.example;<local>"`,
+		`set ProxyServer sz "corp.example:3128"`,
+		`set AutoConfigURL sz "http://wpad.corp.example/wpad.dat"`,
+		`set ProxyEnable dword "1"`,
+		"notify",
+	})
+	if !maps.Equal(reg.values, user) {
+		t.Fatalf("after Off: %v, want %v", reg.values, user)
+	}
+
+	// From no proxy at all: Off deletes what Sluice added.
+	reg = &fakeRegistry{values: map[string]Value{}}
+	m = newTestManager(t, Windows{Reg: reg})
+	if err := m.OnTarget(tg); err != nil {
+		t.Fatal(err)
+	}
+	reg.takeOps()
+	if err := m.Off(); err != nil {
+		t.Fatal(err)
+	}
+	assertCommands(t, "Off", reg.takeOps(), []string{
+		"delete ProxyEnable",
+		"delete ProxyOverride",
+		"delete ProxyServer",
+		"delete AutoConfigURL",
+		"notify",
+	})
+	if len(reg.values) != 0 {
+		t.Fatalf("after Off: %v, want none", reg.values)
 	}
 }
 

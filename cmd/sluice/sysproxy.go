@@ -68,15 +68,15 @@ func sysproxyOn(args []string) error {
 	if err != nil {
 		return err
 	}
-	host, port, err := app.SystemProxyTarget(cfg.Proxy.Listen)
+	t, err := app.SystemProxyTargetFor(cfg, cfg.Proxy.Listen)
 	if err != nil {
 		return err
 	}
-	if err := m.On(host, port, cfg.SysProxy.Bypass); err != nil {
+	if err := m.OnTarget(t); err != nil {
 		return err
 	}
-	addr := net.JoinHostPort(host, strconv.Itoa(port))
-	fmt.Printf("system proxy points at %s (%s)\nput back what was there with: sluice sysproxy off\n", addr, strings.Join(m.Backends(), ", "))
+	addr := net.JoinHostPort(t.Host, strconv.Itoa(t.Port))
+	fmt.Printf("system proxy points at %s (%s)\nput back what was there with: sluice sysproxy off\n", t, strings.Join(m.Backends(), ", "))
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err != nil {
 		fmt.Printf("warning: nothing listens on %s yet, so web traffic fails until you start Sluice: sluice run --headless\n", addr)
 	} else {
@@ -216,7 +216,7 @@ func watchdog(m *sysproxy.Manager, pid int) error {
 func printStatus(m *sysproxy.Manager, path string) error {
 	var t sysproxy.Target
 	if cfg, err := configFor(path, "[proxy] listen"); err == nil {
-		t.Host, t.Port, _ = app.SystemProxyTarget(cfg.Proxy.Listen)
+		t, _ = app.SystemProxyTargetFor(cfg, cfg.Proxy.Listen)
 	}
 	st, err := m.Status(t)
 	if err != nil {
