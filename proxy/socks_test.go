@@ -710,3 +710,51 @@ func newUnstartedOn(ln net.Listener, h http.Handler) *httptest.Server {
 	s.Listener = ln
 	return s
 }
+
+// TestSOCKSRouted: SOCKS5 tunnels go as the router says, as CONNECT
+// does: a blocked destination is "not allowed by ruleset", a group with
+// every member down a general failure, and a routed one goes through the
+// upstream proxy (here a Go HTTP parent, by CONNECT), which sees it.
+func TestSOCKSRouted(t *testing.T) {
+	o := helloOrigin(t)
+	gp := startGoParent(t, false, "")
+	up, reps := testUpstream(t, "corp", gp.URL)
+	router := routerFunc(func(host, port []byte) Route {
+		switch string(host) {
+		case "ads.example":
+			return Route{Block: "blocked by rule 0", Rule: 0}
+		case "work.example":
+			return Route{Down: "work", Rule: 1}
+		}
+		return Route{Upstream: up, Rule: 2}
+	})
+	log := &accessLog{}
+	p := startProxy(t, Config{Router: router, Access: log})
+	for host, want := range map[string]byte{"ads.example:443": repNotAllowed, "work.example:443": repFailure} {
+		if rep, _ := dialSOCKS(t, p.addr).connectTo(host); rep != want {
+			t.Errorf("SOCKS CONNECT %s: reply %d, want %d", host, rep, want)
+		}
+	}
+	sc := dialSOCKS(t, p.addr)
+	if rep, _ := sc.connectTo(o.hostPort()); rep != repSucceeded {
+		t.Fatalf("SOCKS CONNECT through the parent: reply %d", rep)
+	}
+	if code, body := sc.get(o.hostPort()); code != 200 || !strings.HasPrefix(body, "hello from") {
+		t.Fatalf("through the parent: %d %q", code, body)
+	}
+	if seen := gp.requests(); len(seen) != 1 || !strings.HasPrefix(seen[0], "CONNECT "+o.hostPort()) {
+		t.Errorf("the parent saw %q, want one CONNECT %s", seen, o.hostPort())
+	}
+	if reps.ok.Load() != 1 {
+		t.Errorf("the upstream heard %d successes, want 1", reps.ok.Load())
+	}
+	sc.c.Close() // the record comes when the tunnel ends
+	waitFor(t, "the tunnel's access record", func() bool {
+		for _, r := range log.records() {
+			if r.Method == "SOCKS5" && r.Upstream == "corp" {
+				return true
+			}
+		}
+		return false
+	})
+}
