@@ -71,6 +71,7 @@ type result struct {
 	reused    bool
 	dnsCached bool
 	tunnel    bool
+	inspected bool
 }
 
 // serve runs one client connection, which holds a slot, from accept to

@@ -32,6 +32,11 @@ func (cc *clientConn) connect(cfg *Config) bool {
 		cc.fail(http.StatusLoopDetected, stats.ErrLoop, "the request is addressed to Sluice itself", false)
 		return false
 	}
+	// Only this machine's clients are inspected: the inspector's shared
+	// pool cannot apply checkReached's per-client destination rules.
+	if cfg.Inspect != nil && cc.loopback && cfg.Inspect.Match(string(req.host)) {
+		return cc.inspect(cfg)
+	}
 	cc.key = appendKey(cc.key[:0], req.host, req.port)
 	up, cached, err := cc.s.dial(cfg, string(cc.key))
 	if err == nil {

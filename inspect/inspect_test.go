@@ -1,0 +1,262 @@
+package inspect
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// protoOrigin answers with the protocol the request reached it over.
+func protoOrigin(t testing.TB, ca *testCA) (string, func() []string) {
+	var mu = make(chan struct{}, 1)
+	var seen []string
+	o := startOrigin(t, ca, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu <- struct{}{}
+		seen = append(seen, r.Proto)
+		<-mu
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintf(w, "origin says hello over %s to %s%s", r.Proto, r.Host, r.URL.Path)
+	}))
+	return portOf(t, o), func() []string {
+		mu <- struct{}{}
+		defer func() { <-mu }()
+		return append([]string(nil), seen...)
+	}
+}
+
+// TestCurlThroughInspection: curl trusting only Sluice's CA gets the
+// origin's content over HTTP/1.1 and HTTP/2 on the client leg, the
+// origin sees HTTP/2 on the upstream leg, and the access records show
+// each exchange with its full URL and both legs' protocols.
+func TestCurlThroughInspection(t *testing.T) {
+	ca := newTestCA(t, "origin CA")
+	port, seen := protoOrigin(t, ca)
+	r := startRig(t, Config{Hosts: []string{"inspected.test"}, HTTP2: true}, ca)
+	u := "https://inspected.test:" + port + "/page"
+
+	for _, tc := range []struct {
+		flag, alpn, proto string
+	}{
+		{"--http1.1", "ALPN: server accepted http/1.1", "HTTP/1.1"},
+		{"--http2", "ALPN: server accepted h2", "HTTP/2.0"},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			stdout, stderr, err := r.curl(t, "-v", tc.flag, "--cacert", r.caFile, u)
+			if err != nil {
+				t.Fatalf("curl: %v\n%s", err, stderr)
+			}
+			if want := "origin says hello over HTTP/2.0 to inspected.test:" + port + "/page"; stdout != want {
+				t.Errorf("got %q, want %q", stdout, want)
+			}
+			if !strings.Contains(stderr, tc.alpn) {
+				t.Errorf("curl -v does not show %q:\n%s", tc.alpn, stderr)
+			}
+			if !strings.Contains(stderr, "Sluice inspection CA") {
+				t.Errorf("curl -v does not show Sluice's CA as the issuer:\n%s", stderr)
+			}
+			recs := r.access.inspected()
+			if len(recs) == 0 {
+				t.Fatal("no access record for the inspected exchange")
+			}
+			rec := recs[len(recs)-1]
+			if rec.Method != "GET" || rec.Host != "inspected.test" || rec.Port != port || rec.Path != "/page" || rec.Status != 200 ||
+				!rec.Inspected || rec.ClientProto != tc.proto || rec.UpstreamProto != "HTTP/2.0" || rec.BytesOut != int64(len(stdout)) {
+				t.Errorf("access record %+v", rec)
+			}
+		})
+	}
+	for _, p := range seen() {
+		if p != "HTTP/2.0" {
+			t.Errorf("the origin saw %s on the upstream leg, want HTTP/2.0 (all: %v)", p, seen())
+		}
+	}
+	snap := r.srv.Stats().Snapshot()
+	if snap.Requests < 2 {
+		t.Errorf("/stats counts %d requests, want the 2 inspected exchanges", snap.Requests)
+	}
+}
+
+// TestHTTP2Off: with http2 = false neither leg offers h2.
+func TestHTTP2Off(t *testing.T) {
+	ca := newTestCA(t, "origin CA")
+	port, seen := protoOrigin(t, ca)
+	r := startRig(t, Config{Hosts: []string{"inspected.test"}, HTTP2: false}, ca)
+	stdout, stderr, err := r.curl(t, "-v", "--http2", "--cacert", r.caFile, "https://inspected.test:"+port+"/")
+	if err != nil {
+		t.Fatalf("curl: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr, "ALPN: server accepted http/1.1") {
+		t.Errorf("client leg was not HTTP/1.1:\n%s", stderr)
+	}
+	if !strings.Contains(stdout, "over HTTP/1.1") || len(seen()) != 1 {
+		t.Errorf("upstream leg: %q", stdout)
+	}
+}
+
+// TestNotMatchedStaysBlind: a host not listed, or listed and excluded,
+// is a blind tunnel: the client sees the origin's own certificate and
+// Sluice makes no leaf.
+func TestNotMatchedStaysBlind(t *testing.T) {
+	ca := newTestCA(t, "origin CA")
+	port, _ := protoOrigin(t, ca)
+	r := startRig(t, Config{Hosts: []string{"inspected.test", "*.test"}, Exclude: []string{"blind.test"}, HTTP2: true}, ca)
+	resp, err := r.client(t, true, ca.pool()).Get("https://blind.test:" + port + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	if got := resp.TLS.PeerCertificates[0].Issuer.CommonName; got != "origin CA" {
+		t.Errorf("client saw a certificate issued by %q, want the origin's own (origin CA)", got)
+	}
+	if n := r.in.LeavesMade(); n != 0 {
+		t.Errorf("%d leaves made for a blind tunnel", n)
+	}
+	// The same origin under a matched name is inspected.
+	resp, err = r.client(t, true, nil).Get("https://other.test:" + port + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	if got := resp.TLS.PeerCertificates[0].Issuer.CommonName; !strings.HasPrefix(got, "Sluice inspection CA") {
+		t.Errorf("*.test host: issuer %q, want Sluice's CA", got)
+	}
+}
+
+// TestBadOriginCertificate: an origin whose certificate does not verify
+// gets the client a 502 saying why, never the origin's answer.
+func TestBadOriginCertificate(t *testing.T) {
+	ca := newTestCA(t, "origin CA")
+	rogue := newTestCA(t, "rogue CA")
+	o := startOrigin(t, rogue, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "secret the client must not get")
+	}))
+	r := startRig(t, Config{Hosts: []string{"inspected.test"}, HTTP2: true}, ca)
+	stdout, stderr, err := r.curl(t, "-v", "--cacert", r.caFile, "https://inspected.test:"+portOf(t, o)+"/")
+	if err != nil {
+		t.Fatalf("curl: %v\n%s", err, stderr)
+	}
+	if !contains(stderr, "< HTTP/2 502", "proxy-status: sluice; error=tls_certificate_error") {
+		t.Errorf("curl -v:\n%s", stderr)
+	}
+	if !contains(stdout, "failed verification", "certificate signed by unknown authority") || strings.Contains(stdout, "secret") {
+		t.Errorf("body %q", stdout)
+	}
+	recs := r.access.inspected()
+	if len(recs) != 1 || recs[0].Status != 502 || recs[0].Err.String() != "upstream" {
+		t.Errorf("records %+v", recs)
+	}
+}
+
+// TestWebSocketThroughInspection: an Upgrade over HTTP/1.1 to an
+// inspected host becomes a two-way tunnel.
+func TestWebSocketThroughInspection(t *testing.T) {
+	ca := newTestCA(t, "origin CA")
+	up := websocket.Upgrader{}
+	o := startOrigin(t, ca, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			mt, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			c.WriteMessage(mt, append([]byte("echo "), msg...))
+		}
+	}))
+	r := startRig(t, Config{Hosts: []string{"inspected.test"}, HTTP2: true}, ca)
+	d := websocket.Dialer{Proxy: r.client(t, false, nil).Transport.(*http.Transport).Proxy, TLSClientConfig: r.client(t, false, nil).Transport.(*http.Transport).TLSClientConfig}
+	c, _, err := d.Dial("wss://inspected.test:"+portOf(t, o)+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		msg := fmt.Sprintf("hello %d", i)
+		if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		_, got, err := c.ReadMessage()
+		if err != nil || string(got) != "echo "+msg {
+			t.Fatalf("got %q, %v", got, err)
+		}
+	}
+	c.Close()
+	waitFor(t, "the upgrade's record", func() bool {
+		recs := r.access.inspected()
+		return len(recs) == 1 && recs[0].Status == 101 && recs[0].Tunnel
+	})
+}
+
+// TestSSEThroughInspection: each event reaches the client as the origin
+// flushes it, over both client-leg protocols. The origin sends the
+// second event only after the client has read the first, so a proxy that
+// buffers would never deliver it.
+func TestSSEThroughInspection(t *testing.T) {
+	ca := newTestCA(t, "origin CA")
+	got1 := make(chan struct{}, 2)
+	o := startOrigin(t, ca, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: one\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-got1:
+		case <-time.After(10 * time.Second):
+			return
+		}
+		io.WriteString(w, "data: two\n\n")
+	}))
+	r := startRig(t, Config{Hosts: []string{"inspected.test"}, HTTP2: true}, ca)
+	for _, h2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("h2=%v", h2), func(t *testing.T) {
+			resp, err := r.client(t, h2, nil).Get("https://inspected.test:" + portOf(t, o) + "/events")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			br := bufio.NewReader(resp.Body)
+			line, err := br.ReadString('\n')
+			if err != nil || line != "data: one\n" {
+				t.Fatalf("first event: %q, %v", line, err)
+			}
+			got1 <- struct{}{}
+			rest, _ := io.ReadAll(br)
+			if string(rest) != "\ndata: two\n\n" {
+				t.Errorf("rest %q", rest)
+			}
+		})
+	}
+}
+
+// TestClientWithoutTheCA: a client that does not trust Sluice's CA
+// fails its handshake; nothing reaches the origin.
+func TestClientWithoutTheCA(t *testing.T) {
+	ca := newTestCA(t, "origin CA")
+	port, seen := protoOrigin(t, ca)
+	r := startRig(t, Config{Hosts: []string{"inspected.test"}, HTTP2: true}, ca)
+	_, err := r.client(t, true, ca.pool()).Get("https://inspected.test:" + port + "/")
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("got %v, want a certificate error", err)
+	}
+	if len(seen()) != 0 {
+		t.Errorf("the origin got %d requests", len(seen()))
+	}
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
