@@ -59,13 +59,8 @@ func NewCaptures(dir, version string, bodyMax int64) *Captures {
 }
 
 // SetBodyMax sets how many bytes of each body a capture keeps (for
-// captures started after). Zero means DefaultCaptureBodyMax.
-func (cs *Captures) SetBodyMax(n int64) {
-	if n <= 0 {
-		n = DefaultCaptureBodyMax
-	}
-	cs.bodyMax.Store(n)
-}
+// captures started after); 0 keeps none.
+func (cs *Captures) SetBodyMax(n int64) { cs.bodyMax.Store(max(n, 0)) }
 
 // CaptureInfo describes a capture, as the /capture endpoints answer.
 type CaptureInfo struct {
@@ -166,6 +161,13 @@ func (cs *Captures) Stop(id string) (CaptureInfo, error) {
 	cs.mu.Unlock()
 	<-c.done
 	return c.info(false), c.err
+}
+
+// Close ends a running capture, completing its file.
+func (cs *Captures) Close() {
+	if c := cs.cur.Load(); c != nil {
+		cs.Stop(c.id)
+	}
 }
 
 func (c *capture) info(running bool) CaptureInfo {

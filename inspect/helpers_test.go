@@ -157,7 +157,7 @@ func startRig(t testing.TB, cfg Config, originCA *testCA) *rig {
 		cfg.RootCAs = originCA.pool()
 	}
 	if cfg.Capture == nil {
-		cfg.Capture = NewCaptures(filepath.Join(dir, "captures"), "test", 0)
+		cfg.Capture = NewCaptures(filepath.Join(dir, "captures"), "test", DefaultCaptureBodyMax)
 	}
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	in, err := New(cfg)
