@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"net"
 	"net/http"
 	"os"
@@ -398,8 +397,8 @@ func truncNote(truncated bool, kept int, total int64) string {
 }
 
 // Handler serves the capture endpoints on the proxy port (loopback
-// clients only, as every local endpoint): POST /capture/start with form
-// values host and duration, POST /capture/stop with id. Each answers a
+// clients only, as every local endpoint): POST /capture/start?host=&duration=,
+// POST /capture/stop?id=. Each answers a
 // CaptureInfo in JSON. Both need the header X-Sluice-Capture, which a
 // web page cannot send to another origin without a CORS preflight
 // Sluice never answers.
@@ -447,12 +446,6 @@ func captureHeader(w http.ResponseWriter, r *http.Request) bool {
 	if r.Header.Get("X-Sluice-Capture") == "" {
 		http.Error(w, "the capture endpoints need an X-Sluice-Capture header (use `sluice capture`)", http.StatusForbidden)
 		return false
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, _ := mime.ParseMediaType(ct); mt != "application/x-www-form-urlencoded" {
-			http.Error(w, "send the values as a form or in the query", http.StatusUnsupportedMediaType)
-			return false
-		}
 	}
 	return true
 }
