@@ -54,23 +54,28 @@ func cmdCapture(args []string) error {
 	base := strings.TrimSuffix(statsURL(cfg.Proxy.Listen), "/stats")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	return runCapture(ctx, base, out, *host, *dur)
+}
 
-	info, err := capturePost(base+"/capture/start", url.Values{"host": {*host}, "duration": {dur.String()}})
+// runCapture captures through the instance at base ("http://host:port")
+// into out until d passes (0: no limit) or ctx ends.
+func runCapture(ctx context.Context, base, out, host string, d time.Duration) error {
+	info, err := capturePost(base+"/capture/start", url.Values{"host": {host}, "duration": {d.String()}})
 	if err != nil {
 		return err
 	}
 	what := "every host"
-	if *host != "" {
-		what = *host
+	if host != "" {
+		what = host
 	}
 	until := "Ctrl-C"
-	if *dur > 0 {
-		until = dur.String() + " or Ctrl-C"
+	if d > 0 {
+		until = d.String() + " or Ctrl-C"
 	}
 	fmt.Fprintf(os.Stderr, "capturing exchanges with %s until %s\n", what, until)
 	var timeout <-chan time.Time
-	if *dur > 0 {
-		t := time.NewTimer(*dur)
+	if d > 0 {
+		t := time.NewTimer(d)
 		defer t.Stop()
 		timeout = t.C
 	}
