@@ -35,6 +35,9 @@ func (a *accessLog) LogAccess(rec *proxy.AccessRecord) { a.s.put(rec) }
 //	dns_cached  the upstream name was answered from the DNS cache
 //	tunnel      the record is for a CONNECT or Upgrade tunnel
 //	error       why it failed (a stats.ErrKind name), "none" if it did not
+//	inspected   only when true: a decrypted CONNECT or an exchange in one
+//	client_proto, upstream_proto
+//	            only for inspected exchanges: HTTP/1.1 or HTTP/2.0 per leg
 //
 // tc caches the formatted time between records; nil formats it in full.
 func formatAccess(buf []byte, rec *proxy.AccessRecord, json bool, tc *timeCache) []byte {
@@ -56,6 +59,13 @@ func formatAccess(buf []byte, rec *proxy.AccessRecord, json bool, tc *timeCache)
 	w.bool("dns_cached", rec.DNSCached)
 	w.bool("tunnel", rec.Tunnel)
 	w.str("error", rec.Err.String())
+	if rec.Inspected {
+		w.bool("inspected", true)
+		if rec.ClientProto != "" {
+			w.str("client_proto", rec.ClientProto)
+			w.str("upstream_proto", rec.UpstreamProto)
+		}
+	}
 	return w.end()
 }
 
