@@ -64,6 +64,7 @@ func (a *App) newInspector(cfg *Config, up *upstream) (*inspect.Inspector, error
 		IdleConnTimeout:       p.PoolIdleTimeout.Duration,
 		MaxIdlePerHost:        p.PoolMaxIdlePerHost,
 		MaxHeaderBytes:        p.MaxHeaderBytes,
+		BodyTimeout:           p.BodyTimeout.Duration,
 		Capture:               a.captures,
 		Logger:                a.log,
 	})

@@ -30,6 +30,8 @@ type exchange struct {
 	upProto  string
 	in, out  atomic.Int64 // body bytes from and to the client
 	err      stats.ErrKind
+	// writeErr is the first failed write to the client.
+	writeErr error
 	// xff is the client's own X-Forwarded-For, which the origin gets
 	// as sent (ReverseProxy would add the client's address).
 	xff []string
@@ -86,10 +88,16 @@ func (in *Inspector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		p := recover()
 		if p != nil && ex.err == stats.ErrNone {
-			// ReverseProxy aborts a response whose copy failed.
-			ex.err = stats.ErrUpstream
-			if r.Context().Err() != nil {
+			// ReverseProxy aborts a response whose copy failed: on the
+			// client's side if a write to it failed, else the origin's.
+			var ne net.Error
+			switch {
+			case errors.As(ex.writeErr, &ne) && ne.Timeout():
+				ex.err = stats.ErrClientTimeout
+			case ex.writeErr != nil || r.Context().Err() != nil:
 				ex.err = stats.ErrClientAbort
+			default:
+				ex.err = stats.ErrUpstream
 			}
 		}
 		in.finish(ex, r)
@@ -231,6 +239,9 @@ func (w *recordWriter) Write(p []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(p)
 	w.ex.out.Add(int64(n))
+	if err != nil && w.ex.writeErr == nil {
+		w.ex.writeErr = err
+	}
 	if w.ex.capture != nil {
 		w.ex.respBody.write(p[:n])
 	}

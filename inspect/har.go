@@ -164,6 +164,9 @@ func (cs *Captures) Stop(id string) (CaptureInfo, error) {
 
 // Close ends a running capture, completing its file.
 func (cs *Captures) Close() {
+	if cs == nil {
+		return
+	}
 	if c := cs.cur.Load(); c != nil {
 		cs.Stop(c.id)
 	}

@@ -2,8 +2,10 @@ package inspect
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -258,5 +260,42 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestStalledClientIsCut: a client that stops reading a download is cut
+// off after body_timeout, and the record says the client stalled.
+func TestStalledClientIsCut(t *testing.T) {
+	ca := newTestCA(t, "origin CA")
+	chunk := make([]byte, 64<<10)
+	o := startOrigin(t, ca, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for range 4096 { // 256 MiB, far more than socket buffers hold
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	r := startRig(t, Config{Hosts: []string{"inspected.test"}, BodyTimeout: 300 * time.Millisecond}, ca)
+	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	port := portOf(t, o)
+	fmt.Fprintf(c, "CONNECT inspected.test:%s HTTP/1.1\r\nHost: inspected.test:%s\r\n\r\n", port, port)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %v %v", resp, err)
+	}
+	tc := tls.Client(c, &tls.Config{ServerName: "inspected.test", RootCAs: r.caPool, NextProtos: []string{"http/1.1"}})
+	fmt.Fprintf(tc, "GET /big HTTP/1.1\r\nHost: inspected.test\r\n\r\n")
+	// Read nothing more.
+	waitFor(t, "the stalled exchange's record", func() bool {
+		recs := r.access.inspected()
+		return len(recs) == 1
+	})
+	if rec := r.access.inspected()[0]; rec.Err.String() != "client_timeout" || rec.Status != 200 {
+		t.Errorf("record %+v, want status 200 and error client_timeout", rec)
 	}
 }

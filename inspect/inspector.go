@@ -68,6 +68,10 @@ type Config struct {
 	// MaxHeaderBytes bounds a request head from a client. Zero means
 	// net/http's 1 MB.
 	MaxHeaderBytes int
+	// BodyTimeout closes a client connection when a write to it makes no
+	// progress for this long (the client stopped reading), as the
+	// relay's body_timeout does. Zero means 30s.
+	BodyTimeout time.Duration
 	// Capture receives exchanges while a HAR capture runs. Nil means
 	// none are captured.
 	Capture *Captures
@@ -123,6 +127,7 @@ func New(cfg Config) (*Inspector, error) {
 	setDur(&cfg.ConnectTimeout, 10*time.Second)
 	setDur(&cfg.ResponseHeaderTimeout, defaultTimeout)
 	setDur(&cfg.IdleConnTimeout, defaultTimeout)
+	setDur(&cfg.BodyTimeout, 30*time.Second)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -206,7 +211,7 @@ func (in *Inspector) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 // then its requests through the shared server. It returns when the
 // client connection is closed.
 func (in *Inspector) Inspect(t *proxy.InspectedTunnel) {
-	c := &tunnelConn{Conn: t.Conn, t: t, closed: make(chan struct{})}
+	c := &tunnelConn{Conn: t.Conn, t: t, closed: make(chan struct{}), writeTimeout: in.cfg.BodyTimeout}
 	tc := tls.Server(c, in.tls)
 	ctx, cancel := context.WithTimeout(context.Background(), defaultHandshakeTimeout)
 	err := tc.HandshakeContext(ctx)
@@ -241,12 +246,22 @@ func (in *Inspector) Close() error {
 }
 
 // tunnelConn is an inspected client connection: it carries its tunnel
-// to the handler and tells Inspect when the server closed it.
+// to the handler, bounds each write, and tells Inspect when the server
+// closed it.
 type tunnelConn struct {
 	net.Conn
-	t      *proxy.InspectedTunnel
-	once   sync.Once
-	closed chan struct{}
+	t            *proxy.InspectedTunnel
+	writeTimeout time.Duration
+	once         sync.Once
+	closed       chan struct{}
+}
+
+// Write fails when the client takes nothing for writeTimeout, so a
+// client that stopped reading does not hold an exchange for ever. (The
+// runtime's poller keeps the deadline: no system call per write.)
+func (c *tunnelConn) Write(p []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	return c.Conn.Write(p)
 }
 
 func (c *tunnelConn) Close() error {
