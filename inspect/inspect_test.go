@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -297,5 +298,27 @@ func TestStalledClientIsCut(t *testing.T) {
 	})
 	if rec := r.access.inspected()[0]; rec.Err.String() != "client_timeout" || rec.Status != 200 {
 		t.Errorf("record %+v, want status 200 and error client_timeout", rec)
+	}
+}
+
+// TestDialAfter200: an inspected CONNECT is answered before the origin
+// is dialled (the inspector dials it per request), so an origin that is
+// down shows as a 502 to the decrypted request, saying why.
+func TestDialAfter200(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close() // nothing listens there now
+	r := startRig(t, Config{Hosts: []string{"inspected.test"}, HTTP2: true}, newTestCA(t, "origin CA"))
+	resp, err := r.client(t, true, nil).Get("https://inspected.test:" + port + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readAll(t, resp)
+	if resp.StatusCode != 502 || !strings.Contains(resp.Header.Get("Proxy-Status"), "error=connection_refused") ||
+		!strings.Contains(body, "cannot connect to inspected.test:"+port) {
+		t.Errorf("%d %q %q", resp.StatusCode, resp.Header.Get("Proxy-Status"), body)
 	}
 }
