@@ -80,8 +80,8 @@ func TestCurlThroughInspection(t *testing.T) {
 		}
 	}
 	snap := r.srv.Stats().Snapshot()
-	if snap.Requests < 2 {
-		t.Errorf("/stats counts %d requests, want the 2 inspected exchanges", snap.Requests)
+	if snap.Requests < 2 || snap.Inspected != 2 {
+		t.Errorf("/stats counts %d requests, %d inspected, want the 2 inspected exchanges", snap.Requests, snap.Inspected)
 	}
 }
 

@@ -64,7 +64,7 @@ func (cc *clientConn) inspect(cfg *Config) bool {
 		LogQuery: cfg.LogQuery,
 		Record: func(rec *AccessRecord) {
 			s.stats.Request(&stats.Sample{Status: rec.Status, BytesIn: rec.BytesIn, BytesOut: rec.BytesOut,
-				Duration: rec.Duration, TTFB: rec.TTFB, Err: rec.Err})
+				Duration: rec.Duration, TTFB: rec.TTFB, Err: rec.Err, Inspected: true})
 			if access != nil {
 				access.LogAccess(rec)
 			}
