@@ -84,7 +84,7 @@ func (in *Inspector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &countBody{ReadCloser: r.Body, ex: ex}
 	}
-	rw := &recordWriter{ResponseWriter: w, ex: ex}
+	rw := &recordWriter{ResponseWriter: w, ex: ex, rc: http.NewResponseController(w), timeout: in.cfg.BodyTimeout}
 	defer func() {
 		p := recover()
 		if p != nil && ex.err == stats.ErrNone {
@@ -216,11 +216,16 @@ func innermost(err error) string {
 	}
 }
 
-// recordWriter counts what goes to the client and keeps what a capture
-// needs. Flush and Unwrap keep streaming and upgrades working through it.
+// recordWriter counts what goes to the client, keeps what a capture
+// needs, and bounds each write by body_timeout: on HTTP/2 a client that
+// stops reading stalls a handler on flow control, which no connection
+// deadline sees, so the stream's own write deadline resets it. Flush and
+// Unwrap keep streaming and upgrades working through it.
 type recordWriter struct {
 	http.ResponseWriter
-	ex *exchange
+	ex      *exchange
+	rc      *http.ResponseController
+	timeout time.Duration
 }
 
 func (w *recordWriter) WriteHeader(code int) {
@@ -237,6 +242,7 @@ func (w *recordWriter) Write(p []byte) (int, error) {
 	if w.ex.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
+	w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
 	n, err := w.ResponseWriter.Write(p)
 	w.ex.out.Add(int64(n))
 	if err != nil && w.ex.writeErr == nil {

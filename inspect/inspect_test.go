@@ -299,6 +299,21 @@ func TestStalledClientIsCut(t *testing.T) {
 	if rec := r.access.inspected()[0]; rec.Err.String() != "client_timeout" || rec.Status != 200 {
 		t.Errorf("record %+v, want status 200 and error client_timeout", rec)
 	}
+
+	// Over HTTP/2 the stall is on flow control, not the connection.
+	r2 := startRig(t, Config{Hosts: []string{"inspected.test"}, HTTP2: true, BodyTimeout: 300 * time.Millisecond}, ca)
+	resp, err = r2.client(t, true, nil).Get("https://inspected.test:" + port + "/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("client leg %s, want HTTP/2", resp.Proto)
+	}
+	waitFor(t, "the stalled h2 exchange's record", func() bool { return len(r2.access.inspected()) == 1 })
+	if rec := r2.access.inspected()[0]; rec.Err.String() != "client_timeout" && rec.Err.String() != "client_abort" {
+		t.Errorf("h2 record %+v, want a client error", rec)
+	}
 }
 
 // TestDialAfter200: an inspected CONNECT is answered before the origin
