@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -223,8 +225,9 @@ func (c *capture) write(version string) {
 }
 
 // LogAccess takes plain-HTTP exchanges from the proxy's access records
-// into a running capture: method, URL, status, sizes and timings (the
-// relay keeps no headers or bodies). It never blocks.
+// into a running capture: method, URL, status, sizes, timings and both
+// heads (the relay keeps no bodies). It never blocks, and costs one
+// atomic load while no capture runs.
 func (cs *Captures) LogAccess(rec *proxy.AccessRecord) {
 	if rec.Scheme != "http" {
 		return // tunnels say nothing; inspected exchanges come whole from the inspector
@@ -233,18 +236,70 @@ func (cs *Captures) LogAccess(rec *proxy.AccessRecord) {
 	if c == nil {
 		return
 	}
+	reqLine, reqFields := parseHead(rec.RequestHead)
+	respLine, respFields := parseHead(rec.ResponseHead)
+	reqVersion, respVersion := "HTTP/1.1", "HTTP/1.1"
+	if f := strings.Fields(reqLine); len(f) == 3 {
+		reqVersion = f[2]
+	}
+	// A head for another status (an error Sluice answered itself after
+	// a 1xx) is not this answer's.
+	if f := strings.Fields(respLine); len(f) >= 2 && f[1] == strconv.Itoa(rec.Status) {
+		respVersion = f[0]
+	} else {
+		respFields = []harNV{}
+	}
+	mt := "x-unknown"
+	for _, f := range respFields {
+		if strings.EqualFold(f.Name, "Content-Type") {
+			mt = f.Value
+		}
+	}
+	u := "http://" + net.JoinHostPort(rec.Host, rec.Port) + rec.Path
+	if f := strings.Fields(reqLine); len(f) == 3 && strings.HasPrefix(f[1], "http://") {
+		u = f[1] // with its query, as the inspected entries have
+	}
 	e := &harEntryJSON{
 		Started: rec.Time.Format(time.RFC3339Nano),
 		Time:    ms(rec.Duration),
-		Request: harRequest{Method: rec.Method, URL: "http://" + net.JoinHostPort(rec.Host, rec.Port) + rec.Path,
-			HTTPVersion: "HTTP/1.1", Headers: []harNV{}, Cookies: []harNV{}, QueryString: []harNV{}, HeadersSize: -1, BodySize: rec.BytesIn},
-		Response: harResponse{Status: rec.Status, StatusText: http.StatusText(rec.Status), HTTPVersion: "HTTP/1.1",
-			Headers: []harNV{}, Cookies: []harNV{}, Content: harContent{Size: rec.BytesOut, MimeType: "x-unknown"}, HeadersSize: -1, BodySize: rec.BytesOut},
+		Request: harRequest{Method: rec.Method, URL: u, HTTPVersion: reqVersion, Headers: reqFields,
+			Cookies: []harNV{}, QueryString: queryOf(u), HeadersSize: len(rec.RequestHead), BodySize: rec.BytesIn},
+		Response: harResponse{Status: rec.Status, StatusText: http.StatusText(rec.Status), HTTPVersion: respVersion,
+			Headers: respFields, Cookies: []harNV{}, Content: harContent{Size: rec.BytesOut, MimeType: mt}, HeadersSize: -1, BodySize: rec.BytesOut},
 		Cache:   struct{}{},
 		Timings: timings(rec),
-		Comment: "plain HTTP: Sluice records no headers or bodies of relayed requests",
+		Comment: "plain HTTP: Sluice keeps the heads of relayed requests, not their bodies",
 	}
 	c.add(e)
+}
+
+// parseHead splits a raw HTTP/1 head into its first line and fields,
+// leaving out the client's proxy credentials. It copies: the head's
+// buffer is the proxy's.
+func parseHead(head []byte) (string, []harNV) {
+	fields := []harNV{}
+	lines := strings.Split(strings.TrimRight(string(head), "\r\n"), "\n")
+	for _, l := range lines[1:] {
+		name, value, ok := strings.Cut(strings.TrimSuffix(l, "\r"), ":")
+		if !ok || strings.EqualFold(name, "Proxy-Authorization") {
+			continue
+		}
+		fields = append(fields, harNV{name, strings.TrimSpace(value)})
+	}
+	return strings.TrimSuffix(lines[0], "\r"), fields
+}
+
+// queryOf lists the query of u for HAR's queryString.
+func queryOf(u string) []harNV {
+	l := []harNV{}
+	if pu, err := url.Parse(u); err == nil {
+		for name, vs := range pu.Query() {
+			for _, v := range vs {
+				l = append(l, harNV{name, v})
+			}
+		}
+	}
+	return l
 }
 
 // The HAR 1.2 objects (http://www.softwareishard.com/blog/har-12-spec/),

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -72,6 +73,8 @@ func TestHARCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 	readAll(t, resp)
+	// Records are made after the responses went out.
+	waitFor(t, "the records", func() bool { return len(r.access.inspected()) == 3 })
 	done, err := r.capture.Stop(info.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -102,5 +105,67 @@ func TestHARCapture(t *testing.T) {
 	}
 	if r.capture.active("inspected.test") != nil {
 		t.Error("the capture still takes exchanges after Stop")
+	}
+}
+
+// TestHARCapturePlainHTTP: a plain-HTTP request through the proxy goes
+// into a running capture with both heads (less the proxy credentials),
+// from the access record, and only while the capture runs.
+func TestHARCapturePlainHTTP(t *testing.T) {
+	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("X-Origin", "plain")
+		io.WriteString(w, "hi")
+	}))
+	defer o.Close()
+	r := startRig(t, Config{Hosts: []string{"inspected.test"}}, nil)
+	get := func(path string) {
+		req, _ := http.NewRequest("GET", o.URL+path, nil)
+		req.Header.Set("X-Client", "test")
+		req.Header.Set("Proxy-Authorization", "Basic c2VjcmV0OnNlY3JldA==")
+		resp, err := r.client(t, false, nil).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, resp)
+	}
+	get("/before")
+	info, err := r.capture.Start("", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get("/during?q=1")
+	// The record is made after the response went out.
+	waitFor(t, "the record", func() bool {
+		r.access.mu.Lock()
+		defer r.access.mu.Unlock()
+		return len(r.access.recs) == 2
+	})
+	done, err := r.capture.Stop(info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get("/after")
+	h := readHAR(t, done.Path)
+	if len(h.Log.Entries) != 1 {
+		t.Fatalf("%d entries, want the one made during the capture", len(h.Log.Entries))
+	}
+	e := h.Log.Entries[0]
+	has := func(l []harNV, name, value string) bool {
+		for _, nv := range l {
+			if strings.EqualFold(nv.Name, name) && nv.Value == value {
+				return true
+			}
+		}
+		return false
+	}
+	if e.Request.URL != o.URL+"/during?q=1" || e.Response.Status != 200 || e.Response.Content.MimeType != "text/plain" ||
+		!has(e.Request.Headers, "X-Client", "test") || !has(e.Response.Headers, "X-Origin", "plain") {
+		t.Errorf("entry %+v", e)
+	}
+	for _, nv := range e.Request.Headers {
+		if strings.EqualFold(nv.Name, "Proxy-Authorization") {
+			t.Error("the capture kept the client's proxy credentials")
+		}
 	}
 }

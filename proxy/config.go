@@ -59,6 +59,13 @@ type AccessRecord struct {
 	// on each leg: "HTTP/1.1" or "HTTP/2.0"; UpstreamProto is "" when no
 	// response came from the origin.
 	ClientProto, UpstreamProto string
+	// RequestHead and ResponseHead are a relayed plain-HTTP request's raw
+	// heads as they arrived (request line or status line, then the
+	// fields; ResponseHead is empty when no response head came). They
+	// point into the connection's buffers, so they are valid only during
+	// LogAccess: a sink that queues records must not read them later (a
+	// HAR capture copies them).
+	RequestHead, ResponseHead []byte
 	// Err is why the request failed; stats.ErrNone if it did not.
 	Err stats.ErrKind
 }

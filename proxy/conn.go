@@ -138,6 +138,7 @@ func (cc *clientConn) serveOne() bool {
 	cc.idle.Store(false)
 	cc.started = time.Now()
 	cc.res = result{}
+	cc.rhead = cc.rhead[:0] // so the record never shows an earlier response's head
 	cc.meterIn = meter{stats: cc.s.stats, in: true}
 	cc.meterOut = meter{stats: cc.s.stats}
 	if !first {

@@ -49,6 +49,7 @@ func (cc *clientConn) finish(cfg *Config) {
 	}
 	if req.form == formAbsolute {
 		cc.rec.Scheme = "http"
+		cc.rec.RequestHead, cc.rec.ResponseHead = cc.head, cc.rhead
 	}
 	cfg.Access.LogAccess(&cc.rec)
 }

@@ -150,7 +150,7 @@ verify_upstream = false
 	io.ReadAll(resp.Body)
 	resp.Body.Close()
 
-	time.Sleep(100 * time.Millisecond) // the plain record goes through the access queue
+	time.Sleep(300 * time.Millisecond) // the record is made after the response went out
 	stopCapture()
 	if err := <-captured; err != nil {
 		t.Fatal(err)
