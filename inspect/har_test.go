@@ -129,18 +129,22 @@ func TestHARCapturePlainHTTP(t *testing.T) {
 		}
 		readAll(t, resp)
 	}
+	records := func(n int) func() bool {
+		return func() bool {
+			r.access.mu.Lock()
+			defer r.access.mu.Unlock()
+			return len(r.access.recs) == n
+		}
+	}
 	get("/before")
+	// A record is made after its response went out.
+	waitFor(t, "the first record", records(1))
 	info, err := r.capture.Start("", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
 	get("/during?q=1")
-	// The record is made after the response went out.
-	waitFor(t, "the record", func() bool {
-		r.access.mu.Lock()
-		defer r.access.mu.Unlock()
-		return len(r.access.recs) == 2
-	})
+	waitFor(t, "the second record", records(2))
 	done, err := r.capture.Stop(info.ID)
 	if err != nil {
 		t.Fatal(err)
