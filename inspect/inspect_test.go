@@ -337,3 +337,68 @@ func TestDialAfter200(t *testing.T) {
 		t.Errorf("%d %q %q", resp.StatusCode, resp.Header.Get("Proxy-Status"), body)
 	}
 }
+
+// pipelinedConn sends a CONNECT head in the same write as the first
+// bytes of the TLS handshake, and reads past the proxy's answer: the
+// handshake's first bytes are then already in the proxy's buffer when
+// it hands the connection over.
+type pipelinedConn struct {
+	net.Conn
+	head   string
+	br     *bufio.Reader
+	status int
+}
+
+func (c *pipelinedConn) Write(p []byte) (int, error) {
+	if c.head != "" {
+		b := append([]byte(c.head), p...)
+		c.head = ""
+		if _, err := c.Conn.Write(b); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *pipelinedConn) Read(p []byte) (int, error) {
+	if c.br == nil {
+		c.br = bufio.NewReader(c.Conn)
+		resp, err := http.ReadResponse(c.br, nil)
+		if err != nil {
+			return 0, err
+		}
+		c.status = resp.StatusCode
+	}
+	return c.br.Read(p)
+}
+
+// TestHandshakeSentWithConnect: a client that sends its TLS ClientHello
+// right behind the CONNECT head, without waiting for the 200, is
+// served: the inspector reads the bytes the proxy had buffered first.
+func TestHandshakeSentWithConnect(t *testing.T) {
+	ca := newTestCA(t, "origin CA")
+	port, _ := protoOrigin(t, ca)
+	r := startRig(t, Config{Hosts: []string{"inspected.test"}, HTTP2: true}, ca)
+	raw, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	pc := &pipelinedConn{Conn: raw, head: "CONNECT inspected.test:" + port + " HTTP/1.1\r\nHost: inspected.test:" + port + "\r\n\r\n"}
+	tc := tls.Client(pc, &tls.Config{ServerName: "inspected.test", RootCAs: r.caPool, NextProtos: []string{"http/1.1"}})
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	if pc.status != 200 {
+		t.Fatalf("CONNECT answered %d", pc.status)
+	}
+	fmt.Fprintf(tc, "GET /early HTTP/1.1\r\nHost: inspected.test\r\nConnection: close\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(tc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readAll(t, resp); !strings.Contains(body, "/early") {
+		t.Errorf("got %q", body)
+	}
+}
