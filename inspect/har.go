@@ -475,6 +475,12 @@ func (cs *Captures) Handler() http.Handler {
 			}
 			d = v
 		}
+		if host := r.FormValue("host"); host != "" {
+			if err := CheckPattern(host); err != nil {
+				http.Error(w, "host: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+		}
 		info, err := cs.Start(r.FormValue("host"), d)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusConflict)

@@ -173,3 +173,44 @@ func TestHARCapturePlainHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestCaptureEndpoints: start and stop answer JSON; without the
+// X-Sluice-Capture header (what a cross-site form could send) or with a
+// bad duration nothing starts; an unknown id is 404.
+func TestCaptureEndpoints(t *testing.T) {
+	cs := NewCaptures(t.TempDir(), "test", 100)
+	h := cs.Handler()
+	call := func(target string, header bool) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", target, nil)
+		if header {
+			req.Header.Set("X-Sluice-Capture", "1")
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w
+	}
+	if w := call("/capture/start", false); w.Code != http.StatusForbidden || cs.cur.Load() != nil {
+		t.Errorf("without the header: %d, running %v", w.Code, cs.cur.Load() != nil)
+	}
+	if w := call("/capture/start?duration=soon", true); w.Code != http.StatusBadRequest {
+		t.Errorf("bad duration: %d", w.Code)
+	}
+	if w := call("/capture/start?host=a%20b", true); w.Code != http.StatusBadRequest {
+		t.Errorf("bad host: %d", w.Code)
+	}
+	w := call("/capture/start?host=*.example.org&duration=1m", true)
+	var info CaptureInfo
+	if err := json.Unmarshal(w.Body.Bytes(), &info); w.Code != 200 || err != nil || !info.Running {
+		t.Fatalf("start: %d %s", w.Code, w.Body)
+	}
+	if w := call("/capture/stop?id=nope", true); w.Code != http.StatusNotFound {
+		t.Errorf("unknown id: %d", w.Code)
+	}
+	if w := call("/capture/stop?id="+info.ID, true); w.Code != 200 || cs.cur.Load() != nil {
+		t.Errorf("stop: %d %s", w.Code, w.Body)
+	}
+	h2 := readHAR(t, info.Path)
+	if h2.Log.Version != "1.2" || len(h2.Log.Entries) != 0 {
+		t.Errorf("empty capture: %+v", h2)
+	}
+}
