@@ -9,7 +9,8 @@
 // however many clients ask at once), which CONNECT hosts are decrypted
 // (match.go), the client leg (inspector.go: TLS with ALPN h2 and
 // http/1.1, served by one net/http Server for all inspected
-// connections), the upstream leg and the exchange (handler.go: one shared
+// connections; passthrough.go relays a tunnel that turns out not to be
+// TLS blind), the upstream leg and the exchange (handler.go: one shared
 // pooled net/http Transport with HTTP/2, verified against the system
 // roots; bodies stream both ways, upgrades and server-sent events pass),
 // and HAR capture (har.go: exchanges written to a file as they finish).

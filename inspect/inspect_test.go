@@ -402,3 +402,59 @@ func TestHandshakeSentWithConnect(t *testing.T) {
 		t.Errorf("got %q", body)
 	}
 }
+
+// TestNotTLSPassesThrough: a tunnel to a listed host that does not start
+// with a TLS handshake is relayed blind, whether the client speaks first
+// (plain HTTP, an echo) or the server does (a banner).
+func TestNotTLSPassesThrough(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.WriteString(c, "banner\n")
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	r := startRig(t, Config{Hosts: []string{"inspected.test"}}, newTestCA(t, "origin CA"))
+	for _, clientFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("client first %v", clientFirst), func(t *testing.T) {
+			c, err := net.Dial("tcp", r.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			fmt.Fprintf(c, "CONNECT inspected.test:%s HTTP/1.1\r\nHost: inspected.test:%s\r\n\r\n", port, port)
+			br := bufio.NewReader(c)
+			if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("CONNECT: %v", err)
+			}
+			if clientFirst {
+				io.WriteString(c, "hello\n")
+			}
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if line, err := br.ReadString('\n'); line != "banner\n" {
+				t.Fatalf("got %q, %v", line, err)
+			}
+			if !clientFirst {
+				io.WriteString(c, "hello\n")
+			}
+			if line, err := br.ReadString('\n'); line != "hello\n" {
+				t.Fatalf("echo %q, %v", line, err)
+			}
+		})
+	}
+	if n := r.in.LeavesMade(); n != 0 {
+		t.Errorf("%d leaves made for tunnels that were not TLS", n)
+	}
+}

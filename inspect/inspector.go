@@ -90,6 +90,7 @@ type Inspector struct {
 	match *matcher
 	certs *certCache
 	tls   *tls.Config
+	dial  func(ctx context.Context, network, addr string) (net.Conn, error)
 	tr    *http.Transport
 	rp    *httputil.ReverseProxy
 	srv   *http.Server
@@ -137,7 +138,11 @@ func New(cfg Config) (*Inspector, error) {
 		alpn = []string{"h2", "http/1.1"}
 	}
 	in.tls = &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: alpn, GetCertificate: in.certificate}
-	in.tr = newTransport(&cfg)
+	in.dial = cfg.Dial
+	if in.dial == nil {
+		in.dial = (&net.Dialer{Timeout: cfg.ConnectTimeout}).DialContext
+	}
+	in.tr = newTransport(&cfg, in.dial)
 	in.rp = in.reverseProxy()
 	h2 := &http.HTTP2Config{MaxReceiveBufferPerConnection: cfg.ConnWindow, MaxReceiveBufferPerStream: cfg.StreamWindow}
 	in.srv = &http.Server{
@@ -159,11 +164,7 @@ func New(cfg Config) (*Inspector, error) {
 	return in, nil
 }
 
-func newTransport(cfg *Config) *http.Transport {
-	dial := cfg.Dial
-	if dial == nil {
-		dial = (&net.Dialer{Timeout: cfg.ConnectTimeout}).DialContext
-	}
+func newTransport(cfg *Config, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Transport {
 	tr := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           dial,
@@ -208,13 +209,23 @@ func (in *Inspector) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 }
 
 // Inspect serves an inspected tunnel: the TLS handshake with the client,
-// then its requests through the shared server. It returns when the
-// client connection is closed.
+// then its requests through the shared server; a tunnel that does not
+// start with a TLS handshake is relayed blind (passthrough.go). It
+// returns when the client connection is closed.
 func (in *Inspector) Inspect(t *proxy.InspectedTunnel) {
-	c := &tunnelConn{Conn: t.Conn, t: t, closed: make(chan struct{}), writeTimeout: in.cfg.BodyTimeout}
+	conn, isTLS, err := sniff(t.Conn)
+	switch {
+	case err != nil:
+		t.Conn.Close()
+		return
+	case !isTLS:
+		in.passThrough(conn, t)
+		return
+	}
+	c := &tunnelConn{Conn: conn, t: t, closed: make(chan struct{}), writeTimeout: in.cfg.BodyTimeout}
 	tc := tls.Server(c, in.tls)
 	ctx, cancel := context.WithTimeout(context.Background(), defaultHandshakeTimeout)
-	err := tc.HandshakeContext(ctx)
+	err = tc.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
 		// Most often the client does not trust Sluice's CA, or pins the
