@@ -47,6 +47,10 @@ func (a *App) newInspector(cfg *Config, up *upstream) (*inspect.Inspector, error
 		return nil, fmt.Errorf("inspect: the CA in %s: %w", dir, err)
 	}
 	p := &cfg.Proxy
+	maxIdle := p.PoolMaxIdlePerHost
+	if maxIdle == 0 {
+		maxIdle = -1 // [proxy] pool_max_idle_per_host = 0 turns pooling off here too
+	}
 	return inspect.New(inspect.Config{
 		CA:               ca,
 		Hosts:            ic.Hosts,
@@ -62,7 +66,7 @@ func (a *App) newInspector(cfg *Config, up *upstream) (*inspect.Inspector, error
 		ConnectTimeout:        p.ConnectTimeout.Duration,
 		ResponseHeaderTimeout: p.ResponseHeaderTimeout.Duration,
 		IdleConnTimeout:       p.PoolIdleTimeout.Duration,
-		MaxIdlePerHost:        p.PoolMaxIdlePerHost,
+		MaxIdlePerHost:        maxIdle,
 		MaxHeaderBytes:        p.MaxHeaderBytes,
 		BodyTimeout:           p.BodyTimeout.Duration,
 		Capture:               a.captures,

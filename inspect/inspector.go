@@ -63,7 +63,7 @@ type Config struct {
 	// connections idle between requests. Zero means 60s.
 	IdleConnTimeout time.Duration
 	// MaxIdlePerHost bounds idle origin connections per host. Zero means
-	// 64.
+	// 64; negative turns pooling off (a connection per request).
 	MaxIdlePerHost int
 	// MaxHeaderBytes bounds a request head from a client. Zero means
 	// net/http's 1 MB.
@@ -178,6 +178,9 @@ func newTransport(cfg *Config, dial func(ctx context.Context, network, addr stri
 		// own Accept-Encoding.
 		DisableCompression: true,
 		HTTP2:              &http.HTTP2Config{MaxReceiveBufferPerConnection: cfg.ConnWindow, MaxReceiveBufferPerStream: cfg.StreamWindow},
+	}
+	if cfg.MaxIdlePerHost < 0 {
+		tr.DisableKeepAlives = true
 	}
 	if !cfg.HTTP2 {
 		tr.Protocols = new(http.Protocols)
