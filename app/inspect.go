@@ -66,6 +66,8 @@ func (a *App) newInspector(cfg *Config, up *upstream) (*inspect.Inspector, error
 		ConnectTimeout:        p.ConnectTimeout.Duration,
 		ResponseHeaderTimeout: p.ResponseHeaderTimeout.Duration,
 		IdleConnTimeout:       p.PoolIdleTimeout.Duration,
+		ClientIdleTimeout:     p.ClientIdleTimeout.Duration,
+		ReadHeaderTimeout:     p.ReadHeaderTimeout.Duration,
 		MaxIdlePerHost:        maxIdle,
 		MaxHeaderBytes:        p.MaxHeaderBytes,
 		BodyTimeout:           p.BodyTimeout.Duration,

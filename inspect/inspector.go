@@ -59,9 +59,12 @@ type Config struct {
 	// ResponseHeaderTimeout bounds the wait for an origin's response
 	// head. Zero means 60s.
 	ResponseHeaderTimeout time.Duration
-	// IdleConnTimeout closes idle origin connections, and client
-	// connections idle between requests. Zero means 60s.
+	// IdleConnTimeout closes idle origin connections. Zero means 60s.
 	IdleConnTimeout time.Duration
+	// ClientIdleTimeout closes a client connection idle between requests;
+	// ReadHeaderTimeout bounds reading a request head. Zero means 120s
+	// and 10s, as the proxy's defaults.
+	ClientIdleTimeout, ReadHeaderTimeout time.Duration
 	// MaxIdlePerHost bounds idle origin connections per host. Zero means
 	// 64; negative turns pooling off (a connection per request).
 	MaxIdlePerHost int
@@ -129,6 +132,8 @@ func New(cfg Config) (*Inspector, error) {
 	setDur(&cfg.ResponseHeaderTimeout, defaultTimeout)
 	setDur(&cfg.IdleConnTimeout, defaultTimeout)
 	setDur(&cfg.BodyTimeout, 30*time.Second)
+	setDur(&cfg.ClientIdleTimeout, 120*time.Second)
+	setDur(&cfg.ReadHeaderTimeout, 10*time.Second)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -147,8 +152,8 @@ func New(cfg Config) (*Inspector, error) {
 	h2 := &http.HTTP2Config{MaxReceiveBufferPerConnection: cfg.ConnWindow, MaxReceiveBufferPerStream: cfg.StreamWindow}
 	in.srv = &http.Server{
 		Handler:           in,
-		ReadHeaderTimeout: defaultHandshakeTimeout,
-		IdleTimeout:       cfg.IdleConnTimeout,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.ClientIdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		HTTP2:             h2,
 		ConnContext:       tunnelContext,
