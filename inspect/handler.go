@@ -32,9 +32,6 @@ type exchange struct {
 	err      stats.ErrKind
 	// writeErr is the first failed write to the client.
 	writeErr error
-	// xff is the client's own X-Forwarded-For, which the origin gets
-	// as sent (ReverseProxy would add the client's address).
-	xff []string
 	// capture is the HAR capture taking this exchange, or nil; reqBody
 	// and respBody hold the bodies it keeps, respHeader the head sent.
 	capture    *capture
@@ -51,14 +48,18 @@ type exchangeKey struct{}
 // through, errors answered by upstreamFailed.
 func (in *Inspector) reverseProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
-		Director: func(out *http.Request) {
-			t := out.Context().Value(tunnelKey{}).(*proxy.InspectedTunnel)
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			t := pr.In.Context().Value(tunnelKey{}).(*proxy.InspectedTunnel)
 			// The origin is the CONNECT target, whatever Host says: the
 			// client asked for that address, as with a blind tunnel.
-			out.URL.Scheme = "https"
-			out.URL.Host = net.JoinHostPort(t.Host, t.Port)
-			if _, ok := out.Header["X-Forwarded-For"]; !ok {
-				out.Header["X-Forwarded-For"] = nil // ReverseProxy adds none
+			pr.Out.URL.Scheme = "https"
+			pr.Out.URL.Host = net.JoinHostPort(t.Host, t.Port)
+			// ReverseProxy drops these before Rewrite; an inspecting
+			// proxy passes the client's request as sent.
+			for _, h := range forwardedFields {
+				if v, ok := pr.In.Header[h]; ok {
+					pr.Out.Header[h] = v
+				}
 			}
 		},
 		Transport:     roundTripper{in.tr},
@@ -69,6 +70,10 @@ func (in *Inspector) reverseProxy() *httputil.ReverseProxy {
 	}
 }
 
+// forwardedFields are the request fields ReverseProxy removes before
+// Rewrite (RFC 7239 and the X-Forwarded-* de facto standard).
+var forwardedFields = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}
+
 // ServeHTTP relays one decrypted request and records it.
 func (in *Inspector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t, _ := r.Context().Value(tunnelKey{}).(*proxy.InspectedTunnel)
@@ -76,7 +81,7 @@ func (in *Inspector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sluice: not an inspected connection", http.StatusInternalServerError)
 		return
 	}
-	ex := &exchange{t: t, start: time.Now(), xff: r.Header["X-Forwarded-For"]}
+	ex := &exchange{t: t, start: time.Now()}
 	if c := in.cfg.Capture.active(t.Host); c != nil {
 		ex.capture = c
 		ex.reqBody.max, ex.respBody.max = c.bodyMax, c.bodyMax
@@ -140,11 +145,6 @@ type roundTripper struct{ tr *http.Transport }
 
 func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	ex := req.Context().Value(exchangeKey{}).(*exchange)
-	if ex.xff == nil {
-		delete(req.Header, "X-Forwarded-For")
-	} else {
-		req.Header["X-Forwarded-For"] = ex.xff
-	}
 	resp, err := rt.tr.RoundTrip(req)
 	if err == nil {
 		ex.upStatus, ex.upProto = resp.StatusCode, resp.Proto

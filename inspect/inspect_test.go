@@ -458,3 +458,30 @@ func TestNotTLSPassesThrough(t *testing.T) {
 		t.Errorf("%d leaves made for tunnels that were not TLS", n)
 	}
 }
+
+// TestRequestPassesAsSent: the origin gets the client's forwarding
+// fields as sent and none added.
+func TestRequestPassesAsSent(t *testing.T) {
+	ca := newTestCA(t, "origin CA")
+	o := startOrigin(t, ca, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "xff=%q fwd=%q", r.Header.Values("X-Forwarded-For"), r.Header.Values("Forwarded"))
+	}))
+	r := startRig(t, Config{Hosts: []string{"inspected.test"}, HTTP2: true}, ca)
+	u := "https://inspected.test:" + portOf(t, o) + "/"
+	for _, tc := range []struct{ xff, want string }{
+		{"", `xff=[] fwd=[]`},
+		{"10.1.2.3", `xff=["10.1.2.3"] fwd=[]`},
+	} {
+		req, _ := http.NewRequest("GET", u, nil)
+		if tc.xff != "" {
+			req.Header.Set("X-Forwarded-For", tc.xff)
+		}
+		resp, err := r.client(t, true, nil).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readAll(t, resp); got != tc.want {
+			t.Errorf("sent X-Forwarded-For %q: origin saw %s, want %s", tc.xff, got, tc.want)
+		}
+	}
+}
