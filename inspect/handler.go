@@ -32,6 +32,10 @@ type exchange struct {
 	err      stats.ErrKind
 	// writeErr is the first failed write to the client.
 	writeErr error
+	// cancel ends the exchange with the origin; stalled is set when a
+	// silent origin body made stallBody call it.
+	cancel  context.CancelFunc
+	stalled atomic.Bool
 	// capture is the HAR capture taking this exchange, or nil; reqBody
 	// and respBody hold the bodies it keeps, respHeader the head sent.
 	capture    *capture
@@ -66,7 +70,14 @@ func (in *Inspector) reverseProxy() *httputil.ReverseProxy {
 		FlushInterval: -1,
 		BufferPool:    &bufferPool{},
 		ErrorHandler:  in.upstreamFailed,
-		ErrorLog:      slog.NewLogLogger(in.log.Handler(), slog.LevelDebug),
+		ModifyResponse: func(resp *http.Response) error {
+			ex := resp.Request.Context().Value(exchangeKey{}).(*exchange)
+			if resp.StatusCode != http.StatusSwitchingProtocols && resp.Body != nil && resp.Body != http.NoBody {
+				resp.Body = newStallBody(resp.Body, ex, in.cfg.BodyTimeout)
+			}
+			return nil
+		},
+		ErrorLog: slog.NewLogLogger(in.log.Handler(), slog.LevelDebug),
 	}
 }
 
@@ -97,6 +108,8 @@ func (in *Inspector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// client's side if a write to it failed, else the origin's.
 			var ne net.Error
 			switch {
+			case ex.stalled.Load():
+				ex.err = stats.ErrUpstreamTimeout
 			case errors.As(ex.writeErr, &ne) && ne.Timeout():
 				ex.err = stats.ErrClientTimeout
 			case ex.writeErr != nil || r.Context().Err() != nil:
@@ -110,7 +123,10 @@ func (in *Inspector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(p)
 		}
 	}()
-	in.rp.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
+	ctx, cancel := context.WithCancel(context.WithValue(r.Context(), exchangeKey{}, ex))
+	defer cancel()
+	ex.cancel = cancel
+	in.rp.ServeHTTP(rw, r.WithContext(ctx))
 }
 
 // finish reports an exchange to the counters, the access log and a
@@ -261,6 +277,41 @@ func (w *recordWriter) Flush() {
 }
 
 func (w *recordWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// stallBody ends an exchange whose origin sends no byte of its response
+// body for the timeout, as the relay's body_timeout does: the origin
+// leg has no deadline of its own, since the shared Transport's
+// connections outlive each exchange. Only time spent waiting inside Read
+// counts: a client reading slowly is the client's side, bounded by the
+// write deadlines.
+type stallBody struct {
+	io.ReadCloser
+	ex      *exchange
+	timeout time.Duration
+	timer   *time.Timer
+}
+
+func newStallBody(rc io.ReadCloser, ex *exchange, timeout time.Duration) *stallBody {
+	b := &stallBody{ReadCloser: rc, ex: ex, timeout: timeout}
+	b.timer = time.AfterFunc(time.Hour, func() {
+		ex.stalled.Store(true)
+		ex.cancel()
+	})
+	b.timer.Stop()
+	return b
+}
+
+func (b *stallBody) Read(p []byte) (int, error) {
+	b.timer.Reset(b.timeout)
+	n, err := b.ReadCloser.Read(p)
+	b.timer.Stop()
+	return n, err
+}
+
+func (b *stallBody) Close() error {
+	b.timer.Stop()
+	return b.ReadCloser.Close()
+}
 
 // countBody counts a request body as the origin reads it.
 type countBody struct {

@@ -485,3 +485,47 @@ func TestRequestPassesAsSent(t *testing.T) {
 		}
 	}
 }
+
+// TestStalledOriginIsCut: an origin that stops sending mid-body is cut
+// after body_timeout; the client's response ends short and the record
+// says the upstream stalled. A client that reads slowly is not.
+func TestStalledOriginIsCut(t *testing.T) {
+	ca := newTestCA(t, "origin CA")
+	release := make(chan struct{})
+	o := startOrigin(t, ca, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "10")
+		io.WriteString(w, "12345")
+		w.(http.Flusher).Flush()
+		if r.URL.Path == "/stall" {
+			<-release
+		} else {
+			time.Sleep(100 * time.Millisecond)
+		}
+		io.WriteString(w, "67890")
+	}))
+	defer close(release)
+	r := startRig(t, Config{Hosts: []string{"inspected.test"}, HTTP2: true, BodyTimeout: 300 * time.Millisecond}, ca)
+	c := r.client(t, true, nil)
+	resp, err := c.Get("https://inspected.test:" + portOf(t, o) + "/stall")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil || string(b) != "12345" {
+		t.Errorf("client got %q, %v; want the first half and an error", b, err)
+	}
+	waitFor(t, "the record", func() bool { return len(r.access.inspected()) == 1 })
+	if rec := r.access.inspected()[0]; rec.Err.String() != "upstream_timeout" {
+		t.Errorf("record %+v, want upstream_timeout", rec)
+	}
+	// Slow but moving, and a client that takes its time: both fine.
+	resp, err = c.Get("https://inspected.test:" + portOf(t, o) + "/slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if b := readAll(t, resp); b != "1234567890" {
+		t.Errorf("slow: %q", b)
+	}
+}
