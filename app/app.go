@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/sluiceproxy/sluice/app/logs"
+	"github.com/sluiceproxy/sluice/inspect"
 	"github.com/sluiceproxy/sluice/proxy"
 	"github.com/sluiceproxy/sluice/proxy/stats"
 )
@@ -45,12 +46,15 @@ type App struct {
 	stats *stats.Collector
 
 	mu        sync.Mutex
-	cfg       *Config       // the config in force; guarded by mu
-	cfgErr    error         // the last reload's error; guarded by mu
-	srv       *proxy.Server // guarded by mu
-	ln        net.Listener  // guarded by mu
-	listenErr error         // guarded by mu
-	up        *upstream     // the dialer and resolver in use; guarded by mu
+	cfg       *Config            // the config in force; guarded by mu
+	cfgErr    error              // the last reload's error; guarded by mu
+	srv       *proxy.Server      // guarded by mu
+	ln        net.Listener       // guarded by mu
+	listenErr error              // guarded by mu
+	up        *upstream          // the dialer and resolver in use; guarded by mu
+	insp      *inspect.Inspector // nil while [inspect] is off; guarded by mu
+	// captures runs `sluice capture` HAR captures (idle until one starts).
+	captures *inspect.Captures
 	// serveErr receives Serve's error when the current listener fails
 	// (not when a reload closes a replaced one).
 	serveErr chan error
@@ -86,6 +90,8 @@ func New(opts Options) (*App, error) {
 		return nil, fmt.Errorf("open logs in %s: %w (set [log] dir in config.toml)", dir, err)
 	}
 	a.logs, a.log = lg, lg.App()
+	capDir, _ := captureDir() // "" fails the first capture, with the reason
+	a.captures = inspect.NewCaptures(capDir, Version, cfg.Inspect.CaptureBodyMax)
 	a.stats.SetDroppedFunc(lg.Dropped)
 	if errors.Is(statErr, os.ErrNotExist) {
 		// LoadConfig wrote it: say where, once, so the user can find it
@@ -227,6 +233,9 @@ func clientPolicy(a *AccessConfig) proxy.ClientPolicy {
 func (a *App) localHandler(cfg *Config) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /stats", stats.Handler(a.stats))
+	if cfg.Inspect.Enabled {
+		mux.Handle("/capture/", a.captures.Handler())
+	}
 	if cfg.Metrics.Enabled {
 		mux.Handle("GET /metrics", stats.MetricsHandler(a.stats))
 	}
@@ -260,11 +269,18 @@ func (a *App) start() error {
 	}
 	a.up = up
 	a.stats.SetDNSFunc(a.dnsFigures)
-	srv, err := proxy.New(a.proxyConfig(a.cfg, up))
+	insp, err := a.newInspector(a.cfg, up)
 	if err != nil {
 		return err
 	}
-	a.srv = srv
+	srv, err := proxy.New(a.withInspector(a.proxyConfig(a.cfg, up), a.cfg, insp))
+	if err != nil {
+		if insp != nil {
+			insp.Close()
+		}
+		return err
+	}
+	a.srv, a.insp = srv, insp
 	a.stats.SetPoolIdleFunc(srv.IdleUpstreamConns)
 	ln, err := listen(a.cfg.Proxy.Listen, a.cfg.Source(KeyListen))
 	if err != nil {
@@ -338,10 +354,14 @@ func (a *App) Stop(ctx context.Context) error {
 		}
 	}
 	a.mu.Lock()
-	srv, grace := a.srv, a.cfg.Proxy.ShutdownGrace.Duration
+	srv, grace, insp := a.srv, a.cfg.Proxy.ShutdownGrace.Duration, a.insp
 	a.mu.Unlock()
 	if srv == nil {
 		return nil
+	}
+	a.captures.Close()
+	if insp != nil {
+		insp.Close() // idle inspected connections end now, not at the grace's end
 	}
 	ctx, cancel := context.WithTimeout(ctx, grace)
 	defer cancel()

@@ -27,6 +27,7 @@ type Config struct {
 	DNS      DNSConfig
 	SysProxy SysProxyConfig
 	Access   AccessConfig
+	Inspect  InspectConfig
 
 	// path is the file the config came from ("" for the embedded default).
 	path string
@@ -100,6 +101,18 @@ type AccessConfig struct {
 	// Users maps user names to bcrypt hashes ([access.users]).
 	Users     map[string]string
 	RateLimit float64
+}
+
+// InspectConfig is the [inspect] section: HTTPS inspection.
+type InspectConfig struct {
+	Enabled           bool
+	Hosts             []string
+	Exclude           []string
+	HTTP2             bool
+	VerifyUpstream    bool
+	CaptureBodyMax    int64
+	HTTP2ConnWindow   int
+	HTTP2StreamWindow int
 }
 
 // Prefix is an address range written as a string in TOML: a CIDR

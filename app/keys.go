@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sluiceproxy/sluice/inspect"
 	"github.com/sluiceproxy/sluice/proxy"
 	"github.com/sluiceproxy/sluice/resolver"
 )
@@ -61,6 +62,7 @@ var Sections = []Section{
 	{"metrics", "The Prometheus endpoint."},
 	{"dns", "Sluice's own caching resolver for upstream names."},
 	{"sysproxy", "The one-click system proxy."},
+	{"inspect", "HTTPS inspection: decrypt the CONNECT tunnels of the hosts listed, with Sluice's own CA, so their requests show in the access log, /stats and `sluice capture --har`. Off by default; trust the CA first (sluice ca install) and list only the hosts you mean to see: apps that pin certificates fail for them. See docs/inspect.md."},
 }
 
 // durationMin1 is "more than zero" for a duration's Min.
@@ -239,6 +241,38 @@ var Keys = []Key{
 	{Name: "sysproxy.enable_on_start", Default: `false`,
 		Doc:   "Switch the system proxy on when Sluice starts.",
 		Field: func(c *Config) any { return &c.SysProxy.EnableOnStart }},
+
+	{Name: "inspect.enabled", Default: `false`,
+		Doc:   "Decrypt the tunnels of the hosts below. The CA is made in the state dir the first time this is true; nothing of inspection runs while it is false.",
+		Field: func(c *Config) any { return &c.Inspect.Enabled }},
+	{Name: "inspect.hosts", Default: `[]`, Example: `["api.example.com", "*.example.org"]`,
+		Doc:   "CONNECT hosts to decrypt: a name or address, or *.domain for every name under domain (not the domain itself). Other hosts stay blind tunnels; clients on other machines always get blind tunnels.",
+		Zero:  "An empty list decrypts nothing.",
+		Check: func(c *Config) string { return checkPatterns(c.Inspect.Hosts) },
+		Field: func(c *Config) any { return &c.Inspect.Hosts }},
+	{Name: "inspect.exclude", Default: `[]`, Example: `["pinned.example.org"]`,
+		Doc:   "Hosts never decrypted, even when hosts matches them (same patterns).",
+		Check: func(c *Config) string { return checkPatterns(c.Inspect.Exclude) },
+		Field: func(c *Config) any { return &c.Inspect.Exclude }},
+	{Name: "inspect.http2", Env: "PROXY_ENABLE_HTTP2", Default: `true`,
+		Doc:   "Offer HTTP/2 on both legs of an inspected exchange: to the client (ALPN h2) and to the origin; false speaks HTTP/1.1 on both.",
+		Field: func(c *Config) any { return &c.Inspect.HTTP2 }},
+	{Name: "inspect.verify_upstream", Default: `true`,
+		Doc:   "Verify origin certificates against the system's roots; one that fails gets the client a 502 saying why. false accepts any origin certificate: only for test servers you control.",
+		Field: func(c *Config) any { return &c.Inspect.VerifyUpstream }},
+	{Name: "inspect.capture_body_max", Default: `1048576`,
+		Doc:       "Bytes of each request and response body a HAR capture keeps; longer bodies are cut there and marked in the entry's comment.",
+		Zero:      "0 keeps no bodies.",
+		HasBounds: true, Min: 0, Max: 64 << 20,
+		Field: func(c *Config) any { return &c.Inspect.CaptureBodyMax }},
+	{Name: "inspect.http2_conn_window", Default: `8388608`,
+		Doc:       "HTTP/2 receive window per connection in bytes, on both legs: how much a peer may send before Sluice reads it.",
+		HasBounds: true, Min: 65535, Max: 1 << 30,
+		Field: func(c *Config) any { return &c.Inspect.HTTP2ConnWindow }},
+	{Name: "inspect.http2_stream_window", Default: `4194304`,
+		Doc:       "HTTP/2 receive window per stream (request) in bytes, on both legs; with the connection window it bounds the memory a slow reader pins.",
+		HasBounds: true, Min: 16384, Max: 1 << 30,
+		Field: func(c *Config) any { return &c.Inspect.HTTP2StreamWindow }},
 }
 
 // crossRules are checks that involve more than one key. Each names the
@@ -307,6 +341,15 @@ func checkDNSServers(servers []string) string {
 	}
 	for _, s := range servers {
 		if err := resolver.ValidateServer(s); err != nil {
+			return err.Error()
+		}
+	}
+	return ""
+}
+
+func checkPatterns(ps []string) string {
+	for _, p := range ps {
+		if err := inspect.CheckPattern(p); err != nil {
 			return err.Error()
 		}
 	}

@@ -67,6 +67,17 @@ func (a *App) apply(cfg *Config) error {
 		up = u
 		undo = append(undo, u.close)
 	}
+	insp := a.insp
+	if inspectorChanged(old, cfg, up != a.up) {
+		n, err := a.newInspector(cfg, up)
+		if err != nil {
+			return fail(err)
+		}
+		insp = n
+		if n != nil {
+			undo = append(undo, func() { n.Close() })
+		}
+	}
 	var ln net.Listener
 	if cfg.Proxy.Listen != old.Proxy.Listen || a.ln == nil {
 		l, err := listen(cfg.Proxy.Listen, cfg.Source(KeyListen))
@@ -82,11 +93,17 @@ func (a *App) apply(cfg *Config) error {
 	}
 	// Update checks the whole config before it changes anything, so it is
 	// the last step that may fail and the first that takes effect.
-	if err := a.srv.Update(a.proxyConfig(cfg, up)); err != nil {
+	if err := a.srv.Update(a.withInspector(a.proxyConfig(cfg, up), cfg, insp)); err != nil {
 		return fail(err)
 	}
 
 	a.cfg = cfg
+	if insp != a.insp {
+		if a.insp != nil {
+			a.insp.Close() // its exchanges in flight finish
+		}
+		a.insp = insp
+	}
 	if up != a.up {
 		a.up.retire()
 		a.up = up

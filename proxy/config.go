@@ -34,7 +34,8 @@ type AccessRecord struct {
 	// Method is the request method; "CONNECT" for tunnels, "SOCKS5" for
 	// SOCKS5 tunnels.
 	Method string
-	// Scheme is "http" for relayed requests, "" for tunnels.
+	// Scheme is "http" for relayed requests, "https" for inspected
+	// exchanges, "" for tunnels.
 	Scheme string
 	// Host and Port name the upstream.
 	Host string
@@ -56,6 +57,20 @@ type AccessRecord struct {
 	DNSCached bool
 	// Tunnel is true for CONNECT and Upgrade tunnels.
 	Tunnel bool
+	// Inspected is true for a CONNECT tunnel the Inspector decrypted and
+	// for each exchange in it (Scheme "https").
+	Inspected bool
+	// ClientProto and UpstreamProto are an inspected exchange's protocol
+	// on each leg: "HTTP/1.1" or "HTTP/2.0"; UpstreamProto is "" when no
+	// response came from the origin.
+	ClientProto, UpstreamProto string
+	// RequestHead and ResponseHead are a relayed plain-HTTP request's raw
+	// heads as they arrived (request line or status line, then the
+	// fields; ResponseHead is empty when no response head came). They
+	// point into the connection's buffers, so they are valid only during
+	// LogAccess: a sink that queues records must not read them later (a
+	// HAR capture copies them).
+	RequestHead, ResponseHead []byte
 	// Err is why the request failed; stats.ErrNone if it did not.
 	Err stats.ErrKind
 	// Upstream names the upstream proxy the request or tunnel went
@@ -156,6 +171,10 @@ type Config struct {
 	// Dial opens upstream connections. Nil means a net.Dialer with
 	// ConnectTimeout and the system resolver.
 	Dial DialFunc
+
+	// Inspect decrypts the CONNECT tunnels it matches (see inspect.go).
+	// Nil means every CONNECT is a blind tunnel.
+	Inspect Inspector
 
 	// Router decides, per request, whether it goes direct, through an
 	// upstream proxy or is refused (see route.go). Nil means direct.

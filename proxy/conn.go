@@ -72,6 +72,7 @@ type result struct {
 	reused    bool
 	dnsCached bool
 	tunnel    bool
+	inspected bool
 	// up is the upstream proxy the request goes through, nil for direct
 	// (set by route, parent.go).
 	up *Upstream
@@ -141,6 +142,7 @@ func (cc *clientConn) serveOne() bool {
 	cc.idle.Store(false)
 	cc.started = time.Now()
 	cc.res = result{}
+	cc.rhead = cc.rhead[:0] // so the record never shows an earlier response's head
 	cc.meterIn = meter{stats: cc.s.stats, in: true}
 	cc.meterOut = meter{stats: cc.s.stats}
 	if !first {

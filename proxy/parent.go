@@ -106,6 +106,12 @@ func (cc *clientConn) dialTarget(cfg *Config, host, port []byte) (net.Conn, erro
 	if err := cc.route(cfg, host, port); err != nil {
 		return nil, err
 	}
+	return cc.dialRouted(cfg, host, port)
+}
+
+// dialRouted is dialTarget once route has decided (cc.res.up, and cc.key
+// set): a failed upstream proxy gets one reroute.
+func (cc *clientConn) dialRouted(cfg *Config, host, port []byte) (net.Conn, error) {
 	for rerouted := false; ; rerouted = true {
 		conn, err := cc.openTarget(cfg, host, port)
 		if err == nil || rerouted || !parentDown(err) || !cc.reroute(cfg, host, port) {
@@ -139,19 +145,6 @@ func (cc *clientConn) openTarget(cfg *Config, host, port []byte) (net.Conn, erro
 	// The destination spoke first (SSH, SMTP) and its bytes came with
 	// the parent's answer: they go first.
 	return &bufferedConn{Conn: conn, br: br}, nil
-}
-
-// bufferedConn is a conn whose first bytes were read into br already.
-type bufferedConn struct {
-	net.Conn
-	br *bufio.Reader
-}
-
-func (c *bufferedConn) Read(p []byte) (int, error) {
-	if c.br.Buffered() > 0 {
-		return c.br.Read(p)
-	}
-	return c.Conn.Read(p)
 }
 
 // forwardsAbsolute reports whether the current request goes to an HTTP

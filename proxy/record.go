@@ -51,13 +51,14 @@ func (cc *clientConn) finish(cfg *Config) {
 		Host: all[:h], Port: all[h:p], Path: all[p:],
 		Status: r.status, BytesIn: r.bytesIn, BytesOut: r.bytesOut,
 		Duration: d, TTFB: r.ttfb, Reused: r.reused, DNSCached: r.dnsCached,
-		Tunnel: r.tunnel, Err: r.err,
+		Tunnel: r.tunnel, Inspected: r.inspected, Err: r.err,
 	}
 	if r.up != nil {
 		cc.rec.Upstream = r.up.Name
 	}
 	if req.form == formAbsolute {
 		cc.rec.Scheme = "http"
+		cc.rec.RequestHead, cc.rec.ResponseHead = cc.head, cc.rhead
 	}
 	cfg.Access.LogAccess(&cc.rec)
 }

@@ -22,7 +22,22 @@ func (cc *clientConn) connect(cfg *Config) bool {
 	}
 	req := &cc.req
 	cc.res.tunnel = true
-	up, err := cc.dialTunnel(cfg, req.host, req.port)
+	err := cc.tunnelAllowed(cfg, req.host, req.port)
+	if err == nil {
+		err = cc.route(cfg, req.host, req.port)
+	}
+	// Only this machine's clients are inspected: the inspector's shared
+	// pool cannot apply checkReached's per-client destination rules. Nor
+	// is a tunnel the router sends through an upstream proxy: the
+	// inspector dials origins directly, which such a route exists to
+	// avoid, so that one stays blind.
+	if err == nil && cfg.Inspect != nil && cc.loopback && cc.res.up == nil && cfg.Inspect.Match(string(req.host)) {
+		return cc.inspect(cfg)
+	}
+	var up net.Conn
+	if err == nil {
+		up, err = cc.dialRouted(cfg, req.host, req.port)
+	}
 	if err != nil {
 		cc.res.tunnel = false
 		code, kind, reason := cc.targetError(err)
@@ -44,19 +59,28 @@ func (cc *clientConn) connect(cfg *Config) bool {
 }
 
 // dialTunnel opens the upstream end of a tunnel (CONNECT or SOCKS5) to
-// host:port, after the checks every tunnel passes: connect_ports, a target
-// that is Sluice itself, and for a client on another machine the address
-// the dial reached. It leaves the dial address in cc.key; its errors are
-// for classifyDialError.
+// host:port, as routed (dialTarget), after the checks every tunnel
+// passes (tunnelAllowed). Its errors are for targetError.
 func (cc *clientConn) dialTunnel(cfg *Config, host, port []byte) (net.Conn, error) {
-	cc.key = appendKey(cc.key[:0], host, port)
-	if !portAllowed(cfg.ConnectPorts, port) {
-		return nil, &portError{string(port)}
-	}
-	if cc.s.targetIsSelf(host, port) {
-		return nil, errLoop
+	if err := cc.tunnelAllowed(cfg, host, port); err != nil {
+		return nil, err
 	}
 	return cc.dialTarget(cfg, host, port)
+}
+
+// tunnelAllowed checks what every tunnel to host:port passes before
+// anything is dialled: connect_ports, and a target that is Sluice itself
+// (the address the dial reaches is checked after it, by checkReached).
+// It leaves the dial address in cc.key, which targetError names.
+func (cc *clientConn) tunnelAllowed(cfg *Config, host, port []byte) error {
+	cc.key = appendKey(cc.key[:0], host, port)
+	if !portAllowed(cfg.ConnectPorts, port) {
+		return &portError{string(port)}
+	}
+	if cc.s.targetIsSelf(host, port) {
+		return errLoop
+	}
+	return nil
 }
 
 // portError is a tunnel to a port connect_ports does not list.

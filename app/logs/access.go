@@ -36,6 +36,9 @@ func (a *accessLog) LogAccess(rec *proxy.AccessRecord) { a.s.put(rec) }
 //	tunnel      the record is for a CONNECT or Upgrade tunnel
 //	upstream    the upstream proxy it went through ([[upstream]] name), "" if direct
 //	error       why it failed (a stats.ErrKind name), "none" if it did not
+//	inspected   only when true: a decrypted CONNECT or an exchange in one
+//	client_proto, upstream_proto
+//	            only for inspected exchanges: HTTP/1.1 or HTTP/2.0 per leg
 //
 // tc caches the formatted time between records; nil formats it in full.
 func formatAccess(buf []byte, rec *proxy.AccessRecord, json bool, tc *timeCache) []byte {
@@ -58,6 +61,13 @@ func formatAccess(buf []byte, rec *proxy.AccessRecord, json bool, tc *timeCache)
 	w.bool("tunnel", rec.Tunnel)
 	w.str("upstream", rec.Upstream)
 	w.str("error", rec.Err.String())
+	if rec.Inspected {
+		w.bool("inspected", true)
+		if rec.ClientProto != "" {
+			w.str("client_proto", rec.ClientProto)
+			w.str("upstream_proto", rec.UpstreamProto)
+		}
+	}
 	return w.end()
 }
 

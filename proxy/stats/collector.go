@@ -24,6 +24,8 @@ type Sample struct {
 	TTFB time.Duration
 	// Err is why the request failed; ErrNone if it did not.
 	Err ErrKind
+	// Inspected is true for a decrypted HTTPS exchange (package inspect).
+	Inspected bool
 }
 
 // DNSStats are the resolver's figures, as Snapshot shows them. The app
@@ -54,6 +56,7 @@ type DNSStats struct {
 // take no lock and do not allocate.
 type Collector struct {
 	requests    atomic.Int64
+	inspected   atomic.Int64
 	errors      [NumErrKinds]atomic.Int64
 	bytesIn     atomic.Int64
 	bytesOut    atomic.Int64
@@ -157,6 +160,9 @@ func (c *Collector) Request(s *Sample) {
 	// Counted after its bytes, so whoever sees the request finished in a
 	// snapshot sees its bytes too.
 	c.requests.Add(1)
+	if s.Inspected {
+		c.inspected.Add(1)
+	}
 	failed := s.Err != ErrNone && s.Err < NumErrKinds
 	if failed {
 		c.errors[s.Err].Add(1)

@@ -14,6 +14,8 @@ type Snapshot struct {
 
 	// Requests counts finished requests (tunnels are counted apart).
 	Requests int64 `json:"requests"`
+	// Inspected counts the Requests that were decrypted HTTPS exchanges.
+	Inspected int64 `json:"inspected"`
 	// Errors counts failed requests; ErrorsByKind splits them by
 	// ErrKind name, listing every kind, zero or not.
 	Errors       int64            `json:"errors"`
@@ -105,6 +107,7 @@ func (c *Collector) Snapshot() Snapshot {
 		Time:          now,
 		Started:       c.started,
 		Requests:      c.requests.Load(),
+		Inspected:     c.inspected.Load(),
 		ErrorsByKind:  make(map[string]int64, NumErrKinds-1),
 		ConnsActive:   c.conns.Load(),
 		ConnsTotal:    c.connsTotal.Load(),
