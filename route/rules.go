@@ -58,10 +58,12 @@ func (m *matcher) match(host, port []byte) int32 {
 			}
 		}
 	}
-	if m.cidrs != nil {
+	if looksLikeIP(host) {
 		if ip, ok := parseIP(host); ok {
-			if r, ok := m.cidrs.Lookup(ip.Unmap()); ok {
-				take(r)
+			if m.cidrs != nil {
+				if r, ok := m.cidrs.Lookup(ip.Unmap()); ok {
+					take(r)
+				}
 			}
 			// An address is not a name: domain rules do not apply.
 			return best
@@ -78,6 +80,24 @@ func (m *matcher) match(host, port []byte) int32 {
 	take(m.names.match(name))
 	take(m.keywords.match(name))
 	return best
+}
+
+// looksLikeIP is a quick test before parseIP: an IPv4 literal ends in a
+// digit (no top-level domain is all digits) and only IPv6 has colons.
+func looksLikeIP(host []byte) bool {
+	n := len(host)
+	if n == 0 {
+		return false
+	}
+	if c := host[n-1]; '0' <= c && c <= '9' {
+		return true
+	}
+	for _, c := range host {
+		if c == ':' {
+			return true
+		}
+	}
+	return false
 }
 
 func lower(dst, s []byte) []byte {
