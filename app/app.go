@@ -15,6 +15,7 @@ import (
 	"github.com/sluiceproxy/sluice/app/logs"
 	"github.com/sluiceproxy/sluice/proxy"
 	"github.com/sluiceproxy/sluice/proxy/stats"
+	"github.com/sluiceproxy/sluice/route"
 )
 
 // Version and Commit are set at build time with -ldflags -X.
@@ -51,6 +52,7 @@ type App struct {
 	ln        net.Listener  // guarded by mu
 	listenErr error         // guarded by mu
 	up        *upstream     // the dialer and resolver in use; guarded by mu
+	router    *route.Router // the routing in use; guarded by mu
 	// serveErr receives Serve's error when the current listener fails
 	// (not when a reload closes a replaced one).
 	serveErr chan error
@@ -183,10 +185,10 @@ func (a *App) ListenErr() error {
 }
 
 // proxyConfig maps the [proxy] section onto the engine's Config, dialing
-// through up.
-func (a *App) proxyConfig(cfg *Config, up *upstream) proxy.Config {
+// through up and routing by rt (nil: everything direct).
+func (a *App) proxyConfig(cfg *Config, up *upstream, rt *route.Router) proxy.Config {
 	p := &cfg.Proxy
-	return proxy.Config{
+	pc := proxy.Config{
 		Listen:                p.Listen,
 		ConnectPorts:          p.ConnectPorts,
 		NoVia:                 !p.Via,
@@ -207,9 +209,14 @@ func (a *App) proxyConfig(cfg *Config, up *upstream) proxy.Config {
 		Stats:                 a.stats,
 		Access:                a.logs.Access(),
 		Clients:               clientPolicy(&cfg.Access),
-		Local:                 a.localHandler(cfg),
+		Local:                 a.localHandler(cfg, rt),
 		Logger:                a.log,
 	}
+	// A routing that sends everything direct costs the relay nothing.
+	if rt != nil && !rt.AlwaysDirect() {
+		pc.Router = rt
+	}
+	return pc
 }
 
 // clientPolicy maps the [access] section onto the engine's ClientPolicy.
@@ -222,11 +229,15 @@ func clientPolicy(a *AccessConfig) proxy.ClientPolicy {
 }
 
 // localHandler serves the endpoints on the proxy port besides /healthz.
-func (a *App) localHandler(cfg *Config) http.Handler {
+func (a *App) localHandler(cfg *Config, rt *route.Router) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /stats", stats.Handler(a.stats))
 	if cfg.Metrics.Enabled {
 		mux.Handle("GET /metrics", stats.MetricsHandler(a.stats))
+	}
+	if rt != nil {
+		mux.Handle("GET /proxy.pac", a.pacHandler(rt))
+		mux.Handle("GET /route", routeTestHandler(rt))
 	}
 	return mux
 }
@@ -258,11 +269,18 @@ func (a *App) start() error {
 	}
 	a.up = up
 	a.stats.SetDNSFunc(a.dnsFigures)
-	srv, err := proxy.New(a.proxyConfig(a.cfg, up))
+	rt, err := a.newRouter(a.cfg, up)
+	if err != nil {
+		return err
+	}
+	srv, err := proxy.New(a.proxyConfig(a.cfg, up, rt))
 	if err != nil {
 		return err
 	}
 	a.srv = srv
+	a.router = rt
+	rt.Start()
+	a.stats.SetRouteFunc(a.routeFigures)
 	a.stats.SetPoolIdleFunc(srv.IdleUpstreamConns)
 	ln, err := listen(a.cfg.Proxy.Listen, a.cfg.Source(KeyListen))
 	if err != nil {
@@ -353,6 +371,7 @@ func (a *App) Stop(ctx context.Context) error {
 	}
 	a.mu.Lock()
 	a.up.close()
+	a.router.Close()
 	a.mu.Unlock()
 	return err
 }

@@ -79,6 +79,9 @@ func New(cfg Config) (*Router, error) {
 		if err := r.checkName(uc.Name, "upstream", i); err != nil {
 			return nil, err
 		}
+		if uc.URL == "" {
+			return nil, &Error{Table: "upstream", Index: i, Key: "url", Msg: `missing; write the proxy's URL, like "http://proxy.example:3128"`}
+		}
 		p, u, msg := parseUpstream(uc.Name, uc.URL)
 		if msg != "" {
 			return nil, &Error{Table: "upstream", Index: i, Key: "url", Msg: msg}
@@ -366,4 +369,36 @@ func (r *Router) saveLocked() error {
 		}
 	}
 	return writeState(r.cfg.StatePath, st)
+}
+
+// AlwaysDirect reports whether every destination goes direct whatever
+// the mode: no upstream, no rule, and the default is direct. The caller
+// then need not hand the Router to the proxy at all.
+func (r *Router) AlwaysDirect() bool {
+	return len(r.upstreams) == 0 && len(r.rules) == 0 && r.def.kind == toDirect
+}
+
+// Inherit carries over, from the Router this one replaces on a reload,
+// each upstream's health and counters where the upstream has the same
+// name and URL, so that a reload neither forgets a parent is down nor
+// zeroes its figures. Call it before Start.
+func (r *Router) Inherit(old *Router) {
+	if old == nil {
+		return
+	}
+	for _, u := range r.upstreams {
+		for _, o := range old.upstreams {
+			if o.p.Name != u.p.Name || o.url.String() != u.url.String() {
+				continue
+			}
+			u.down.Store(o.down.Load())
+			u.rtt.Store(o.rtt.Load())
+			u.lastCheck.Store(o.lastCheck.Load())
+			u.lastErr.Store(o.lastErr.Load())
+			u.p.Requests.Store(o.p.Requests.Load())
+			u.p.Errors.Store(o.p.Errors.Load())
+			u.p.BytesIn.Store(o.p.BytesIn.Load())
+			u.p.BytesOut.Store(o.p.BytesOut.Load())
+		}
+	}
 }

@@ -64,3 +64,9 @@ func redact(raw string) string {
 	}
 	return u.Redacted()
 }
+
+// CheckUpstreamURL says what is wrong with an upstream proxy URL, or "".
+func CheckUpstreamURL(raw string) string {
+	_, _, msg := parseUpstream("", raw)
+	return msg
+}
