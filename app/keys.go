@@ -300,7 +300,7 @@ var ArrayTables = []ArrayTable{
 			{Name: "group.check_interval", Default: `"30s"`,
 				Doc:       "Time between two checks of a member.",
 				HasBounds: true, Min: durationMin1,
-				Elem:      func(c *Config, i int) any { return &c.Groups[i].CheckInterval }},
+				Elem: func(c *Config, i int) any { return &c.Groups[i].CheckInterval }},
 		}},
 	{Name: "rule", Doc: "A routing rule. In rules mode the first rule that matches a request decides where it goes. A name rule never makes Sluice look the name up: cidr rules match only destinations written as addresses.",
 		Example: "match = [\"domain-suffix:corp.example\", \"cidr:10.0.0.0/8\"]\naction = \"direct\"",
