@@ -18,6 +18,9 @@ type Decision struct {
 	// Action is the action as written: direct, block, or an upstream or
 	// group name.
 	Action string `json:"action"`
+	// Group is the action's group when it names one: Upstream is then
+	// the member its strategy picks now.
+	Group string `json:"group,omitempty"`
 	// Upstream is the parent the request would go through now; "" for
 	// direct, block and a group with every member down.
 	Upstream string `json:"upstream,omitempty"`
@@ -50,6 +53,9 @@ func (r *Router) Decide(host, port string) Decision {
 	if t.kind == toGroup && t.g.strategy == StrategyRoundRobin {
 		// Route moved the counter; Decide must not.
 		t.g.rr.Add(^uint32(0))
+	}
+	if t.kind == toGroup {
+		d.Group = t.g.name
 	}
 	d.Block, d.Down = rt.Block, rt.Down
 	if rt.Upstream != nil {
