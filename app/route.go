@@ -210,6 +210,13 @@ func (a *App) RouteMode() (mode string, hasGlobal bool) {
 	return rt.Mode(), rt.HasGlobal()
 }
 
+// RoutingConfigured reports whether the config routes anything: an
+// upstream or a rule exists (else every mode goes direct).
+func (a *App) RoutingConfigured() bool {
+	rt := a.currentRouter()
+	return rt != nil && !rt.AlwaysDirect()
+}
+
 // SetRouteMode switches the routing mode (the tray's Mode menu); the
 // choice is kept in the state dir.
 func (a *App) SetRouteMode(mode string) error {
