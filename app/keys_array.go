@@ -165,21 +165,37 @@ func (c *Config) arrayProblems(data []byte) []*ConfigError {
 		return out
 	}
 	_, err := route.New(routeConfig(c, nil, ""))
-	var re *route.Error
-	if !errors.As(err, &re) {
+	for _, e := range routeErrors(err) {
+		ce := &ConfigError{File: c.path, Msg: e.Msg}
+		if e.Table == "route" {
+			ce.Key = "route." + e.Key
+			if src, ok := c.sources[ce.Key]; ok {
+				ce.File, ce.Msg = "", ce.Msg+" (from "+src+")"
+			} else {
+				ce.Line = keyLine(data, ce.Key)
+			}
+		} else {
+			ce.Key = entryKey(e.Table, e.Index, e.Key)
+			ce.Line = entryLine(data, e.Table, e.Index, e.Key)
+		}
+		out = append(out, ce)
+	}
+	return out
+}
+
+// routeErrors lists the *route.Error values in err, which route.New
+// joins when it finds more than one.
+func routeErrors(err error) []*route.Error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []*route.Error
+		for _, e := range j.Unwrap() {
+			out = append(out, routeErrors(e)...)
+		}
 		return out
 	}
-	ce := &ConfigError{File: c.path, Msg: re.Msg}
-	if re.Table == "route" {
-		ce.Key = "route." + re.Key
-		if src, ok := c.sources[ce.Key]; ok {
-			ce.File, ce.Msg = "", ce.Msg+" (from "+src+")"
-		} else {
-			ce.Line = keyLine(data, ce.Key)
-		}
-	} else {
-		ce.Key = entryKey(re.Table, re.Index, re.Key)
-		ce.Line = entryLine(data, re.Table, re.Index, re.Key)
+	var re *route.Error
+	if errors.As(err, &re) {
+		return []*route.Error{re}
 	}
-	return append(out, ce)
+	return nil
 }

@@ -119,6 +119,32 @@ mode = "global"
 	}
 }
 
+// Every routing mistake in a file is reported in one pass, in file order.
+func TestRoutingConfigErrorsAllAtOnce(t *testing.T) {
+	clearProxyEnv(t)
+	path := writeTestConfig(t, `[[rule]]
+match = ["domain:x", "cidr:300.0.0.0/8"]
+action = "nowhere"
+
+[[upstream]]
+name = "a"
+url = "http://127.0.0.1:1"
+
+[[upstream]]
+name = "a"
+url = "http://127.0.0.1:2"
+`)
+	_, err := LoadConfig(path)
+	want := []string{
+		path + `:2: rule[1].match: "cidr:300.0.0.0/8": not an address range (write it like "10.0.0.0/8" or "fd00::/8")`,
+		path + `:3: rule[1].action: "nowhere" is not direct, block or the name of an [[upstream]] or [[group]]`,
+		path + `:10: upstream[2].name: "a" is already the name of an upstream or group`,
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+}
+
 // PROXY_UPSTREAM, a proxy URL, makes a one-upstream global mode; a bad
 // URL is an error naming the variable.
 func TestProxyUpstreamEnvSetsGlobalMode(t *testing.T) {

@@ -2,8 +2,10 @@ package route
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -68,39 +70,47 @@ type target struct {
 var modes = []string{ModeRules, ModeGlobal, ModeDirect}
 
 // New checks and compiles cfg. It starts nothing: Start begins the
-// health checks. Every problem is an *Error naming the table entry and
-// key.
+// health checks. It reports every problem it finds, not just the first:
+// the error is an *Error, or several joined (errors.Join), each naming
+// the table entry and key.
 func New(cfg Config) (*Router, error) {
 	r := &Router{cfg: cfg, log: cfg.Logger, byName: map[string]target{}}
 	if r.log == nil {
 		r.log = slog.Default()
 	}
+	var errs []error
+	bad := func(table string, i int, key, format string, args ...any) {
+		errs = append(errs, &Error{Table: table, Index: i, Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
 	for i, uc := range cfg.Upstreams {
-		if err := r.checkName(uc.Name, "upstream", i); err != nil {
-			return nil, err
-		}
-		if uc.URL == "" {
-			return nil, &Error{Table: "upstream", Index: i, Key: "url", Msg: `missing; write the proxy's URL, like "http://proxy.example:3128"`}
-		}
+		nameOK := r.checkName(uc.Name, "upstream", i, &errs)
 		p, u, msg := parseUpstream(uc.Name, uc.URL)
-		if msg != "" {
-			return nil, &Error{Table: "upstream", Index: i, Key: "url", Msg: msg}
+		switch {
+		case uc.URL == "":
+			bad("upstream", i, "url", `missing; write the proxy's URL, like "http://proxy.example:3128"`)
+		case msg != "":
+			bad("upstream", i, "url", "%s", msg)
+		}
+		if p == nil {
+			// Still known by name, so that rules naming it are not
+			// reported as naming nothing.
+			p, u = &proxy.Upstream{Name: uc.Name}, &url.URL{}
 		}
 		up := &upstream{p: p, url: u, display: u.Redacted(), seed: hashHost([]byte(uc.Name)), recheck: make(chan struct{}, 1)}
 		p.Report = up.report
 		r.upstreams = append(r.upstreams, up)
-		r.byName[uc.Name] = target{kind: toUpstream, up: up}
+		if nameOK {
+			r.byName[uc.Name] = target{kind: toUpstream, up: up}
+		}
 	}
 	for i, gc := range cfg.Groups {
-		if err := r.checkName(gc.Name, "group", i); err != nil {
-			return nil, err
-		}
+		nameOK := r.checkName(gc.Name, "group", i, &errs)
 		g := &group{name: gc.Name, strategy: gc.Strategy}
 		if !slices.Contains(strategies, gc.Strategy) {
-			return nil, &Error{Table: "group", Index: i, Key: "strategy", Msg: fmt.Sprintf("%q is not one of %s", gc.Strategy, strings.Join(strategies, ", "))}
+			bad("group", i, "strategy", "%q is not one of %s", gc.Strategy, strings.Join(strategies, ", "))
 		}
 		if len(gc.Members) == 0 {
-			return nil, &Error{Table: "group", Index: i, Key: "members", Msg: "the list is empty; name the [[upstream]] entries the group chooses from"}
+			bad("group", i, "members", "the list is empty; name the [[upstream]] entries the group chooses from")
 		}
 		checkURL, interval := gc.CheckURL, gc.CheckInterval
 		if checkURL == "" {
@@ -109,18 +119,21 @@ func New(cfg Config) (*Router, error) {
 		if interval <= 0 {
 			interval = DefaultCheckInterval
 		}
-		if !strings.HasPrefix(checkURL, "http://") && !strings.HasPrefix(checkURL, "https://") {
-			return nil, &Error{Table: "group", Index: i, Key: "check_url", Msg: fmt.Sprintf("%q is not an http:// or https:// URL", checkURL)}
+		if u, err := url.Parse(checkURL); err != nil || u.Host == "" || u.Scheme != "http" && u.Scheme != "https" {
+			bad("group", i, "check_url", "%q is not an http:// or https:// URL", checkURL)
 		}
 		for _, name := range gc.Members {
 			t, ok := r.byName[name]
 			switch {
 			case ok && t.kind == toGroup:
-				return nil, &Error{Table: "group", Index: i, Key: "members", Msg: fmt.Sprintf("%q is a group; a group's members must be upstreams", name)}
+				bad("group", i, "members", "%q is a group; a group's members must be upstreams", name)
+				continue
 			case !ok:
-				return nil, &Error{Table: "group", Index: i, Key: "members", Msg: fmt.Sprintf("no [[upstream]] is named %q%s", name, r.didYouMean(name))}
+				bad("group", i, "members", "no [[upstream]] is named %q%s", name, r.didYouMean(name))
+				continue
 			case slices.Contains(g.members, t.up):
-				return nil, &Error{Table: "group", Index: i, Key: "members", Msg: fmt.Sprintf("%q is listed twice", name)}
+				bad("group", i, "members", "%q is listed twice", name)
+				continue
 			}
 			if !t.up.checked {
 				t.up.checked, t.up.checkURL, t.up.checkInterval = true, checkURL, interval
@@ -128,39 +141,42 @@ func New(cfg Config) (*Router, error) {
 			g.members = append(g.members, t.up)
 		}
 		r.groups = append(r.groups, g)
-		r.byName[gc.Name] = target{kind: toGroup, g: g}
+		if nameOK {
+			r.byName[gc.Name] = target{kind: toGroup, g: g}
+		}
 	}
-	m, err := compileMatcher(cfg.Rules)
-	if err != nil {
-		return nil, err
-	}
+	m, matchErrs := compileMatcher(cfg.Rules)
+	errs = append(errs, matchErrs...)
 	r.m = m
 	r.rules = make([]rule, len(cfg.Rules))
 	for i, rc := range cfg.Rules {
 		text := strings.Join(rc.Match, ", ")
 		t, msg := r.action(rc.Action, fmt.Sprintf("blocked by rule %d (%s)", i+1, text))
 		if msg != "" {
-			return nil, &Error{Table: "rule", Index: i, Key: "action", Msg: msg}
+			bad("rule", i, "action", "%s", msg)
 		}
 		r.rules[i].text, r.rules[i].action, r.rules[i].target = text, rc.Action, t
 	}
-	def := cmp(cfg.Default, ActionDirect)
-	if r.def, err = r.routeAction("default", def, "blocked: no rule matches and [route] default is block"); err != nil {
-		return nil, err
+	var msg string
+	if r.def, msg = r.action(cmp(cfg.Default, ActionDirect), "blocked: no rule matches and [route] default is block"); msg != "" {
+		bad("route", 0, "default", "%s", msg)
 	}
 	if cfg.Global != "" {
-		if r.global, err = r.routeAction("global", cfg.Global, "blocked: [route] global is block"); err != nil {
-			return nil, err
+		if r.global, msg = r.action(cfg.Global, "blocked: [route] global is block"); msg != "" {
+			bad("route", 0, "global", "%s", msg)
 		}
 		r.hasGlobal = true
 	}
 	r.configMode = cmp(cfg.Mode, ModeRules)
 	mode := slices.Index(modes, r.configMode)
-	if mode < 0 {
-		return nil, &Error{Table: "route", Key: "mode", Msg: fmt.Sprintf("%q is not one of %s", cfg.Mode, strings.Join(modes, ", "))}
+	switch {
+	case mode < 0:
+		bad("route", 0, "mode", "%q is not one of %s", cfg.Mode, strings.Join(modes, ", "))
+	case r.configMode == ModeGlobal && !r.hasGlobal:
+		bad("route", 0, "global", `mode is "global" but global names no upstream or group`)
 	}
-	if r.configMode == ModeGlobal && !r.hasGlobal {
-		return nil, &Error{Table: "route", Key: "global", Msg: `mode is "global" but global names no upstream or group`}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	r.mode.Store(int32(mode))
 	return r, nil
@@ -173,19 +189,25 @@ func cmp(s, def string) string {
 	return s
 }
 
-func (r *Router) checkName(name, table string, i int) error {
-	switch {
+// checkName reports what is wrong with an upstream's or group's name
+// into errs, and whether the name may be registered.
+func (r *Router) checkName(name, table string, i int, errs *[]error) bool {
+	msg := ""
+	switch _, dup := r.byName[name]; {
 	case name == "":
-		return &Error{Table: table, Index: i, Key: "name", Msg: "missing; every [[" + table + "]] needs a name"}
+		msg = "missing; every [[" + table + "]] needs a name"
 	case name == ActionDirect || name == ActionBlock:
-		return &Error{Table: table, Index: i, Key: "name", Msg: fmt.Sprintf("%q is an action's name; choose another", name)}
+		msg = fmt.Sprintf("%q is an action's name; choose another", name)
 	case strings.ContainsAny(name, "\r\n\x00"):
-		return &Error{Table: table, Index: i, Key: "name", Msg: "must not hold control characters"}
+		msg = "must not hold control characters"
+	case dup:
+		msg = fmt.Sprintf("%q is already the name of an upstream or group", name)
 	}
-	if _, dup := r.byName[name]; dup {
-		return &Error{Table: table, Index: i, Key: "name", Msg: fmt.Sprintf("%q is already the name of an upstream or group", name)}
+	if msg != "" {
+		*errs = append(*errs, &Error{Table: table, Index: i, Key: "name", Msg: msg})
+		return false
 	}
-	return nil
+	return true
 }
 
 // action resolves an action name; msg says what is wrong with it.
@@ -202,14 +224,6 @@ func (r *Router) action(name, block string) (target, string) {
 		return t, ""
 	}
 	return target{}, fmt.Sprintf("%q is not direct, block or the name of an [[upstream]] or [[group]]%s", name, r.didYouMean(name))
-}
-
-func (r *Router) routeAction(key, name, block string) (target, error) {
-	t, msg := r.action(name, block)
-	if msg != "" {
-		return t, &Error{Table: "route", Key: key, Msg: msg}
-	}
-	return t, nil
 }
 
 func (r *Router) didYouMean(name string) string {

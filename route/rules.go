@@ -124,9 +124,10 @@ func parsePort(b []byte) (uint16, bool) {
 	return uint16(n), n <= 65535
 }
 
-// compileMatcher builds the matcher from each rule's match entries. An
+// compileMatcher builds the matcher from each rule's match entries. Each
 // entry it cannot use is an error naming the rule (by index) and entry.
-func compileMatcher(rules []RuleConfig) (*matcher, error) {
+func compileMatcher(rules []RuleConfig) (*matcher, []error) {
+	var errs []error
 	m := &matcher{}
 	var words []keyword
 	type cidr struct {
@@ -136,23 +137,25 @@ func compileMatcher(rules []RuleConfig) (*matcher, error) {
 	var cidrs []cidr
 	for i, r := range rules {
 		if len(r.Match) == 0 {
-			return nil, &Error{Table: "rule", Index: i, Key: "match", Msg: `the list is empty; write entries like ["domain-suffix:example.com"]`}
+			errs = append(errs, &Error{Table: "rule", Index: i, Key: "match", Msg: `the list is empty; write entries like ["domain-suffix:example.com"]`})
 		}
 		for _, entry := range r.Match {
-			bad := func(format string, args ...any) error {
-				return &Error{Table: "rule", Index: i, Key: "match", Msg: fmt.Sprintf("%q: ", entry) + fmt.Sprintf(format, args...)}
+			bad := func(format string, args ...any) {
+				errs = append(errs, &Error{Table: "rule", Index: i, Key: "match", Msg: fmt.Sprintf("%q: ", entry) + fmt.Sprintf(format, args...)})
 			}
 			kind, value, ok := strings.Cut(entry, ":")
 			value = strings.TrimSpace(value)
 			if !ok || value == "" {
-				return nil, bad("write kind:value, the kinds being domain-suffix, domain, domain-keyword, cidr, port")
+				bad("write kind:value, the kinds being domain-suffix, domain, domain-keyword, cidr, port")
+				continue
 			}
 			switch kind {
 			case kindDomainSuffix, kindDomain:
 				name := strings.TrimSuffix(strings.ToLower(value), ".")
 				name = strings.TrimPrefix(name, "*.")
 				if name == "" || len(name) > maxHost || strings.ContainsAny(name, " /:*") {
-					return nil, bad("not a domain name")
+					bad("not a domain name")
+					continue
 				}
 				m.names.add(name, kind == kindDomainSuffix, int32(i))
 			case kindDomainKeyword:
@@ -165,7 +168,8 @@ func compileMatcher(rules []RuleConfig) (*matcher, error) {
 					}
 				}
 				if err != nil {
-					return nil, bad(`not an address range (write it like "10.0.0.0/8" or "fd00::/8")`)
+					bad(`not an address range (write it like "10.0.0.0/8" or "fd00::/8")`)
+					continue
 				}
 				if pfx.Addr().Is4In6() {
 					pfx = netip.PrefixFrom(pfx.Addr().Unmap(), max(0, pfx.Bits()-96))
@@ -174,7 +178,8 @@ func compileMatcher(rules []RuleConfig) (*matcher, error) {
 			case kindPort:
 				n, err := strconv.Atoi(value)
 				if err != nil || n < 1 || n > 65535 {
-					return nil, bad("not a port from 1 to 65535")
+					bad("not a port from 1 to 65535")
+					continue
 				}
 				if m.ports == nil {
 					m.ports = map[uint16]int32{}
@@ -183,9 +188,11 @@ func compileMatcher(rules []RuleConfig) (*matcher, error) {
 					m.ports[uint16(n)] = int32(i)
 				}
 			case kindProcess:
-				return nil, bad("process rules are not supported on this OS: the proxy sees a connection's address, not the program that opened it")
+				bad("process rules are not supported on this OS: the proxy sees a connection's address, not the program that opened it")
+				continue
 			default:
-				return nil, bad("unknown kind %q (the kinds are domain-suffix, domain, domain-keyword, cidr, port)", kind)
+				bad("unknown kind %q (the kinds are domain-suffix, domain, domain-keyword, cidr, port)", kind)
+				continue
 			}
 		}
 	}
@@ -206,5 +213,5 @@ func compileMatcher(rules []RuleConfig) (*matcher, error) {
 			m.cidrs.Insert(c.pfx, v)
 		}
 	}
-	return m, nil
+	return m, errs
 }
