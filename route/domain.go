@@ -1,5 +1,7 @@
 package route
 
+import "bytes"
+
 // domains matches host names against domain: (the name itself) and
 // domain-suffix: (the name and every name under it) rules. Each map
 // holds, per lower-case name, the lowest rule index that names it, so
@@ -9,6 +11,9 @@ package route
 // "com"); indexing a map with string(b) does not allocate.
 type domains struct {
 	exact, suffix map[string]int32
+	// suffixLen marks the lengths of the names in suffix, so that the
+	// walk probes the map only for a tail of a length some rule has.
+	suffixLen [maxHost + 1]bool
 }
 
 func (d *domains) add(name string, suffix bool, rule int32) {
@@ -21,6 +26,9 @@ func (d *domains) add(name string, suffix bool, rule int32) {
 	}
 	if old, ok := (*m)[name]; !ok || rule < old {
 		(*m)[name] = rule
+	}
+	if suffix {
+		d.suffixLen[len(name)] = true
 	}
 }
 
@@ -37,22 +45,15 @@ func (d *domains) match(host []byte) int32 {
 		return best
 	}
 	for i := 0; ; {
-		if r, ok := d.suffix[string(host[i:])]; ok && (best < 0 || r < best) {
-			best = r
+		if d.suffixLen[len(host)-i] {
+			if r, ok := d.suffix[string(host[i:])]; ok && (best < 0 || r < best) {
+				best = r
+			}
 		}
-		j := indexDot(host[i:])
+		j := bytes.IndexByte(host[i:], '.')
 		if j < 0 {
 			return best
 		}
 		i += j + 1
 	}
-}
-
-func indexDot(b []byte) int {
-	for i, c := range b {
-		if c == '.' {
-			return i
-		}
-	}
-	return -1
 }

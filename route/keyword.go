@@ -11,8 +11,9 @@ package route
 type keywords struct {
 	class   [256]uint8
 	classes int
-	// next[state*classes+class] is the next state, with hasOut set
-	// when a keyword ends there, so that out is read only then.
+	// next[state*classes+class] is the next state's row, state*classes
+	// (so that a step is one add and one load, no multiply), with hasOut
+	// set when a keyword ends there, so that out is read only then.
 	next []int32
 	out  []int32 // lowest rule ending at the state, or -1
 }
@@ -92,9 +93,11 @@ func newKeywords(words []keyword) *keywords {
 		}
 	}
 	for e, t := range k.next {
+		row := t * int32(k.classes)
 		if k.out[t] >= 0 {
-			k.next[e] = t | hasOut
+			row |= hasOut
 		}
+		k.next[e] = row
 	}
 	return k
 }
@@ -108,9 +111,9 @@ func (k *keywords) match(host []byte) int32 {
 	best := int32(-1)
 	s := int32(0)
 	for _, c := range host {
-		s = k.next[int(s&^hasOut)*k.classes+int(k.class[c])]
+		s = k.next[int(s&^hasOut)+int(k.class[c])]
 		if s&hasOut != 0 {
-			if o := k.out[s&^hasOut]; best < 0 || o < best {
+			if o := k.out[int(s&^hasOut)/k.classes]; best < 0 || o < best {
 				best = o
 			}
 		}

@@ -42,8 +42,8 @@ type matcher struct {
 const maxHost = 255
 
 // match returns the index of the first rule matching host:port, or -1.
-// host is as the client sent it; it is lower-cased into a buffer on the
-// stack.
+// host is as the client sent it; one with capitals is lower-cased into a
+// buffer on the stack.
 func (m *matcher) match(host, port []byte) int32 {
 	best := int32(-1)
 	take := func(r int32) {
@@ -58,7 +58,10 @@ func (m *matcher) match(host, port []byte) int32 {
 			}
 		}
 	}
-	if looksLikeIP(host) {
+	upper, colon := scanHost(host)
+	if colon || len(host) > 0 && '0' <= host[len(host)-1] && host[len(host)-1] <= '9' {
+		// Only IPv6 has colons, and an IPv4 literal ends in a digit (no
+		// top-level domain is all digits).
 		if ip, ok := parseIP(host); ok {
 			if m.cidrs != nil {
 				if r, ok := m.cidrs.Lookup(ip.Unmap()); ok {
@@ -72,8 +75,11 @@ func (m *matcher) match(host, port []byte) int32 {
 	if len(host) > maxHost {
 		return best
 	}
-	var buf [maxHost]byte
-	name := lower(buf[:0], host)
+	name := host
+	if upper {
+		var buf [maxHost]byte
+		name = lower(buf[:0], host)
+	}
 	if n := len(name); n > 0 && name[n-1] == '.' {
 		name = name[:n-1]
 	}
@@ -82,22 +88,13 @@ func (m *matcher) match(host, port []byte) int32 {
 	return best
 }
 
-// looksLikeIP is a quick test before parseIP: an IPv4 literal ends in a
-// digit (no top-level domain is all digits) and only IPv6 has colons.
-func looksLikeIP(host []byte) bool {
-	n := len(host)
-	if n == 0 {
-		return false
-	}
-	if c := host[n-1]; '0' <= c && c <= '9' {
-		return true
-	}
+// scanHost reports whether host has capitals and colons, in one pass.
+func scanHost(host []byte) (upper, colon bool) {
 	for _, c := range host {
-		if c == ':' {
-			return true
-		}
+		upper = upper || 'A' <= c && c <= 'Z'
+		colon = colon || c == ':'
 	}
-	return false
+	return upper, colon
 }
 
 func lower(dst, s []byte) []byte {
