@@ -220,7 +220,11 @@ func (a *App) RoutingConfigured() bool {
 // SetRouteMode switches the routing mode (the tray's Mode menu); the
 // choice is kept in the state dir.
 func (a *App) SetRouteMode(mode string) error {
-	rt := a.currentRouter()
+	// Under mu, so that a reload building the next routing reads the
+	// state file either before this or after it, never in between.
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	rt := a.router
 	if rt == nil {
 		return errNotStarted
 	}
@@ -249,7 +253,9 @@ func (a *App) SelectGroups() []route.GroupStatus {
 // Select makes member the choice of a select group (the tray's menu);
 // the choice is kept in the state dir.
 func (a *App) Select(group, member string) error {
-	rt := a.currentRouter()
+	a.mu.Lock() // as in SetRouteMode
+	defer a.mu.Unlock()
+	rt := a.router
 	if rt == nil {
 		return errNotStarted
 	}

@@ -12,9 +12,9 @@ import (
 // [[group]] and [[rule]] tables of config.toml, and what the caller
 // lends it.
 type Config struct {
-	// Mode is "rules", "global" or "direct". Empty means "rules". The
-	// state file's mode, set from the tray, wins while this is unchanged
-	// (see State).
+	// Mode is "rules", "global" or "direct". Empty means "rules". A mode
+	// set with SetMode (the tray) and kept in StatePath wins while this
+	// stays as it was then (see LoadState).
 	Mode string
 	// Global names the upstream or group every request goes through in
 	// global mode. Empty is allowed unless Mode is "global"; the tray

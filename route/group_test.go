@@ -238,7 +238,7 @@ func TestModeSwitchIsKeptUntilTheConfigChangesIt(t *testing.T) {
 func TestHealthChecksThroughParentsFailOver(t *testing.T) {
 	origin := newOrigin(t)
 	a, b := newParent(t), newParent(t)
-	const interval = 200 * time.Millisecond
+	const interval = 500 * time.Millisecond
 	r := mustNew(t, Config{
 		Default: "g",
 		Upstreams: []UpstreamConfig{
@@ -249,8 +249,9 @@ func TestHealthChecksThroughParentsFailOver(t *testing.T) {
 	})
 	r.Start()
 	defer r.Close()
-	waitFor(t, 2*time.Second, "both parents checked", func() bool {
-		return a.seen.Load() > 0 && b.seen.Load() > 0
+	waitFor(t, 5*time.Second, "both parents checked", func() bool {
+		st := r.Upstreams()
+		return a.seen.Load() > 0 && b.seen.Load() > 0 && !st[0].LastCheck.IsZero() && !st[1].LastCheck.IsZero()
 	})
 	st := r.Upstreams()
 	if st[0].State != "up" || st[0].CheckRTT <= 0 || st[0].LastCheck.IsZero() {
@@ -263,7 +264,7 @@ func TestHealthChecksThroughParentsFailOver(t *testing.T) {
 	killed := time.Now()
 	// The next check, due within one interval, fails at once (nothing
 	// listens); the slack covers a slow, shared machine.
-	waitFor(t, interval+500*time.Millisecond, "failover to b", func() bool { return decide(r, "example.com", "443") == "b#0" })
+	waitFor(t, interval+700*time.Millisecond, "failover to b", func() bool { return decide(r, "example.com", "443") == "b#0" })
 	t.Logf("failed over %v after the parent died", time.Since(killed).Round(time.Millisecond))
 	if st := r.Upstreams()[0]; st.State != "down" || st.LastError == "" {
 		t.Errorf("dead parent: %+v", st)
@@ -283,7 +284,7 @@ func TestFailedRequestMarksDownAndRechecksSoon(t *testing.T) {
 	})
 	r.Start()
 	defer r.Close()
-	waitFor(t, 2*time.Second, "first check", func() bool { return a.seen.Load() == 1 })
+	waitFor(t, 5*time.Second, "first check", func() bool { return a.seen.Load() == 1 && !r.Upstreams()[0].LastCheck.IsZero() })
 	r.upstreams[0].p.Report(false, 0)
 	if got := decide(r, "example.com", "443"); got != "down:g#0" {
 		t.Fatalf("right after a failed request: %s, want down:g", got)
