@@ -2,13 +2,17 @@ package app
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sluiceproxy/sluice/proxy/stats"
 	"github.com/sluiceproxy/sluice/route"
@@ -357,5 +361,62 @@ global = "corp"
 	}
 	if _, err := os.Stat(filepath.Join(os.Getenv("XDG_STATE_HOME"), "sluice", routeStateName)); err != nil {
 		t.Errorf("state file: %v", err)
+	}
+}
+
+// A reload that changes the routing stops the old health checks: a parent
+// checked before it is not asked again after, while the new config's
+// parent is.
+func TestReloadStopsOldHealthChecks(t *testing.T) {
+	var oldSeen, newSeen atomic.Int64
+	parent := func(n *atomic.Int64) string {
+		p := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n.Add(1)
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		t.Cleanup(p.Close)
+		return p.URL
+	}
+	oldURL, newURL := parent(&oldSeen), parent(&newSeen)
+	addr := freePort(t)
+	dir := t.TempDir()
+	config := func(url string) string {
+		return configWithListen(addr, dir) + fmt.Sprintf(`
+[route]
+default = "g"
+
+[[upstream]]
+name = "p"
+url = %q
+
+[[group]]
+name = "g"
+strategy = "failover"
+members = ["p"]
+check_url = "http://127.0.0.1:9/"
+check_interval = "50ms"
+`, url)
+	}
+	a, path := startAppWithConfig(t, config(oldURL))
+	deadline := time.Now().Add(10 * time.Second)
+	for oldSeen.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the first parent was not checked twice")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	writeConfig(t, path, config(newURL))
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	after := oldSeen.Load()
+	for newSeen.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("the new parent was not checked")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := oldSeen.Load(); n != after {
+		t.Errorf("the old parent was checked %d more times after the reload", n-after)
 	}
 }
