@@ -323,3 +323,14 @@ func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestGroupPicksAllocateNothing(t *testing.T) {
+	for _, s := range strategies {
+		r := mustNew(t, groupConfig(s, "a", "b", "c"))
+		down(r, "a")
+		host, port := []byte("Www.Example.com"), []byte("443")
+		if n := testing.AllocsPerRun(200, func() { r.Route(host, port) }); n != 0 {
+			t.Errorf("%s: %v allocations per Route", s, n)
+		}
+	}
+}
