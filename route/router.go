@@ -67,7 +67,14 @@ type target struct {
 	block string // the 403's reason
 }
 
+// modes are the modes by their number in Router.mode.
 var modes = []string{ModeRules, ModeGlobal, ModeDirect}
+
+const (
+	modeRules int32 = iota
+	modeGlobal
+	modeDirect
+)
 
 // New checks and compiles cfg. It starts nothing: Start begins the
 // health checks. It reports every problem it finds, not just the first:
@@ -237,10 +244,10 @@ func (r *Router) didYouMean(name string) string {
 
 // Route implements proxy.Router: no lock, no I/O, no allocation.
 func (r *Router) Route(host, port []byte) proxy.Route {
-	switch modes[r.mode.Load()] {
-	case ModeDirect:
+	switch r.mode.Load() {
+	case modeDirect:
 		return proxy.Route{Rule: -1}
-	case ModeGlobal:
+	case modeGlobal:
 		return r.global.route(host, -1)
 	}
 	i := r.m.match(host, port)
