@@ -420,3 +420,47 @@ check_interval = "50ms"
 		t.Errorf("the old parent was checked %d more times after the reload", n-after)
 	}
 }
+
+// What `config check` prints for the arrays of tables loads back to the
+// same entries, and a reload logs a changed table by its entry count,
+// never with an upstream's password.
+func TestArrayTablesRoundTrip(t *testing.T) {
+	clearProxyEnv(t)
+	body := `[[upstream]]
+name = "corp"
+url = "http://alice:s3cret@127.0.0.1:3128"
+
+[[group]]
+name = "g"
+strategy = "round-robin"
+members = ["corp"]
+
+[[rule]]
+match = ["domain-suffix:corp.example", "port:25"]
+action = "g"
+`
+	cfg, err := LoadConfig(writeTestConfig(t, body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := cfg.Groups[0]; g.CheckInterval.String() != "30s" || g.CheckURL == "" {
+		t.Errorf("the group's defaults were not applied: %+v", g)
+	}
+	var b strings.Builder
+	if err := cfg.WriteEffective(&b); err != nil {
+		t.Fatal(err)
+	}
+	again, err := parseConfig([]byte(b.String()), "effective")
+	if err != nil {
+		t.Fatalf("config check output does not load: %v\n%s", err, b.String())
+	}
+	if d := changedKeys(cfg, again); len(d) != 0 {
+		t.Errorf("config check output loads back with changes: %v", d)
+	}
+	again.Rules = append(again.Rules, RuleEntry{Match: []string{"domain:x"}, Action: "direct"})
+	again.Upstreams[0].URL = "http://alice:other@127.0.0.1:3128"
+	got := fmt.Sprint(changedKeys(cfg, again))
+	if got != "[upstream 1 → 1 entries, changed rule 1 → 2 entries, changed]" || strings.Contains(got, "other") {
+		t.Errorf("changed keys: %s", got)
+	}
+}
