@@ -180,10 +180,10 @@ func SplitTarget(target string) (host, port string, err error) {
 	return host, port, nil
 }
 
-// TestRoute says how target would be routed by cfg, as `route test`
+// DecideFromConfig says how target would be routed by cfg, as `route test`
 // does when no Sluice is running: with every upstream counted as up
 // (nothing has been checked) and the tray's choices from the state dir.
-func TestRoute(cfg *Config, target string) (RouteTest, error) {
+func DecideFromConfig(cfg *Config, target string) (RouteTest, error) {
 	host, port, err := SplitTarget(target)
 	if err != nil {
 		return RouteTest{}, err

@@ -158,7 +158,7 @@ func TestProxyUpstreamEnvSetsGlobalMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := TestRoute(cfg, "https://example.com/")
+	d, err := DecideFromConfig(cfg, "https://example.com/")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func routeTestCmd(args []string) error {
 	d, askErr := askRoute(base, target)
 	source := "the running Sluice at " + strings.TrimPrefix(base, "http://")
 	if askErr != nil {
-		if d, err = app.TestRoute(cfg, target); err != nil {
+		if d, err = app.DecideFromConfig(cfg, target); err != nil {
 			return err
 		}
 		source = cfg.Path() + " (" + askErr.Error() + "; upstream health is not known, so every upstream counts as up)"
