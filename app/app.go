@@ -16,6 +16,7 @@ import (
 	"github.com/sluiceproxy/sluice/inspect"
 	"github.com/sluiceproxy/sluice/proxy"
 	"github.com/sluiceproxy/sluice/proxy/stats"
+	"github.com/sluiceproxy/sluice/route"
 )
 
 // Version and Commit are set at build time with -ldflags -X.
@@ -53,6 +54,7 @@ type App struct {
 	listenErr error              // guarded by mu
 	up        *upstream          // the dialer and resolver in use; guarded by mu
 	insp      *inspect.Inspector // nil while [inspect] is off; guarded by mu
+	router    *route.Router      // the routing in use; guarded by mu
 	// captures runs `sluice capture` HAR captures (idle until one starts).
 	captures *inspect.Captures
 	// serveErr receives Serve's error when the current listener fails
@@ -189,10 +191,10 @@ func (a *App) ListenErr() error {
 }
 
 // proxyConfig maps the [proxy] section onto the engine's Config, dialing
-// through up.
-func (a *App) proxyConfig(cfg *Config, up *upstream) proxy.Config {
+// through up and routing by rt (nil: everything direct).
+func (a *App) proxyConfig(cfg *Config, up *upstream, rt *route.Router) proxy.Config {
 	p := &cfg.Proxy
-	return proxy.Config{
+	pc := proxy.Config{
 		Listen:                p.Listen,
 		ConnectPorts:          p.ConnectPorts,
 		NoSOCKS:               !p.SOCKS,
@@ -215,9 +217,14 @@ func (a *App) proxyConfig(cfg *Config, up *upstream) proxy.Config {
 		Stats:                 a.stats,
 		Access:                a.logs.Access(),
 		Clients:               clientPolicy(&cfg.Access),
-		Local:                 a.localHandler(cfg),
+		Local:                 a.localHandler(cfg, rt),
 		Logger:                a.log,
 	}
+	// A routing that sends everything direct costs the relay nothing.
+	if rt != nil && !rt.AlwaysDirect() {
+		pc.Router = rt
+	}
+	return pc
 }
 
 // clientPolicy maps the [access] section onto the engine's ClientPolicy.
@@ -230,7 +237,7 @@ func clientPolicy(a *AccessConfig) proxy.ClientPolicy {
 }
 
 // localHandler serves the endpoints on the proxy port besides /healthz.
-func (a *App) localHandler(cfg *Config) http.Handler {
+func (a *App) localHandler(cfg *Config, rt *route.Router) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /stats", stats.Handler(a.stats))
 	if cfg.Inspect.Enabled {
@@ -238,6 +245,10 @@ func (a *App) localHandler(cfg *Config) http.Handler {
 	}
 	if cfg.Metrics.Enabled {
 		mux.Handle("GET /metrics", stats.MetricsHandler(a.stats))
+	}
+	if rt != nil {
+		mux.Handle("GET /proxy.pac", a.pacHandler(rt))
+		mux.Handle("GET /route", routeTestHandler(rt))
 	}
 	return mux
 }
@@ -269,18 +280,24 @@ func (a *App) start() error {
 	}
 	a.up = up
 	a.stats.SetDNSFunc(a.dnsFigures)
+	rt, err := a.newRouter(a.cfg, up)
+	if err != nil {
+		return err
+	}
 	insp, err := a.newInspector(a.cfg, up)
 	if err != nil {
 		return err
 	}
-	srv, err := proxy.New(a.withInspector(a.proxyConfig(a.cfg, up), a.cfg, insp))
+	srv, err := proxy.New(a.withInspector(a.proxyConfig(a.cfg, up, rt), a.cfg, insp))
 	if err != nil {
 		if insp != nil {
 			insp.Close()
 		}
 		return err
 	}
-	a.srv, a.insp = srv, insp
+	a.srv, a.insp, a.router = srv, insp, rt
+	rt.Start()
+	a.stats.SetRouteFunc(a.routeFigures)
 	a.stats.SetPoolIdleFunc(srv.IdleUpstreamConns)
 	ln, err := listen(a.cfg.Proxy.Listen, a.cfg.Source(KeyListen))
 	if err != nil {
@@ -375,6 +392,7 @@ func (a *App) Stop(ctx context.Context) error {
 	}
 	a.mu.Lock()
 	a.up.close()
+	a.router.Close()
 	a.mu.Unlock()
 	return err
 }

@@ -34,7 +34,7 @@ func TestBodyTimeoutKey(t *testing.T) {
 	if got := a.cfg.Proxy.BodyTimeout.Duration; got != 5*time.Second {
 		t.Errorf("body_timeout from the file: %v, want 5s", got)
 	}
-	if got := a.proxyConfig(a.cfg, &upstream{}).BodyTimeout; got != 5*time.Second {
+	if got := a.proxyConfig(a.cfg, &upstream{}, nil).BodyTimeout; got != 5*time.Second {
 		t.Errorf("proxy.Config.BodyTimeout %v, want 5s", got)
 	}
 

@@ -28,6 +28,13 @@ type Config struct {
 	SysProxy SysProxyConfig
 	Access   AccessConfig
 	Inspect  InspectConfig
+	Route    RouteConfig
+
+	// Upstreams, Groups and Rules are the [[upstream]], [[group]] and
+	// [[rule]] entries, in file order.
+	Upstreams []UpstreamEntry
+	Groups    []GroupEntry
+	Rules     []RuleEntry
 
 	// path is the file the config came from ("" for the embedded default).
 	path string
@@ -113,6 +120,34 @@ type InspectConfig struct {
 	CaptureBodyMax    int64
 	HTTP2ConnWindow   int
 	HTTP2StreamWindow int
+}
+
+// RouteConfig is the [route] section.
+type RouteConfig struct {
+	Mode    string
+	Global  string
+	Default string
+}
+
+// UpstreamEntry is one [[upstream]].
+type UpstreamEntry struct {
+	Name string
+	URL  string
+}
+
+// GroupEntry is one [[group]].
+type GroupEntry struct {
+	Name          string
+	Strategy      string
+	Members       []string
+	CheckURL      string
+	CheckInterval Duration
+}
+
+// RuleEntry is one [[rule]].
+type RuleEntry struct {
+	Match  []string
+	Action string
 }
 
 // Prefix is an address range written as a string in TOML: a CIDR
@@ -341,6 +376,10 @@ func decodeConfig(data []byte, path string) (c *Config, problems []*ConfigError)
 		sections[i] = s.Name
 	}
 	for sect, v := range raw {
+		if at := lookupArrayTable(sect); at != nil {
+			problems = append(problems, decodeArrayTable(at, c, data, v)...)
+			continue
+		}
 		table, isTable := v.(map[string]any)
 		if !isTable && !slices.Contains(sections, sect) {
 			msg := "a key outside any section"
@@ -515,14 +554,23 @@ func (c *Config) Set(key, value, source string) error {
 	if !ok {
 		return fmt.Errorf("config key %s does not exist", key)
 	}
-	if msg := setFromString(k, c, value); msg != "" {
+	set := func() string { return setFromString(k, c, value) }
+	if k.FromString != nil {
+		set = func() string { return k.FromString(c, value, source) }
+	}
+	if msg := set(); msg != "" {
 		return &ConfigError{Key: key, Msg: fmt.Sprintf("%s=%q: %s", source, value, msg)}
 	}
+	c.setSource(key, source)
+	return nil
+}
+
+// setSource records where key's value came from, for `config check`.
+func (c *Config) setSource(key, source string) {
 	if c.sources == nil {
 		c.sources = map[string]string{}
 	}
 	c.sources[key] = source
-	return nil
 }
 
 // Validate checks every value against its allowed range. Errors name the
@@ -571,6 +619,7 @@ func (c *Config) problems(data []byte) []*ConfigError {
 			fail(r.key, msg)
 		}
 	}
+	out = append(out, c.arrayProblems(data)...)
 	return out
 }
 

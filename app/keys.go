@@ -9,6 +9,7 @@ import (
 	"github.com/sluiceproxy/sluice/inspect"
 	"github.com/sluiceproxy/sluice/proxy"
 	"github.com/sluiceproxy/sluice/resolver"
+	"github.com/sluiceproxy/sluice/route"
 )
 
 //go:generate go run ./internal/genconfig
@@ -43,6 +44,26 @@ type Key struct {
 	Field func(c *Config) any
 	// Secret values (password hashes) are not logged on reload.
 	Secret bool
+	// FromString, if set, takes the key's value from a flag or the
+	// environment instead of the plain conversion (PROXY_UPSTREAM, a URL,
+	// sets more than route.global), and says what is wrong with it.
+	FromString func(c *Config, value, source string) string
+	// Elem points at the key's value in entry i of its array of tables;
+	// set for the keys of an ArrayTable, whose Field is nil.
+	Elem func(c *Config, i int) any
+}
+
+// ArrayTable is an array of tables ([[upstream]] entries), each with the
+// keys in Keys. Its own keys' names are "table.key".
+type ArrayTable struct {
+	Name string
+	Doc  string
+	// Example is one entry as TOML lines, shown in config.toml and the
+	// reference page.
+	Example string
+	// Field points at the slice of entries in c.
+	Field func(c *Config) any
+	Keys  []Key
 }
 
 // Section is a [section] of config.toml, in the order the file shows them.
@@ -63,6 +84,7 @@ var Sections = []Section{
 	{"dns", "Sluice's own caching resolver for upstream names."},
 	{"sysproxy", "The one-click system proxy."},
 	{"inspect", "HTTPS inspection: decrypt the CONNECT tunnels of the hosts listed, with Sluice's own CA, so their requests show in the access log, /stats and `sluice capture --har`. Off by default; trust the CA first (sluice ca install) and list only the hosts you mean to see: apps that pin certificates fail for them. See docs/inspect.md."},
+	{"route", "Where requests go: straight to their origin, through an upstream proxy, or nowhere. The rules, upstreams and groups are the [[rule]], [[upstream]] and [[group]] entries below; docs/routing.md has worked examples."},
 }
 
 // durationMin1 is "more than zero" for a duration's Min.
@@ -273,6 +295,77 @@ var Keys = []Key{
 		Doc:       "HTTP/2 receive window per stream (request) in bytes, on both legs; with the connection window it bounds the memory a slow reader pins.",
 		HasBounds: true, Min: 16384, Max: 1 << 30,
 		Field: func(c *Config) any { return &c.Inspect.HTTP2StreamWindow }},
+	{Name: "route.mode", Default: `"rules"`,
+		Doc:   "rules: the first [[rule]] that matches decides, else default; global: every request goes through global; direct: every request goes straight to its origin. The tray's Mode menu switches it while Sluice runs, and the choice is kept (in the state dir) until this key is edited.",
+		Field: func(c *Config) any { return &c.Route.Mode }},
+	{Name: "route.global", Env: "PROXY_UPSTREAM", Default: `""`, Example: `"work"`,
+		Doc:        "The [[upstream]] or [[group]] every request goes through in global mode. PROXY_UPSTREAM, a proxy URL, adds that URL as an upstream named PROXY_UPSTREAM and sets global mode through it.",
+		Zero:       "Empty: no global mode.",
+		FromString: upstreamFromEnv,
+		Field:      func(c *Config) any { return &c.Route.Global }},
+	{Name: "route.default", Default: `"direct"`,
+		Doc:   "What happens to a request no rule matches: direct, block (403), or an upstream or group name.",
+		Field: func(c *Config) any { return &c.Route.Default }},
+}
+
+// ArrayTables are the [[name]] entries, in file order after the sections.
+var ArrayTables = []ArrayTable{
+	{Name: "upstream", Doc: "An upstream proxy Sluice can send requests through. Rules, groups and route.global name it.",
+		Example: "name = \"corp\"\nurl = \"http://user:pass@proxy.corp.example:3128\"",
+		Field:   func(c *Config) any { return &c.Upstreams },
+		Keys: []Key{
+			{Name: "upstream.name", Example: `"corp"`,
+				Doc:  "Its name, unique among upstreams and groups; not direct or block.",
+				Elem: func(c *Config, i int) any { return &c.Upstreams[i].Name }},
+			{Name: "upstream.url", Example: `"http://user:pass@proxy.corp.example:3128"`, Secret: true,
+				Doc:  "scheme://[user:password@]host:port; the scheme is http, https (TLS to the proxy), socks5 (Sluice resolves names) or socks5h (the proxy does). Credentials go to the proxy as Basic Proxy-Authorization (http, https) or RFC 1929 (SOCKS5).",
+				Elem: func(c *Config, i int) any { return &c.Upstreams[i].URL }},
+		}},
+	{Name: "group", Doc: "A set of upstreams used as one: rules and route.global name the group, and its strategy picks a member per request among those its health checks find up.",
+		Example: "name = \"work\"\nstrategy = \"failover\"\nmembers = [\"corp\", \"backup\"]",
+		Field:   func(c *Config) any { return &c.Groups },
+		Keys: []Key{
+			{Name: "group.name", Example: `"work"`,
+				Doc:  "Its name, unique among upstreams and groups; not direct or block.",
+				Elem: func(c *Config, i int) any { return &c.Groups[i].Name }},
+			{Name: "group.strategy", Example: `"failover"`,
+				Doc:  "failover: the first member that is up; round-robin: each member in turn; least-latency: the member whose last check was fastest; select: the member picked in the tray's menu (kept in the state dir; used even while its checks fail); consistent-hash: one member per destination host, so a site keeps one exit, and only the hosts of a member that goes down move.",
+				Elem: func(c *Config, i int) any { return &c.Groups[i].Strategy }},
+			{Name: "group.members", Example: `["corp", "backup"]`,
+				Doc:  "Upstream names, in order. When every member is down, requests get 502 naming the group.",
+				Elem: func(c *Config, i int) any { return &c.Groups[i].Members }},
+			{Name: "group.check_url", Default: `"http://www.gstatic.com/generate_204"`,
+				Doc:  "Fetched through each member to check it: an answer under 500 other than 407 means up. An upstream in several groups is checked with its first group's check_url and check_interval. A request through a member that fails marks it down at once and has it checked again a second later.",
+				Elem: func(c *Config, i int) any { return &c.Groups[i].CheckURL }},
+			{Name: "group.check_interval", Default: `"30s"`,
+				Doc:       "Time between two checks of a member.",
+				HasBounds: true, Min: durationMin1,
+				Elem: func(c *Config, i int) any { return &c.Groups[i].CheckInterval }},
+		}},
+	{Name: "rule", Doc: "A routing rule. In rules mode the first rule that matches a request decides where it goes. A name rule never makes Sluice look the name up: cidr rules match only destinations written as addresses.",
+		Example: "match = [\"domain-suffix:corp.example\", \"cidr:10.0.0.0/8\"]\naction = \"direct\"",
+		Field:   func(c *Config) any { return &c.Rules },
+		Keys: []Key{
+			{Name: "rule.match", Example: `["domain-suffix:corp.example", "domain:intranet", "domain-keyword:ads", "cidr:10.0.0.0/8", "port:25"]`,
+				Doc:  "The rule matches when any entry does. domain-suffix:NAME matches NAME and every name under it; domain:NAME only NAME; domain-keyword:TEXT any name holding TEXT; cidr:RANGE a destination address in RANGE (IPv4 or IPv6); port:N the destination port. Names match without regard to case. process: is not supported (the proxy does not see which program connects).",
+				Elem: func(c *Config, i int) any { return &c.Rules[i].Match }},
+			{Name: "rule.action", Example: `"direct"`,
+				Doc:  "direct, block (HTTP 403 and a refused CONNECT, naming the rule), or an upstream or group name.",
+				Elem: func(c *Config, i int) any { return &c.Rules[i].Action }},
+		}},
+}
+
+// upstreamFromEnv is route.global's FromString: PROXY_UPSTREAM is a proxy
+// URL, made an upstream of its own and the target of global mode.
+func upstreamFromEnv(c *Config, url, source string) string {
+	const name = "PROXY_UPSTREAM"
+	if msg := route.CheckUpstreamURL(url); msg != "" {
+		return msg
+	}
+	c.Upstreams = append(c.Upstreams, UpstreamEntry{Name: name, URL: url})
+	c.Route.Global, c.Route.Mode = name, "global"
+	c.setSource("route.mode", source)
+	return ""
 }
 
 // crossRules are checks that involve more than one key. Each names the

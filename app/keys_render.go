@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -52,6 +53,23 @@ var RenderDefaultConfig = sync.OnceValue(func() []byte {
 			}
 			comment(&b, text)
 			fmt.Fprintf(&b, "%s = %s\n", leaf, k.Default)
+		}
+	}
+	for _, at := range ArrayTables {
+		b.WriteByte('\n')
+		comment(&b, "[["+at.Name+"]] entries: "+at.Doc+" Write a [["+at.Name+"]] line and its keys for each one, like this:")
+		fmt.Fprintf(&b, "#\n# [[%s]]\n", at.Name)
+		for _, line := range strings.Split(at.Example, "\n") {
+			b.WriteString("# " + line + "\n")
+		}
+		b.WriteString("#\n")
+		for _, k := range at.Keys {
+			_, leaf, _ := strings.Cut(k.Name, ".")
+			text := leaf + ": " + k.Doc
+			if k.Default != "" {
+				text += " Default: " + k.Default + "."
+			}
+			comment(&b, text)
 		}
 	}
 	return b.Bytes()
@@ -131,6 +149,25 @@ changed (` + "`config reloaded`" + `). A file with a problem changes nothing.
 			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", leaf, cell(def), cell(text))
 		}
 	}
+	for _, at := range ArrayTables {
+		fmt.Fprintf(&b, "\n## [[%s]]\n\n%s Each entry is a `[[%s]]` line and its keys:\n\n```toml\n[[%s]]\n%s\n```\n\n| Key | Default | Meaning |\n|---|---|---|\n",
+			at.Name, at.Doc, at.Name, at.Name, at.Example)
+		for _, k := range at.Keys {
+			_, leaf, _ := strings.Cut(k.Name, ".")
+			def := "required"
+			if k.Default != "" {
+				def = "`" + k.Default + "`"
+			}
+			text := k.Doc
+			if bt := k.boundsText(); bt != "" {
+				text += " " + bt
+			}
+			if k.Example != "" {
+				text += " Example: `" + k.Example + "`."
+			}
+			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", leaf, cell(def), cell(text))
+		}
+	}
 	return b.Bytes()
 }
 
@@ -172,6 +209,16 @@ func (c *Config) WriteEffective(w io.Writer) error {
 			b.WriteByte('\n')
 		}
 	}
+	for ai := range ArrayTables {
+		at := &ArrayTables[ai]
+		for i := range at.entries(c).Len() {
+			fmt.Fprintf(&b, "\n[[%s]]\n", at.Name)
+			for _, k := range at.Keys {
+				_, leaf, _ := strings.Cut(k.Name, ".")
+				fmt.Fprintf(&b, "%s = %s\n", leaf, formatValue(k.Elem(c, i)))
+			}
+		}
+	}
 	_, err := w.Write(b.Bytes())
 	return err
 }
@@ -200,6 +247,14 @@ func changedKeys(old, cfg *Config) []any {
 			change = "a password hash changed"
 		}
 		attrs = append(attrs, k.Name, change)
+	}
+	// Entries are logged by count: a URL may hold a password.
+	for ai := range ArrayTables {
+		at := &ArrayTables[ai]
+		a, b := at.entries(old), at.entries(cfg)
+		if !reflect.DeepEqual(a.Interface(), b.Interface()) {
+			attrs = append(attrs, at.Name, fmt.Sprintf("%d → %d entries, changed", a.Len(), b.Len()))
+		}
 	}
 	return attrs
 }

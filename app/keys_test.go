@@ -51,10 +51,36 @@ func TestKeyTableCoversConfig(t *testing.T) {
 			t.Errorf("key %q is not section.name", k.Name)
 		}
 	}
+	// An array of tables' slice is reached by its ArrayTable, and each
+	// field of an entry by one of its keys.
+	entry := withOneEntryEach()
+	for _, at := range ArrayTables {
+		seen[reflect.ValueOf(at.Field(&c)).Pointer()] = "[[" + at.Name + "]]"
+		fields := map[uintptr]string{}
+		for _, k := range at.Keys {
+			p := reflect.ValueOf(k.Elem(entry, 0)).Pointer()
+			if other, ok := fields[p]; ok {
+				t.Errorf("%s and %s point at the same field", k.Name, other)
+			}
+			fields[p] = k.Name
+		}
+		e := at.entries(entry).Index(0)
+		for j := 0; j < e.NumField(); j++ {
+			if _, ok := fields[e.Field(j).Addr().Pointer()]; !ok {
+				t.Errorf("[[%s]] field %s has no key in ArrayTables (app/keys.go)", at.Name, e.Type().Field(j).Name)
+			}
+		}
+	}
 	v := reflect.ValueOf(&c).Elem()
 	for i := 0; i < v.NumField(); i++ {
 		sect := v.Field(i)
 		if !v.Type().Field(i).IsExported() {
+			continue
+		}
+		if sect.Kind() == reflect.Slice {
+			if _, ok := seen[sect.Addr().Pointer()]; !ok {
+				t.Errorf("Config field %s has no entry in ArrayTables (app/keys.go)", v.Type().Field(i).Name)
+			}
 			continue
 		}
 		for j := 0; j < sect.NumField(); j++ {
@@ -258,10 +284,10 @@ func TestDisabledMeansDisabledInTheLibraries(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.logs.Close() })
-	if pc := a.proxyConfig(a.cfg, &upstream{}); !pc.NoPool {
+	if pc := a.proxyConfig(a.cfg, &upstream{}, nil); !pc.NoPool {
 		t.Errorf("pool_max_idle_per_host = 0: proxy.Config.NoPool is false (MaxIdlePerHost %d)", pc.MaxIdlePerHost)
 	}
-	if pc := a.proxyConfig(DefaultConfig(), &upstream{}); pc.NoPool || pc.MaxIdlePerHost != 64 {
+	if pc := a.proxyConfig(DefaultConfig(), &upstream{}, nil); pc.NoPool || pc.MaxIdlePerHost != 64 {
 		t.Errorf("default pool: NoPool %v, MaxIdlePerHost %d", pc.NoPool, pc.MaxIdlePerHost)
 	}
 }

@@ -218,7 +218,13 @@ func (k *Key) boundsText() string {
 	if !k.HasBounds {
 		return ""
 	}
-	if _, ok := k.Field(&Config{}).(*Duration); ok {
+	var field any
+	if k.Elem != nil {
+		field = k.Elem(withOneEntryEach(), 0)
+	} else {
+		field = k.Field(&Config{})
+	}
+	if _, ok := field.(*Duration); ok {
 		if k.Min > 0 {
 			return "More than zero."
 		}

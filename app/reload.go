@@ -67,6 +67,15 @@ func (a *App) apply(cfg *Config) error {
 		up = u
 		undo = append(undo, u.close)
 	}
+	rt := a.router
+	if up != a.up || routingChanged(old, cfg) {
+		// Built, not started: nothing to undo until it is swapped in.
+		r, err := a.newRouter(cfg, up)
+		if err != nil {
+			return fail(err)
+		}
+		rt = r
+	}
 	insp := a.insp
 	if inspectorChanged(old, cfg, up != a.up) {
 		n, err := a.newInspector(cfg, up)
@@ -93,7 +102,7 @@ func (a *App) apply(cfg *Config) error {
 	}
 	// Update checks the whole config before it changes anything, so it is
 	// the last step that may fail and the first that takes effect.
-	if err := a.srv.Update(a.withInspector(a.proxyConfig(cfg, up), cfg, insp)); err != nil {
+	if err := a.srv.Update(a.withInspector(a.proxyConfig(cfg, up, rt), cfg, insp)); err != nil {
 		return fail(err)
 	}
 
@@ -107,6 +116,15 @@ func (a *App) apply(cfg *Config) error {
 	if up != a.up {
 		a.up.retire()
 		a.up = up
+	}
+	if rt != a.router {
+		// Requests already routed by the old one keep their decision;
+		// its health checks stop, and the new one starts from its
+		// upstreams' last known health.
+		rt.Inherit(a.router)
+		a.router.Close()
+		a.router = rt
+		rt.Start()
 	}
 	if ln != nil {
 		prev := a.ln

@@ -141,6 +141,11 @@ func (c *trayController) Stats() tray.Stats {
 		UpstreamDialed: s.Upstream.Dialed,
 		ErrorsPerSec:   s.Rate1s.Errors,
 	}
+	for _, u := range s.Upstreams {
+		if u.State == "down" {
+			t.UpstreamsDown = append(t.UpstreamsDown, u.Name)
+		}
+	}
 	if s.DNS != nil {
 		// A cached "no such name" is a cache hit as much as an address.
 		t.DNSHits = s.DNS.Hits + s.DNS.NegativeHits
@@ -177,3 +182,16 @@ func (c *trayController) readSystemProxy() bool {
 	}
 	return false
 }
+
+func (c *trayController) Routing() tray.Routing {
+	mode, hasGlobal := c.a.RouteMode()
+	r := tray.Routing{Configured: c.a.RoutingConfigured(), Mode: mode, HasGlobal: hasGlobal}
+	for _, g := range c.a.SelectGroups() {
+		r.Groups = append(r.Groups, tray.SelectGroup{Name: g.Name, Members: g.Members, Selected: g.Selected})
+	}
+	return r
+}
+
+func (c *trayController) SetMode(mode string) error { return c.a.SetRouteMode(mode) }
+
+func (c *trayController) Select(group, member string) error { return c.a.Select(group, member) }

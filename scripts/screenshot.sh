@@ -13,10 +13,19 @@
 #   traffic origin), and Go to build sluice (or SLUICE_BIN=path).
 #
 # Usage: scripts/screenshot.sh [OUT.png]   (default: docs/tray.png)
+#        ROUTING=1 scripts/screenshot.sh docs/tray-routing.png
+#   ROUTING=1 gives Sluice a routing config (docs/routing.md) and opens
+#   the tray's Mode menu, on a larger screen so the submenu fits.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$repo/docs/tray.png}
+routing=${ROUTING:-}
+# The screen, and the part of it kept: the panel's end and the menu.
+width=640 height=420 crop=440x420+200+0
+if [ -n "$routing" ]; then
+	width=800 height=560 crop=560x480+240+0
+fi
 work=$(mktemp -d)
 pids=()
 
@@ -73,13 +82,13 @@ fi
 # X display: the first free number from 90.
 disp=90
 while [ -e "/tmp/.X11-unix/X$disp" ] || [ -e "/tmp/.X$disp-lock" ]; do disp=$((disp + 1)); done
-Xvfb ":$disp" -screen 0 640x420x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
+Xvfb ":$disp" -screen 0 "${width}x${height}x24" -nolisten tcp >"$work/xvfb.log" 2>&1 &
 pids+=($!)
 export DISPLAY=":$disp"
 waitfor 20 "Xvfb" xwininfo -root
 
 # A desktop-ish background, so the panel and menu stand out.
-convert -size 640x420 gradient:'#5e81ac-#2e3440' "$work/bg.png"
+convert -size "${width}x${height}" gradient:'#5e81ac-#2e3440' "$work/bg.png"
 display -window root "$work/bg.png" >/dev/null 2>&1 || true
 
 dbus-daemon --session --nofork --address="unix:path=$work/bus" >"$work/dbus.log" 2>&1 &
@@ -169,6 +178,36 @@ h.test(HandlerClass=h.SimpleHTTPRequestHandler, protocol="HTTP/1.1", port=0, bin
 	pids+=($!)
 fi
 
+# Routing: an upstream that is up (the demo origin answers the health
+# check as a parent would), one that is down, a select group, a rule.
+# The config reloads on save.
+if [ -n "$routing" ]; then
+	[ -n "${origin:-}" ] || die "ROUTING=1 needs python3 for the demo origin"
+	cat >>"$cfg" <<EOF
+[route]
+default = "work"
+global = "work"
+
+[[upstream]]
+name = "corp"
+url = "$origin"
+
+[[upstream]]
+name = "home"
+url = "socks5h://127.0.0.1:9"
+
+[[group]]
+name = "work"
+strategy = "select"
+members = ["corp", "home"]
+check_url = "http://connectivity.example/generate_204"
+
+[[rule]]
+match = ["domain-suffix:corp.example", "cidr:127.0.0.0/8"]
+action = "direct"
+EOF
+fi
+
 # System proxy on (in the throwaway keyfile), for the "on" icon.
 "$sluice" sysproxy on --config "$cfg" >>"$work/sluice.log" 2>&1 || die "sluice sysproxy on failed"
 sleep 4
@@ -178,7 +217,7 @@ sleep 4
 # centre.
 panel=$(xdotool search --classname xfce4-panel | while read -r w; do
 	g=$(xwininfo -id "$w" | awk '/Width:/{w=$2} /Height:/{h=$2} END{print w"x"h}')
-	[ "$g" != "${g#640x}" ] && echo "$w"
+	[ "$g" != "${g#"${width}x"}" ] && echo "$w"
 done | head -n 1)
 [ -n "$panel" ] || die "panel window not found"
 # xwininfo -tree lines end in "WxH+relX+relY  +absX+absY".
@@ -189,10 +228,15 @@ read -r x y w h < <(xwininfo -tree -id "$panel" | awk '/wrapper-2.0/ && !done {
 [ -n "${w:-}" ] || die "tray area not found in the panel"
 xdotool mousemove $((x + w / 2)) $((y + h / 2)) click 1
 # Off the icon (no tooltip over the menu) and off the menu (no highlight).
-xdotool mousemove 0 419
+xdotool mousemove 0 $((height - 1))
 sleep 2
+if [ -n "$routing" ]; then
+	# Down past the title to Mode, and open it.
+	xdotool key Down Down Right
+	sleep 1
+fi
 
 import -window root "$work/shot.png"
 # Keep the top right: the panel's end and the menu under the icon.
-convert "$work/shot.png" -crop 440x420+200+0 +repage "$out"
+convert "$work/shot.png" -crop "$crop" +repage "$out"
 echo "wrote $out"

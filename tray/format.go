@@ -38,6 +38,60 @@ type Stats struct {
 	UpstreamReused, UpstreamDialed int64
 	// ErrorsPerSec is the rate of failed requests over the last second.
 	ErrorsPerSec float64
+	// UpstreamsDown names the upstream proxies that are down now; none
+	// hides their line.
+	UpstreamsDown []string
+}
+
+// Routing is what the Mode menu and the select groups' menus show.
+type Routing struct {
+	// Configured is false when there is nothing to route (no upstream and
+	// no rule): the Mode menu is hidden, as every mode would go direct.
+	Configured bool
+	// Mode is "rules", "global" or "direct".
+	Mode string
+	// HasGlobal is false when the config names no global target: the
+	// Global item is then disabled.
+	HasGlobal bool
+	// Groups are the select groups, in config order; the menu shows up
+	// to maxSelectGroups of them.
+	Groups []SelectGroup
+}
+
+// SelectGroup is a group whose member the user picks.
+type SelectGroup struct {
+	Name     string
+	Members  []string
+	Selected string
+}
+
+// modes are the Mode menu's items, top to bottom.
+var modes = [...]struct{ label, tip, mode string }{
+	{"Rules", "The first matching rule decides where a request goes", "rules"},
+	{"Global", "Every request goes through the global upstream or group", "global"},
+	{"Direct", "Every request goes straight to its origin", "direct"},
+}
+
+// maxSelectGroups bounds the select groups the menu shows: items cannot
+// be inserted mid-menu later, so their places are made at start.
+const maxSelectGroups = 8
+
+// groupLine is a select group's submenu title: its name and choice.
+func groupLine(g SelectGroup) string {
+	return oneLine("Group " + g.Name + ": " + g.Selected)
+}
+
+// upstreamsDownLine is the stats line naming the upstream proxies that
+// are down; "" (hidden) when none is.
+func upstreamsDownLine(down []string) string {
+	if len(down) == 0 {
+		return ""
+	}
+	what := "Upstream down: "
+	if len(down) > 1 {
+		what = "Upstreams down: "
+	}
+	return oneLine("⚠ " + what + strings.Join(down, ", "))
 }
 
 // statsLines returns the live-stats menu lines, top to bottom. The number

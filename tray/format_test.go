@@ -209,3 +209,18 @@ func TestOneLineCutsLongMessages(t *testing.T) {
 		t.Errorf("oneLine folds whitespace: got %q", got)
 	}
 }
+
+func TestUpstreamsDownLine(t *testing.T) {
+	for _, c := range []struct {
+		down []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"corp"}, "⚠ Upstream down: corp"},
+		{[]string{"corp", "backup"}, "⚠ Upstreams down: corp, backup"},
+	} {
+		if got := upstreamsDownLine(c.down); got != c.want {
+			t.Errorf("upstreamsDownLine(%v) = %q, want %q", c.down, got, c.want)
+		}
+	}
+}

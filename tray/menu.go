@@ -19,7 +19,11 @@ type menu struct {
 
 	title, problem *systray.MenuItem
 	sysProxy       *systray.MenuItem
+	mode           *systray.MenuItem
+	modeItems      [len(modes)]*systray.MenuItem
+	groups         []*groupMenu
 	stats          []*systray.MenuItem
+	upstreamsDown  *systray.MenuItem
 	openConfig     *systray.MenuItem
 	reload         *systray.MenuItem
 	openLogs       *systray.MenuItem
@@ -31,10 +35,25 @@ type menu struct {
 	shown     map[*systray.MenuItem]string
 	checked   map[*systray.MenuItem]bool
 	enabled   map[*systray.MenuItem]bool
+	visible   map[*systray.MenuItem]bool
 	state     State
 	stateSet  bool
 	tip       string
 	actionErr error // last failed click, cleared by the next good one
+
+	// clicks receives every item's clicks until stop is closed (see
+	// forward).
+	clicks chan *systray.MenuItem
+	stop   chan struct{}
+}
+
+// groupMenu is one place for a select group: a submenu whose items are
+// its members, made as needed and hidden when a reload leaves fewer.
+type groupMenu struct {
+	item    *systray.MenuItem
+	name    string
+	members []*systray.MenuItem
+	names   []string // what each member item stands for now
 }
 
 func runSystray(ctrl Controller, opts Options) error {
@@ -44,6 +63,9 @@ func runSystray(ctrl Controller, opts Options) error {
 		shown:   make(map[*systray.MenuItem]string),
 		checked: make(map[*systray.MenuItem]bool),
 		enabled: make(map[*systray.MenuItem]bool),
+		visible: make(map[*systray.MenuItem]bool),
+		clicks:  make(chan *systray.MenuItem, 16),
+		stop:    make(chan struct{}),
 	}
 	// systray runs onReady on its own goroutine and serves the menu only
 	// after it returns, so onReady builds the items and hands over to the
@@ -74,6 +96,18 @@ func (m *menu) build() {
 	m.sysProxy = systray.AddMenuItemCheckbox("System proxy", "Point the OS proxy settings at Sluice", false)
 	m.checked[m.sysProxy] = false
 	m.enabled[m.sysProxy] = true
+	m.mode = systray.AddMenuItem("Mode", "How requests are routed")
+	for i, md := range modes {
+		it := m.mode.AddSubMenuItemCheckbox(md.label, md.tip, false)
+		m.checked[it], m.enabled[it] = false, true
+		m.modeItems[i] = it
+	}
+	m.hide(m.mode)
+	for range maxSelectGroups {
+		it := systray.AddMenuItem("", "Pick the upstream this group uses")
+		m.hide(it)
+		m.groups = append(m.groups, &groupMenu{item: it})
+	}
 	systray.AddSeparator()
 
 	for range statsLines(Stats{}) {
@@ -81,6 +115,9 @@ func (m *menu) build() {
 		it.Disable()
 		m.stats = append(m.stats, it)
 	}
+	m.upstreamsDown = systray.AddMenuItem("", "")
+	m.upstreamsDown.Disable()
+	m.hide(m.upstreamsDown)
 	systray.AddSeparator()
 
 	m.openConfig = systray.AddMenuItem("Open config.toml", "Edit the config in the default editor")
@@ -97,7 +134,15 @@ func (m *menu) build() {
 	systray.AddSeparator()
 
 	m.quit = systray.AddMenuItem("Quit", "Restore the system proxy and quit Sluice")
+	for _, it := range append([]*systray.MenuItem{m.sysProxy, m.openConfig, m.reload, m.openLogs, m.autostart, m.quit}, m.modeItems[:]...) {
+		m.forward(it)
+	}
 	m.refresh()
+}
+
+func (m *menu) hide(it *systray.MenuItem) {
+	it.Hide()
+	m.visible[it] = false
 }
 
 // menuOpenFor is how long the menu counts as open after the host says it
@@ -112,10 +157,9 @@ const menuOpenFor = 20 * time.Second
 // is open and every opts.IdleInterval while it is closed, at once when it
 // opens, and carries out clicks, until Quit or opts.Done.
 func (m *menu) loop() {
-	stop := make(chan struct{})
-	defer close(stop)
-	clicks := m.forwardClicks(stop)
-	opened := forwardOpened(stop)
+	defer close(m.stop)
+	clicks := m.clicks
+	opened := forwardOpened(m.stop)
 	next := time.NewTimer(m.opts.IdleInterval)
 	defer next.Stop()
 	var openUntil time.Time
@@ -166,29 +210,25 @@ func forwardOpened(stop <-chan struct{}) <-chan struct{} {
 	return opened
 }
 
-// forwardClicks funnels the items' click channels into one buffered
-// channel. systray drops a click when nobody is receiving on the item's
-// channel at that instant, and the loop may be busy refreshing or carrying
-// out a click; a goroutine per item is always receiving.
-func (m *menu) forwardClicks(stop <-chan struct{}) <-chan *systray.MenuItem {
-	clicks := make(chan *systray.MenuItem, 16)
-	for _, it := range []*systray.MenuItem{m.sysProxy, m.openConfig, m.reload, m.openLogs, m.autostart, m.quit} {
-		go func() {
-			for {
+// forward funnels an item's click channel into m.clicks. systray drops a
+// click when nobody is receiving on the item's channel at that instant,
+// and the loop may be busy refreshing or carrying out a click; a
+// goroutine per item is always receiving.
+func (m *menu) forward(it *systray.MenuItem) {
+	go func() {
+		for {
+			select {
+			case <-it.ClickedCh:
 				select {
-				case <-it.ClickedCh:
-					select {
-					case clicks <- it:
-					case <-stop:
-						return
-					}
-				case <-stop:
+				case m.clicks <- it:
+				case <-m.stop:
 					return
 				}
+			case <-m.stop:
+				return
 			}
-		}()
-	}
-	return clicks
+		}
+	}()
 }
 
 // click carries out a click on an item other than Quit.
@@ -210,6 +250,26 @@ func (m *menu) click(it *systray.MenuItem) {
 		m.do("open logs folder", m.opts.Open(m.ctrl.LogDir()))
 	case m.autostart:
 		m.toggleAutostart()
+	default:
+		m.clickRouting(it)
+	}
+}
+
+// clickRouting carries out a click in the Mode menu or a group's menu.
+func (m *menu) clickRouting(it *systray.MenuItem) {
+	for i, mi := range m.modeItems {
+		if mi == it {
+			m.do("mode", m.ctrl.SetMode(modes[i].mode))
+			return
+		}
+	}
+	for _, g := range m.groups {
+		for j, mi := range g.members {
+			if mi == it && j < len(g.names) {
+				m.do("group "+g.name, m.ctrl.Select(g.name, g.names[j]))
+				return
+			}
+		}
 	}
 }
 
@@ -267,6 +327,10 @@ func (m *menu) refresh() {
 	for i, line := range statsLines(s) {
 		m.setText(m.stats[i], line)
 	}
+	down := upstreamsDownLine(s.UpstreamsDown)
+	m.setText(m.upstreamsDown, down)
+	m.setVisible(m.upstreamsDown, down != "")
+	m.refreshRouting(m.ctrl.Routing())
 
 	st := stateOf(listenErr, configErr, on)
 	if !m.stateSet || st != m.state {
@@ -278,6 +342,52 @@ func (m *menu) refresh() {
 		systray.SetTooltip(tip)
 		m.tip = tip
 	}
+}
+
+// refreshRouting shows the mode and each select group's choice.
+func (m *menu) refreshRouting(r Routing) {
+	m.setVisible(m.mode, r.Configured)
+	for i, md := range modes {
+		m.setChecked(m.modeItems[i], r.Mode == md.mode)
+	}
+	m.setEnabled(m.modeItems[1], r.HasGlobal)
+	for i, g := range m.groups {
+		if i >= len(r.Groups) {
+			m.setVisible(g.item, false)
+			continue
+		}
+		sg := r.Groups[i]
+		g.name, g.names = sg.Name, sg.Members
+		m.setText(g.item, groupLine(sg))
+		m.setVisible(g.item, true)
+		for len(g.members) < len(sg.Members) {
+			it := g.item.AddSubMenuItemCheckbox("", "", false)
+			m.checked[it], m.visible[it] = false, true
+			m.forward(it)
+			g.members = append(g.members, it)
+		}
+		for j, it := range g.members {
+			if j >= len(sg.Members) {
+				m.setVisible(it, false)
+				continue
+			}
+			m.setText(it, sg.Members[j])
+			m.setChecked(it, sg.Members[j] == sg.Selected)
+			m.setVisible(it, true)
+		}
+	}
+}
+
+func (m *menu) setVisible(it *systray.MenuItem, on bool) {
+	if m.visible[it] == on {
+		return
+	}
+	if on {
+		it.Show()
+	} else {
+		it.Hide()
+	}
+	m.visible[it] = on
 }
 
 func (m *menu) setText(it *systray.MenuItem, s string) {

@@ -36,6 +36,12 @@ type Controller interface {
 	// Quit shuts the app down: restores the system proxy, drains the
 	// logs, stops the proxy. Run returns after it does.
 	Quit()
+	// Routing is what the Mode menu and the select groups' menus show.
+	Routing() Routing
+	// SetMode switches the routing mode: "rules", "global" or "direct".
+	SetMode(mode string) error
+	// Select makes member the choice of the select group named group.
+	Select(group, member string) error
 }
 
 // Options tunes Run. The zero value is ready to use.

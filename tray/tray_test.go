@@ -30,6 +30,9 @@ type fakeApp struct {
 	reloads    int
 	quits      int
 	quitCalled chan struct{}
+	routing    tray.Routing
+	modeSets   []string
+	selects    []string
 }
 
 func (f *fakeApp) ListenAddr() string { f.mu.Lock(); defer f.mu.Unlock(); return f.addr }
@@ -61,6 +64,32 @@ func (f *fakeApp) Quit() {
 	f.quits++
 	f.mu.Unlock()
 	close(f.quitCalled)
+}
+
+func (f *fakeApp) Routing() tray.Routing {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.routing
+	r.Groups = append([]tray.SelectGroup(nil), r.Groups...)
+	return r
+}
+func (f *fakeApp) SetMode(mode string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.modeSets = append(f.modeSets, mode)
+	f.routing.Mode = mode
+	return nil
+}
+func (f *fakeApp) Select(group, member string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.selects = append(f.selects, group+"="+member)
+	for i := range f.routing.Groups {
+		if f.routing.Groups[i].Name == group {
+			f.routing.Groups[i].Selected = member
+		}
+	}
+	return nil
 }
 
 func (f *fakeApp) set(fn func(f *fakeApp)) {
@@ -353,6 +382,87 @@ func TestTrayMenuOverDBus(t *testing.T) {
 	if _, err := os.Stat(desktop); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("autostart file still there: %v", err)
 	}
+
+	// Routing: the Mode menu appears once there is something to route,
+	// with the mode checked, radio-style; Global is offered only when the
+	// config names a global target.
+	app.set(func(f *fakeApp) {
+		f.routing = tray.Routing{Configured: true, Mode: "rules",
+			Groups: []tray.SelectGroup{{Name: "work", Members: []string{"corp", "backup"}, Selected: "corp"}}}
+	})
+	sub := func(es []snihost.Entry, parent, child string) (snihost.Entry, error) {
+		p, ok := snihost.Find(es, parent)
+		if !ok {
+			return snihost.Entry{}, fmt.Errorf("no item %q", parent)
+		}
+		c, ok := snihost.Find(p.Children, child)
+		if !ok {
+			return snihost.Entry{}, fmt.Errorf("no item %q under %q", child, parent)
+		}
+		return c, nil
+	}
+	checks := func(parent string, want map[string]bool) func([]snihost.Entry) error {
+		return func(es []snihost.Entry) error {
+			for label, on := range want {
+				c, err := sub(es, parent, label)
+				if err != nil {
+					return err
+				}
+				if !c.Checkmark || c.Checked != on {
+					return fmt.Errorf("%s > %s is %+v, want checked %v", parent, label, c, on)
+				}
+			}
+			return nil
+		}
+	}
+	entries = until("mode menu", checks("Mode", map[string]bool{"Rules": true, "Global": false, "Direct": false}))
+	if g, _ := sub(entries, "Mode", "Global"); g.Enabled {
+		t.Error("Global is enabled though the config names no global target")
+	}
+	direct, _ := sub(entries, "Mode", "Direct")
+	if err := menu.Click(direct.ID); err != nil {
+		t.Fatal(err)
+	}
+	until("direct mode checked", checks("Mode", map[string]bool{"Rules": false, "Direct": true}))
+	// The select group's menu: its title shows the choice, a click picks
+	// another member.
+	entries = until("group menu", checks("Group work: corp", map[string]bool{"corp": true, "backup": false}))
+	backup, _ := sub(entries, "Group work: corp", "backup")
+	if err := menu.Click(backup.ID); err != nil {
+		t.Fatal(err)
+	}
+	until("backup selected", checks("Group work: backup", map[string]bool{"corp": false, "backup": true}))
+	app.set(func(f *fakeApp) {
+		if fmt.Sprint(f.modeSets, f.selects) != "[direct] [work=backup]" {
+			t.Errorf("SetMode calls %v, Select calls %v", f.modeSets, f.selects)
+		}
+	})
+	// A reload that adds a member and a group: the menus follow.
+	app.set(func(f *fakeApp) {
+		f.routing.Groups = []tray.SelectGroup{
+			{Name: "work", Members: []string{"corp", "backup", "home"}, Selected: "home"},
+			{Name: "video", Members: []string{"fast"}, Selected: "fast"},
+		}
+	})
+	until("groups after a reload", func(es []snihost.Entry) error {
+		if err := checks("Group work: home", map[string]bool{"corp": false, "backup": false, "home": true})(es); err != nil {
+			return err
+		}
+		return checks("Group video: fast", map[string]bool{"fast": true})(es)
+	})
+	// An upstream that is down shows among the stats; routing turned off
+	// hides the menus.
+	app.set(func(f *fakeApp) { f.stats.UpstreamsDown = []string{"corp"} })
+	until("upstream down line", has("⚠ Upstream down: corp", func(e snihost.Entry) bool { return !e.Enabled }))
+	app.set(func(f *fakeApp) { f.stats.UpstreamsDown = nil; f.routing = tray.Routing{} })
+	until("routing menus hidden", func(es []snihost.Entry) error {
+		for _, p := range []string{"Mode", "Group ", "⚠ Upstream"} {
+			if e, ok := snihost.Find(es, p); ok {
+				return fmt.Errorf("still shows %q", e.Label)
+			}
+		}
+		return nil
+	})
 
 	// The listener failed: the title says why, and the system proxy
 	// cannot be switched on to a dead port.

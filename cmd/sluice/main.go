@@ -42,6 +42,7 @@ func init() {
 		{name: "sysproxy", subs: sysproxyCommands},
 		{name: "logs", subs: logsCommands},
 		{name: "stats", args: "[--json] [--config FILE]", help: "the running proxy's live counters", run: cmdStats},
+		{name: "route", subs: routeCommands},
 		{name: "ca", subs: caCommands},
 		{name: "capture", args: "--har FILE [--host PATTERN] [--duration D] [--config FILE]", help: "record the running proxy's inspected and plain-HTTP exchanges into a HAR file until D passes or Ctrl-C", run: cmdCapture},
 		{name: "access", args: "hash-password < password", help: "read a password from stdin, print its hash for [access.users]", run: cmdAccess},

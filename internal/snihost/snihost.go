@@ -312,6 +312,8 @@ type Entry struct {
 	Enabled, Visible bool
 	// Checkmark is true for a checkbox item; Checked is its state.
 	Checkmark, Checked bool
+	// Children are a submenu's items.
+	Children []Entry
 }
 
 // Layout reads the whole menu with GetLayout and returns its top-level
@@ -327,8 +329,13 @@ func (m *Menu) Layout() ([]Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("GetLayout: %w", err)
 	}
-	entries := make([]Entry, 0, len(root.Children))
-	for _, c := range root.Children {
+	return entriesOf(root.Children)
+}
+
+// entriesOf decodes a layout's children, and theirs.
+func entriesOf(children []dbus.Variant) ([]Entry, error) {
+	entries := make([]Entry, 0, len(children))
+	for _, c := range children {
 		var item struct {
 			ID       int32
 			Props    map[string]dbus.Variant
@@ -337,7 +344,12 @@ func (m *Menu) Layout() ([]Entry, error) {
 		if err := dbus.Store([]any{c.Value()}, &item); err != nil {
 			return nil, fmt.Errorf("decode menu item %s: %w", c.Signature(), err)
 		}
-		entries = append(entries, entryOf(item.ID, item.Props))
+		e := entryOf(item.ID, item.Props)
+		var err error
+		if e.Children, err = entriesOf(item.Children); err != nil {
+			return nil, err
+		}
+		entries = append(entries, e)
 	}
 	return entries, nil
 }
@@ -422,15 +434,21 @@ func Find(entries []Entry, prefix string) (Entry, bool) {
 	return Entry{}, false
 }
 
-// Labels lists the visible labels, separators as "---", for messages.
+// Labels lists the visible labels, separators as "---", for messages; a
+// submenu's items follow it, indented.
 func Labels(entries []Entry) string {
 	var b strings.Builder
+	labels(&b, entries, "  ")
+	return b.String()
+}
+
+func labels(b *strings.Builder, entries []Entry, indent string) {
 	for _, e := range entries {
 		switch {
 		case !e.Visible:
 			continue
 		case e.Separator:
-			b.WriteString("  ---\n")
+			b.WriteString(indent + "---\n")
 		default:
 			mark := ""
 			if e.Checkmark {
@@ -442,10 +460,10 @@ func Labels(entries []Entry) string {
 			if !e.Enabled {
 				mark += "(disabled) "
 			}
-			fmt.Fprintf(&b, "  %d %s%s\n", e.ID, mark, e.Label)
+			fmt.Fprintf(b, "%s%d %s%s\n", indent, e.ID, mark, e.Label)
+			labels(b, e.Children, indent+"  ")
 		}
 	}
-	return b.String()
 }
 
 // Eventually calls f until it returns nil or timeout passes, and returns

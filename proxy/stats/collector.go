@@ -78,6 +78,7 @@ type Collector struct {
 	dropped  atomic.Pointer[func() int64]
 	poolIdle atomic.Pointer[func() int]
 	dns      atomic.Pointer[func() DNSStats]
+	route    atomic.Pointer[func() RouteStats]
 
 	started time.Time
 	// now is the clock; tests replace it to step through the windows.
@@ -233,4 +234,14 @@ func (c *Collector) SetDNSFunc(f func() DNSStats) {
 		return
 	}
 	c.dns.Store(&f)
+}
+
+// SetRouteFunc makes Snapshot report f()'s routing figures (mode,
+// upstream proxies, rule hits). Nil removes them.
+func (c *Collector) SetRouteFunc(f func() RouteStats) {
+	if f == nil {
+		c.route.Store(nil)
+		return
+	}
+	c.route.Store(&f)
 }

@@ -101,6 +101,38 @@ func sluiceMetrics(e *exposition, s Snapshot) {
 		f.sample("", d.QueryP50.Seconds(), "quantile", "0.5")
 		f.sample("", d.QueryP99.Seconds(), "quantile", "0.99")
 	}
+	if len(s.Upstreams) > 0 {
+		// Per upstream proxy; sluice_upstream_requests_total above is
+		// the connection pool's, by conn.
+		families := []struct {
+			name, help, typ string
+			value           func(u *UpstreamStats) float64
+		}{
+			{"sluice_upstream_proxy_requests_total", "Requests and tunnels sent through each upstream proxy.", "counter", func(u *UpstreamStats) float64 { return float64(u.Requests) }},
+			{"sluice_upstream_proxy_errors_total", "Requests and tunnels through each upstream proxy that failed.", "counter", func(u *UpstreamStats) float64 { return float64(u.Errors) }},
+			{"sluice_upstream_proxy_bytes_in_total", "Bytes from clients sent through each upstream proxy.", "counter", func(u *UpstreamStats) float64 { return float64(u.BytesIn) }},
+			{"sluice_upstream_proxy_bytes_out_total", "Bytes to clients received through each upstream proxy.", "counter", func(u *UpstreamStats) float64 { return float64(u.BytesOut) }},
+			{"sluice_upstream_proxy_up", "1 when the upstream proxy is up (or never checked), 0 when its last check or request failed.", "gauge", func(u *UpstreamStats) float64 {
+				if u.State == "down" {
+					return 0
+				}
+				return 1
+			}},
+			{"sluice_upstream_proxy_check_seconds", "Round trip of the last good health check through each upstream proxy; 0 before one.", "gauge", func(u *UpstreamStats) float64 { return u.CheckRTT.Seconds() }},
+		}
+		for _, fam := range families {
+			f := e.add(fam.name, fam.help, fam.typ)
+			for i := range s.Upstreams {
+				f.sample("", fam.value(&s.Upstreams[i]), "upstream", s.Upstreams[i].Name)
+			}
+		}
+	}
+	if len(s.Rules) > 0 {
+		f := e.add("sluice_route_rule_hits_total", "Requests and tunnels each routing rule decided (rule 0: the default action).", "counter")
+		for _, r := range s.Rules {
+			f.sample("", float64(r.Hits), "rule", strconv.Itoa(r.Rule), "action", r.Action)
+		}
+	}
 }
 
 // latencySummary writes a Latency as a summary; an empty window gives no

@@ -63,6 +63,56 @@ type Snapshot struct {
 
 	// DNS holds the caching resolver's figures; nil when it is not used.
 	DNS *DNSStats `json:"dns,omitempty"`
+
+	// RouteMode is the routing mode in force: rules, global or direct;
+	// "" when the app reports no routing.
+	RouteMode string `json:"route_mode,omitempty"`
+	// Upstreams describes each upstream proxy ([[upstream]]), in config
+	// order; Rules counts each routing rule's decisions, the default
+	// action last.
+	Upstreams []UpstreamStats `json:"upstreams,omitempty"`
+	Rules     []RuleStats     `json:"rules,omitempty"`
+}
+
+// RouteStats are the routing figures, as the app adapts them from
+// package route (stats does not import it).
+type RouteStats struct {
+	Mode      string
+	Upstreams []UpstreamStats
+	Rules     []RuleStats
+}
+
+// UpstreamStats describes one upstream proxy.
+type UpstreamStats struct {
+	Name string `json:"name"`
+	// URL is the proxy's URL without its password.
+	URL string `json:"url"`
+	// State is "up", "down", or "unchecked" (in no group, so never
+	// checked; used as up).
+	State string `json:"state"`
+	// CheckRTT is the last good health check's round trip; 0 before one.
+	CheckRTT time.Duration `json:"check_rtt_ns"`
+	// LastCheck is when it was last checked; zero before.
+	LastCheck time.Time `json:"last_check,omitzero"`
+	// LastError is why the last check failed; "" if it did not.
+	LastError string `json:"last_error,omitempty"`
+	// Requests, Errors and bytes each way through it, as the relay
+	// counts them.
+	Requests int64 `json:"requests"`
+	Errors   int64 `json:"errors"`
+	BytesIn  int64 `json:"bytes_in"`
+	BytesOut int64 `json:"bytes_out"`
+}
+
+// RuleStats counts one rule's decisions.
+type RuleStats struct {
+	// Rule is the rule's number in the config, from 1; 0 for the default
+	// action.
+	Rule int `json:"rule"`
+	// Match is the rule's match entries, "default" for the default.
+	Match  string `json:"match"`
+	Action string `json:"action"`
+	Hits   int64  `json:"hits"`
 }
 
 // Rates are per-second averages over a window.
@@ -154,6 +204,10 @@ func (c *Collector) Snapshot() Snapshot {
 	if f := c.dns.Load(); f != nil {
 		d := (*f)()
 		s.DNS = &d
+	}
+	if f := c.route.Load(); f != nil {
+		r := (*f)()
+		s.RouteMode, s.Upstreams, s.Rules = r.Mode, r.Upstreams, r.Rules
 	}
 	return s
 }
