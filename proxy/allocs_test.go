@@ -165,18 +165,22 @@ func TestAllocsPerKeptAliveRequest(t *testing.T) {
 		access  AccessLogger
 		clients ClientPolicy
 		header  string // an extra request header line
+		capture bool   // CaptureHeads on, as while a dashboard watches
 		budget  float64
 	}{
-		{"no access log", nil, ClientPolicy{}, "", maxAllocsPerRequest},
-		{"access log", dropLog{}, ClientPolicy{}, "", maxAllocsPerLoggedRequest},
+		{"no access log", nil, ClientPolicy{}, "", false, maxAllocsPerRequest},
+		{"access log", dropLog{}, ClientPolicy{}, "", false, maxAllocsPerLoggedRequest},
+		// Heads are handed over by reference, never copied.
+		{"access log with heads", dropLog{}, ClientPolicy{}, "", true, maxAllocsPerLoggedRequest},
 		// Verified credentials and a rate limit cost no allocation either.
 		{"users and rate limit", nil, ClientPolicy{Users: map[string]string{"alice": hashFor(t, "secret")}, RateLimit: MaxRateLimit},
-			"Proxy-Authorization: " + basic("alice", "secret") + "\r\n", maxAllocsPerRequest},
+			"Proxy-Authorization: " + basic("alice", "secret") + "\r\n", false, maxAllocsPerRequest},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			o := startFastOrigin(t)
 			p := startProxy(t, Config{Access: tc.access, Clients: tc.clients})
+			p.srv.CaptureHeads(tc.capture)
 			k := newKeepAliveClient(t, p.addr, "http://"+o.addr+"/alloc?q=1", o.addr)
 			k.req = append(k.req[:len(k.req)-2], tc.header+"\r\n"...)
 			allocs := measureAllocs(t, k)

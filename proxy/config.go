@@ -53,6 +53,19 @@ type AccessRecord struct {
 	Tunnel bool
 	// Err is why the request failed; stats.ErrNone if it did not.
 	Err stats.ErrKind
+
+	// Connect is how long dialing the upstream took, its DNS lookup
+	// included; 0 when the connection came from the pool.
+	Connect time.Duration
+	// RequestHead is the request head as the client sent it, and
+	// ResponseHead the response head as Sluice sent it to the client
+	// (after hop-by-hop fields went and Via came), for relayed HTTP
+	// exchanges. Both are set only while Server.CaptureHeads is on (a
+	// dashboard is watching) and are nil otherwise, for tunnels'
+	// CONNECT, and for Sluice's own error answers (Status and Err say
+	// what those were). They alias the connection's buffers: valid only
+	// during LogAccess, so a sink that keeps them copies them.
+	RequestHead, ResponseHead []byte
 }
 
 // Config is the proxy's configuration. The zero value of each field means

@@ -71,6 +71,12 @@ type result struct {
 	reused    bool
 	dnsCached bool
 	tunnel    bool
+	// connect is how long the upstream dial took; 0 for a pooled conn.
+	connect time.Duration
+	// headOut is true once the final response head relayed from the
+	// upstream is in cc.out (writeResponseHead, upgrade), until Sluice
+	// answers itself instead (failWith).
+	headOut bool
 }
 
 // serve runs one client connection, which holds a slot, from accept to

@@ -45,10 +45,18 @@ func (cc *clientConn) finish(cfg *Config) {
 		Host: all[:h], Port: all[h:p], Path: all[p:],
 		Status: r.status, BytesIn: r.bytesIn, BytesOut: r.bytesOut,
 		Duration: d, TTFB: r.ttfb, Reused: r.reused, DNSCached: r.dnsCached,
-		Tunnel: r.tunnel, Err: r.err,
+		Tunnel: r.tunnel, Err: r.err, Connect: r.connect,
 	}
 	if req.form == formAbsolute {
 		cc.rec.Scheme = "http"
+	}
+	// One atomic load when no dashboard watches; the heads are handed over
+	// by reference, never copied here.
+	if cc.s.capture.Load() && !r.tunnel && req.form == formAbsolute {
+		cc.rec.RequestHead = cc.head
+		if r.headOut {
+			cc.rec.ResponseHead = cc.out
+		}
 	}
 	cfg.Access.LogAccess(&cc.rec)
 }

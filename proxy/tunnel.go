@@ -33,7 +33,9 @@ func (cc *clientConn) connect(cfg *Config) bool {
 		return false
 	}
 	cc.key = appendKey(cc.key[:0], req.host, req.port)
+	start := time.Now()
 	up, cached, err := cc.s.dial(cfg, string(cc.key))
+	cc.res.connect = time.Since(start)
 	if err == nil {
 		if err = cc.checkReached(cfg, up); err != nil {
 			up.Close()

@@ -27,11 +27,14 @@ func (s *Server) upstream(cfg *Config, key []byte, fresh bool) (*upstreamConn, b
 			return uc, true, nil
 		}
 	}
+	start := time.Now()
 	conn, cached, err := s.dial(cfg, string(key))
 	if err != nil {
 		return nil, false, err
 	}
-	return newUpstreamConn(conn, string(key), cached), false, nil
+	uc := newUpstreamConn(conn, string(key), cached)
+	uc.dialTook = time.Since(start)
+	return uc, false, nil
 }
 
 // errLoop is a dial that reached Sluice's own listener.
