@@ -27,6 +27,8 @@ type Config struct {
 	DNS      DNSConfig
 	SysProxy SysProxyConfig
 	Access   AccessConfig
+	UI       UIConfig
+	Alerts   AlertsConfig
 
 	// path is the file the config came from ("" for the embedded default).
 	path string
@@ -70,6 +72,18 @@ type LogConfig struct {
 // MetricsConfig is the [metrics] section.
 type MetricsConfig struct {
 	Enabled bool
+}
+
+// UIConfig is the [ui] section: the dashboard.
+type UIConfig struct {
+	Enabled bool
+	History int
+}
+
+// AlertsConfig is the [alerts] section.
+type AlertsConfig struct {
+	ErrorRate    float64
+	UpstreamDown bool
 }
 
 // DNSConfig is the [dns] section.

@@ -61,6 +61,8 @@ var Sections = []Section{
 	{"metrics", "The Prometheus endpoint."},
 	{"dns", "Sluice's own caching resolver for upstream names."},
 	{"sysproxy", "The one-click system proxy."},
+	{"ui", "The dashboard at http://127.0.0.1:8877/ui (the proxy's port; loopback clients only)."},
+	{"alerts", "Desktop notifications when something goes wrong, at most one per kind every 5 minutes; they also show in the tray menu and on the dashboard."},
 }
 
 // durationMin1 is "more than zero" for a duration's Min.
@@ -232,6 +234,23 @@ var Keys = []Key{
 	{Name: "sysproxy.enable_on_start", Default: `false`,
 		Doc:   "Switch the system proxy on when Sluice starts.",
 		Field: func(c *Config) any { return &c.SysProxy.EnableOnStart }},
+
+	{Name: "ui.enabled", Default: `true`,
+		Doc:   "Serve the dashboard at /ui on the proxy port (loopback clients only): live charts, the recent requests and their headers, the DNS cache and the upstream pool. Off, /ui answers 404.",
+		Field: func(c *Config) any { return &c.UI.Enabled }},
+	{Name: "ui.history", Default: `1000`,
+		Doc:       "Requests the dashboard's traffic table keeps (about 2.5 KiB each, their headers included). Requests are kept only while a dashboard page is open.",
+		HasBounds: true, Min: 10, Max: 100000,
+		Field: func(c *Config) any { return &c.UI.History }},
+
+	{Name: "alerts.error_rate", Default: `0.05`,
+		Doc:   "Notify when more than this share of requests failed over the last minute (0.05 is 5%; a minute with fewer than 20 requests never alerts).",
+		Zero:  "0 turns this alert off.",
+		Check: func(c *Config) string { return checkShare(c.Alerts.ErrorRate) },
+		Field: func(c *Config) any { return &c.Alerts.ErrorRate }},
+	{Name: "alerts.upstream_down", Default: `true`,
+		Doc:   "Notify when an upstream proxy that [route] uses goes down.",
+		Field: func(c *Config) any { return &c.Alerts.UpstreamDown }},
 }
 
 // crossRules are checks that involve more than one key. Each names the
@@ -302,6 +321,13 @@ func checkDNSServers(servers []string) string {
 		if err := resolver.ValidateServer(s); err != nil {
 			return err.Error()
 		}
+	}
+	return ""
+}
+
+func checkShare(r float64) string {
+	if math.IsNaN(r) || r < 0 || r > 1 {
+		return strconv.FormatFloat(r, 'g', -1, 64) + " is not a share from 0 (off) to 1 (0.05 is 5%)"
 	}
 	return ""
 }
