@@ -11,10 +11,13 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 
+	"github.com/sluiceproxy/sluice/alert"
 	"github.com/sluiceproxy/sluice/app/logs"
 	"github.com/sluiceproxy/sluice/proxy"
 	"github.com/sluiceproxy/sluice/proxy/stats"
+	"github.com/sluiceproxy/sluice/ui"
 )
 
 // Version and Commit are set at build time with -ldflags -X.
@@ -55,7 +58,14 @@ type App struct {
 	// (not when a reload closes a replaced one).
 	serveErr chan error
 
-	stopTrim context.CancelFunc // ends trimAfterBursts; set by Start
+	stopTrim context.CancelFunc // ends trimAfterBursts and runAlerts; set by Start
+
+	feed   *ui.Feed       // the dashboard's records and page
+	alerts *alert.Watcher // [alerts]
+	// live is srv for the feed's capture switch, which cannot take mu;
+	// capture is the switch's state, for a server made after it moved.
+	live    atomic.Pointer[proxy.Server]
+	capture atomic.Bool
 
 	quit     chan struct{} // closed by Quit
 	quitOnce sync.Once
@@ -87,6 +97,7 @@ func New(opts Options) (*App, error) {
 	}
 	a.logs, a.log = lg, lg.App()
 	a.stats.SetDroppedFunc(lg.Dropped)
+	a.newDashboard(cfg)
 	if errors.Is(statErr, os.ErrNotExist) {
 		// LoadConfig wrote it: say where, once, so the user can find it
 		// (the app log reaches the terminal too).
@@ -205,7 +216,7 @@ func (a *App) proxyConfig(cfg *Config, up *upstream) proxy.Config {
 		LogQuery:              cfg.Log.LogQuery,
 		Dial:                  up.Dial,
 		Stats:                 a.stats,
-		Access:                a.logs.Access(),
+		Access:                a.accessSink(cfg),
 		Clients:               clientPolicy(&cfg.Access),
 		Local:                 a.localHandler(cfg),
 		Logger:                a.log,
@@ -227,6 +238,11 @@ func (a *App) localHandler(cfg *Config) http.Handler {
 	mux.Handle("GET /stats", stats.Handler(a.stats))
 	if cfg.Metrics.Enabled {
 		mux.Handle("GET /metrics", stats.MetricsHandler(a.stats))
+	}
+	if cfg.UI.Enabled {
+		dash := a.feed.Handler()
+		mux.Handle("/ui", dash)
+		mux.Handle("/ui/", dash)
 	}
 	return mux
 }
@@ -263,6 +279,8 @@ func (a *App) start() error {
 		return err
 	}
 	a.srv = srv
+	srv.CaptureHeads(a.capture.Load())
+	a.live.Store(srv)
 	a.stats.SetPoolIdleFunc(srv.IdleUpstreamConns)
 	ln, err := listen(a.cfg.Proxy.Listen, a.cfg.Source(KeyListen))
 	if err != nil {
@@ -275,6 +293,7 @@ func (a *App) start() error {
 	trimCtx, stopTrim := context.WithCancel(context.Background())
 	a.stopTrim = stopTrim
 	go a.trimAfterBursts(trimCtx)
+	go a.runAlerts(trimCtx)
 	a.log.Info("listening", "addr", ln.Addr().String(), "config", a.opts.ConfigPath, "version", Version)
 	return nil
 }

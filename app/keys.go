@@ -238,7 +238,7 @@ var Keys = []Key{
 	{Name: "ui.enabled", Default: `true`,
 		Doc:   "Serve the dashboard at /ui on the proxy port (loopback clients only): live charts, the recent requests and their headers, the DNS cache and the upstream pool. Off, /ui answers 404.",
 		Field: func(c *Config) any { return &c.UI.Enabled }},
-	{Name: "ui.history", Default: `1000`,
+	{Name: "ui.history", Default: `1_000`,
 		Doc:       "Requests the dashboard's traffic table keeps (about 2.5 KiB each, their headers included). Requests are kept only while a dashboard page is open.",
 		HasBounds: true, Min: 10, Max: 100000,
 		Field: func(c *Config) any { return &c.UI.History }},

@@ -87,6 +87,7 @@ func (a *App) apply(cfg *Config) error {
 	}
 
 	a.cfg = cfg
+	a.applyDashboard(cfg)
 	if up != a.up {
 		a.up.retire()
 		a.up = up

@@ -51,7 +51,7 @@ func (f *Feed) serveEvents(w http.ResponseWriter, r *http.Request) {
 	var lastSnap int64
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
-	for {
+	for !f.off.Load() {
 		if now := f.ring.Load(); now != rg { // [ui] history changed
 			rg, after = now, 0
 		}

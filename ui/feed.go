@@ -28,9 +28,10 @@ type Sources struct {
 	// ConfigError is the last reload's error, shown at the top.
 	ConfigError func() error
 	// DNSNames lists up to max cached names; FlushDNS empties the cache
-	// and returns how many names it held.
-	DNSNames func(max int) []DNSName
-	FlushDNS func() int
+	// and returns how many names it held. Both report false while
+	// Sluice's resolver is off ([dns] enabled = false).
+	DNSNames func(max int) ([]DNSName, bool)
+	FlushDNS func() (int, bool)
 	// PoolByHost is the idle pooled upstream connections per host:port.
 	PoolByHost func() map[string]int
 	// Upstreams is the routing's upstream proxies and their health; nil
@@ -74,6 +75,7 @@ type Feed struct {
 
 	watchers atomic.Int32
 	ring     atomic.Pointer[ring] // made when the first page watches
+	off      atomic.Bool          // [ui] enabled = false: streams end
 
 	mu      sync.Mutex // guards history and the ring's replacement
 	history int
@@ -106,6 +108,10 @@ func (f *Feed) SetHistory(n int) {
 		f.ring.Store(newRing(n))
 	}
 }
+
+// SetEnabled follows [ui] enabled: off, the streams still open end (the
+// app stops routing /ui to the feed for new requests).
+func (f *Feed) SetEnabled(on bool) { f.off.Store(!on) }
 
 // LogAccess records a finished request while a page watches. It does not
 // block for long (one short lock) and keeps nothing of rec but its

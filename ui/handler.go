@@ -109,11 +109,15 @@ func (f *Feed) serveRecord(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Feed) serveDNS(w http.ResponseWriter, r *http.Request) {
-	if f.src.DNSNames == nil {
+	var names []DNSName
+	on := false
+	if f.src.DNSNames != nil {
+		names, on = f.src.DNSNames(maxDNSNames)
+	}
+	if !on {
 		writeJSON(w, map[string]any{"enabled": false, "names": []DNSName{}})
 		return
 	}
-	names := f.src.DNSNames(maxDNSNames)
 	if names == nil {
 		names = []DNSName{}
 	}
@@ -125,11 +129,15 @@ func (f *Feed) serveFlush(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusForbidden, "a flush needs the "+actionHeader+" header (the dashboard sends it)")
 		return
 	}
-	if f.src.FlushDNS == nil {
+	n, on := 0, false
+	if f.src.FlushDNS != nil {
+		n, on = f.src.FlushDNS()
+	}
+	if !on {
 		jsonError(w, http.StatusConflict, "Sluice's DNS cache is off ([dns] enabled = false)")
 		return
 	}
-	writeJSON(w, map[string]int{"flushed": f.src.FlushDNS()})
+	writeJSON(w, map[string]int{"flushed": n})
 }
 
 // hostIdle is one host's idle pooled connections.
