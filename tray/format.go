@@ -38,6 +38,10 @@ type Stats struct {
 	UpstreamReused, UpstreamDialed int64
 	// ErrorsPerSec is the rate of failed requests over the last second.
 	ErrorsPerSec float64
+	// Alert is the alerts raised and not over ([alerts]), one line; ""
+	// when there are none. It shows under the title unless a config
+	// error or a failed click does.
+	Alert string
 }
 
 // statsLines returns the live-stats menu lines, top to bottom. The number
@@ -105,13 +109,16 @@ func titleLine(addr string, listenErr error) string {
 }
 
 // problemLine is the warning item under the title: the config error if
-// there is one, else the last failed click. Empty means nothing to show.
-func problemLine(configErr, actionErr error) string {
+// there is one, else the last failed click, else the alerts. Empty means
+// nothing to show.
+func problemLine(configErr, actionErr error, alert string) string {
 	switch {
 	case configErr != nil:
 		return oneLine("⚠ " + configErr.Error())
 	case actionErr != nil:
 		return oneLine("⚠ " + actionErr.Error())
+	case alert != "":
+		return oneLine("⚠ " + alert)
 	default:
 		return ""
 	}

@@ -20,6 +20,7 @@ type menu struct {
 	title, problem *systray.MenuItem
 	sysProxy       *systray.MenuItem
 	stats          []*systray.MenuItem
+	dashboard      *systray.MenuItem
 	openConfig     *systray.MenuItem
 	reload         *systray.MenuItem
 	openLogs       *systray.MenuItem
@@ -35,6 +36,7 @@ type menu struct {
 	stateSet  bool
 	tip       string
 	actionErr error // last failed click, cleared by the next good one
+	dashShown bool  // the dashboard item is shown
 }
 
 func runSystray(ctrl Controller, opts Options) error {
@@ -83,6 +85,8 @@ func (m *menu) build() {
 	}
 	systray.AddSeparator()
 
+	m.dashboard = systray.AddMenuItem("Open dashboard", "Live charts and recent requests in the browser")
+	m.dashboard.Hide()
 	m.openConfig = systray.AddMenuItem("Open config.toml", "Edit the config in the default editor")
 	m.reload = systray.AddMenuItem("Reload config", "Apply config.toml now")
 	m.openLogs = systray.AddMenuItem("Open logs folder", "")
@@ -172,7 +176,7 @@ func forwardOpened(stop <-chan struct{}) <-chan struct{} {
 // out a click; a goroutine per item is always receiving.
 func (m *menu) forwardClicks(stop <-chan struct{}) <-chan *systray.MenuItem {
 	clicks := make(chan *systray.MenuItem, 16)
-	for _, it := range []*systray.MenuItem{m.sysProxy, m.openConfig, m.reload, m.openLogs, m.autostart, m.quit} {
+	for _, it := range []*systray.MenuItem{m.sysProxy, m.dashboard, m.openConfig, m.reload, m.openLogs, m.autostart, m.quit} {
 		go func() {
 			for {
 				select {
@@ -198,6 +202,10 @@ func (m *menu) click(it *systray.MenuItem) {
 		// The check mark shows the real state, so the click asks for the
 		// opposite of what is true now, not of what is drawn.
 		m.do("system proxy", m.ctrl.SetSystemProxy(!m.ctrl.SystemProxyPointsAtSluice()))
+	case m.dashboard:
+		if u := m.dashboardURL(); u != "" {
+			m.do("open dashboard", m.opts.Open(u))
+		}
 	case m.openConfig:
 		m.do("open config", m.opts.Open(m.ctrl.ConfigPath()))
 	case m.reload:
@@ -251,7 +259,7 @@ func (m *menu) refresh() {
 	s := m.ctrl.Stats()
 
 	m.setText(m.title, titleLine(addr, listenErr))
-	if p := problemLine(configErr, m.actionErr); p != m.shown[m.problem] {
+	if p := problemLine(configErr, m.actionErr, s.Alert); p != m.shown[m.problem] {
 		if p == "" {
 			m.problem.Hide()
 		} else {
@@ -267,6 +275,16 @@ func (m *menu) refresh() {
 	for i, line := range statsLines(s) {
 		m.setText(m.stats[i], line)
 	}
+	if on := m.dashboardURL() != ""; on != m.dashShown {
+		// Shown while there is a dashboard to open ([ui] enabled, the
+		// proxy listening).
+		if on {
+			m.dashboard.Show()
+		} else {
+			m.dashboard.Hide()
+		}
+		m.dashShown = on
+	}
 
 	st := stateOf(listenErr, configErr, on)
 	if !m.stateSet || st != m.state {
@@ -278,6 +296,14 @@ func (m *menu) refresh() {
 		systray.SetTooltip(tip)
 		m.tip = tip
 	}
+}
+
+// dashboardURL is the dashboard's address, "" when there is none.
+func (m *menu) dashboardURL() string {
+	if m.opts.Dashboard == nil {
+		return ""
+	}
+	return m.opts.Dashboard()
 }
 
 func (m *menu) setText(it *systray.MenuItem, s string) {
