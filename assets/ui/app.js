@@ -38,7 +38,7 @@ function chart(el, series, fmt) {
     scales: { x: { time: true } },
     legend: { live: true },
     series: [{}].concat(series.map((s) => ({ label: s[0], stroke: s[1], width: 1.5, value: (u, v) => v == null ? "—" : fmt(v) }))),
-    axes: [{}, { size: 60, values: (u, vals) => vals.map(fmt) }],
+    axes: [{}, { size: 60, values: (u, vals) => vals.map((v) => (v === 0 ? "0" : fmt(v))) }],
   };
   const idx = series.map((s) => s[2]);
   const u = new uPlot(opts, [points[0]].concat(idx.map((i) => points[i])), el);
@@ -57,7 +57,10 @@ function setupCharts() {
   chart($("#chart-bytes"), [["in /s", "#059669", 3], ["out /s", "#7c3aed", 4]], (v) => bytes(v) + "/s");
   chart($("#chart-latency"), [["p50", "#2563eb", 5], ["p95", "#d97706", 6], ["p99", "#dc2626", 7]], ms);
   chart($("#chart-conns"), [["connections", "#2563eb", 8], ["tunnels", "#059669", 9]], (v) => v.toFixed(0));
-  window.addEventListener("resize", () => { for (const c of charts) c.u.setSize({ width: c.el.clientWidth, height: 170 }); });
+  window.addEventListener("resize", resizeCharts);
+}
+function resizeCharts() {
+  for (const c of charts) c.u.setSize({ width: c.el.clientWidth, height: 170 });
 }
 
 // ---- snapshot ----
@@ -85,6 +88,7 @@ function showSnap(s) {
 let records = [];
 let selected = 0;
 let dirty = false;
+let shownRows = "";
 function statusClass(r) {
   if (r.err !== "none") return "failed s" + Math.floor(r.status / 100);
   return "s" + Math.floor(r.status / 100);
@@ -116,7 +120,13 @@ function render() {
       `<td class="path" title="${esc(target(r))}">${esc(target(r))}</td><td class="status">${r.status || "—"}${r.err !== "none" ? " " + esc(r.err) : ""}</td>` +
       `<td>${bytes(r.out)}</td><td>${ms(r.dur)}</td><td>${esc(r.route)}</td><td>${esc(r.cache || "—")}</td></tr>`);
   }
-  $("#requests tbody").innerHTML = rows.join("");
+  // Rewrite the rows only when they changed: a row being clicked must not
+  // be replaced under the pointer by an identical one.
+  const html = rows.join("");
+  if (html !== shownRows) {
+    $("#requests tbody").innerHTML = html;
+    shownRows = html;
+  }
   $("#traffic-count").textContent = `(${shown} of ${records.length} kept)`;
 }
 function scheduleRender() {
@@ -139,7 +149,12 @@ async function showDetails(id) {
   const res = await fetch(`/ui/api/records/${id}`);
   const d = await res.json();
   const box = $("#details");
-  box.hidden = false;
+  if (box.hidden) {
+    // The panel docks beside the page rather than over it.
+    box.hidden = false;
+    document.body.classList.add("with-details");
+    resizeCharts();
+  }
   if (!res.ok) {
     $("#details-title").textContent = d.error;
     return;
@@ -217,7 +232,13 @@ function main() {
     const tr = e.target.closest("tr");
     if (tr) showDetails(Number(tr.dataset.id));
   });
-  $("#details-close").addEventListener("click", () => { $("#details").hidden = true; selected = 0; render(); });
+  $("#details-close").addEventListener("click", () => {
+    $("#details").hidden = true;
+    document.body.classList.remove("with-details");
+    resizeCharts();
+    selected = 0;
+    render();
+  });
   $("#dns-flush").addEventListener("click", async () => {
     await fetch("/ui/api/dns/flush", { method: "POST", headers: { "X-Sluice-Dashboard": "1" } });
     refreshPanels();
