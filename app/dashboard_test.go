@@ -91,6 +91,36 @@ func TestDashboardFollowsConfig(t *testing.T) {
 	if !dns.Enabled {
 		t.Error("the DNS panel says Sluice's resolver is off")
 	}
+	// The flush needs the dashboard's header: a form on another site
+	// cannot send it.
+	for _, tc := range []struct {
+		header string
+		code   int
+	}{{"", http.StatusForbidden}, {"1", http.StatusOK}} {
+		req, _ := http.NewRequest("POST", base+"/ui/api/dns/flush", nil)
+		if tc.header != "" {
+			req.Header.Set("X-Sluice-Dashboard", tc.header)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.code {
+			t.Errorf("flush with header %q: %d, want %d", tc.header, resp.StatusCode, tc.code)
+		}
+	}
+	// A page that rebinds its own name to 127.0.0.1 cannot read it.
+	req, _ := http.NewRequest("GET", base+"/ui", nil)
+	req.Host = "evil.example"
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("GET /ui for Host evil.example: %s, want 421", resp.Status)
+	}
 
 	writeConfig(t, path, configWithListen(addr, t.TempDir())+"\n[ui]\nenabled = false\n")
 	waitFor(t, "/ui to answer 404", func() error {
