@@ -53,7 +53,7 @@ func TestPageLoadsNothingFromElsewhere(t *testing.T) {
 		}
 	}
 	js, _ := fs.ReadFile(files, "app.js")
-	for _, m := range regexp.MustCompile(`(?:fetch|EventSource)\(\s*[` + "`" + `"']([^` + "`" + `"']*)`).FindAllStringSubmatch(string(js), -1) {
+	for _, m := range regexp.MustCompile(`(?:fetch|EventSource)\(\s*[`+"`"+`"']([^`+"`"+`"']*)`).FindAllStringSubmatch(string(js), -1) {
 		if !strings.HasPrefix(m[1], "/ui/") {
 			t.Errorf("app.js asks %q, not Sluice's /ui/", m[1])
 		}
