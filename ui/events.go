@@ -26,6 +26,12 @@ const (
 // what the ring holds then); a page that stops reading is cut by the
 // proxy's write timeout (body_timeout). Nothing is ever queued per page.
 func (f *Feed) serveEvents(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		// Nothing would be written, so nothing would notice the page
+		// leave: answer the head and stop.
+		w.Header().Set("Content-Type", "text/event-stream")
+		return
+	}
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)

@@ -253,3 +253,18 @@ func TestLaggingPageIsDropped(t *testing.T) {
 		t.Errorf("%d watchers after the drop", f.Watchers())
 	}
 }
+
+// TestHeadOfEventsDoesNotStream checks that HEAD /ui/events answers and
+// ends rather than holding a stream that writes nothing.
+func TestHeadOfEventsDoesNotStream(t *testing.T) {
+	s := startSluice(t, 0, proxy.Config{})
+	c := &http.Client{Timeout: patience}
+	resp, err := c.Head("http://" + s.addr + "/ui/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || s.feed.Watchers() != 0 {
+		t.Errorf("HEAD: %d, %d watchers", resp.StatusCode, s.feed.Watchers())
+	}
+}
