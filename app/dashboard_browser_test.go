@@ -23,8 +23,8 @@ import (
 // charts worth looking at) instead of the test's artifact directory.
 const updateScreenshot = "SLUICE_UPDATE_SCREENSHOT"
 
-// startNameServer answers A queries for every name under .test with
-// 127.0.0.1 (and AAAA with nothing), so requests to shop.test reach
+// startNameServer answers A queries for every name under .test but
+// gone.test with 127.0.0.1 (and AAAA with nothing), so requests to shop.test reach
 // loopback origins through Sluice's own resolver.
 func startNameServer(t *testing.T) string {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -36,11 +36,12 @@ func startNameServer(t *testing.T) string {
 		m.SetReply(q)
 		name := q.Question[0].Name
 		// Negative answers carry an SOA, so they are cached for its
-		// minimum (RFC 2308): NXDOMAIN outside .test, NODATA for AAAA.
+		// minimum (RFC 2308): NXDOMAIN for gone.test and outside .test,
+		// NODATA for AAAA.
 		soa := &dns.SOA{Hdr: dns.RR_Header{Name: "test.", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 300},
 			Ns: "ns.test.", Mbox: "admin.test.", Serial: 1, Refresh: 300, Retry: 300, Expire: 300, Minttl: 300}
 		switch {
-		case !strings.HasSuffix(name, ".test."):
+		case !strings.HasSuffix(name, ".test.") || name == "gone.test.":
 			m.Rcode = dns.RcodeNameError
 			m.Ns = append(m.Ns, soa)
 		case q.Question[0].Qtype == dns.TypeA:
@@ -118,7 +119,7 @@ func TestDashboardInChromium(t *testing.T) {
 			case i%11 == 0:
 				get(hosts[i%len(hosts)], "/missing/"+fmt.Sprint(i))
 			case i%37 == 0:
-				get("nowhere.invalid", "/")
+				get("gone.test", "/")
 			default:
 				get(hosts[i%len(hosts)], fmt.Sprintf("/page/%d?v=%d", i%17, i))
 			}
