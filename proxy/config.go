@@ -55,8 +55,11 @@ type AccessRecord struct {
 	Err stats.ErrKind
 
 	// Connect is how long dialing the upstream took, its DNS lookup
-	// included; 0 when the connection came from the pool.
-	Connect time.Duration
+	// included; 0 when the connection came from the pool. DNS is the
+	// lookup alone, set only while Server.CaptureHeads is on and when
+	// Config.Dial reports it (through an httptrace.ClientTrace in its
+	// context, as Sluice's resolver and Go's do).
+	Connect, DNS time.Duration
 	// RequestHead is the request head as the client sent it, and
 	// ResponseHead the response head as Sluice sent it to the client
 	// (after hop-by-hop fields went and Via came), for relayed HTTP

@@ -71,8 +71,9 @@ type result struct {
 	reused    bool
 	dnsCached bool
 	tunnel    bool
-	// connect is how long the upstream dial took; 0 for a pooled conn.
-	connect time.Duration
+	// connect is how long the upstream dial took, lookup how long its
+	// DNS lookup took when timed; 0 for a pooled conn.
+	connect, lookup time.Duration
 	// headOut is true once the final response head relayed from the
 	// upstream is in cc.out (writeResponseHead, upgrade), until Sluice
 	// answers itself instead (failWith).

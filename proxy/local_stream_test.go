@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -158,5 +161,44 @@ func TestCaptureHeads(t *testing.T) {
 	}
 	if len(recs) != 1 || recs[0].Status != 502 || recs[0].ResponseHead != nil || recs[0].RequestHead == nil {
 		t.Errorf("an error answer's record: %+v", recs)
+	}
+}
+
+// TestDialReportsLookupTime checks that the DNS lookup is timed through
+// the dial function's httptrace hooks while CaptureHeads is on, and that
+// no trace is even set up while it is off.
+func TestDialReportsLookupTime(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer origin.Close()
+	var traced atomic.Bool
+	dial := func(ctx context.Context, network, addr string) (net.Conn, bool, error) {
+		trace := httptrace.ContextClientTrace(ctx)
+		traced.Store(trace != nil)
+		if trace != nil {
+			trace.DNSStart(httptrace.DNSStartInfo{Host: addr})
+			time.Sleep(20 * time.Millisecond)
+			trace.DNSDone(httptrace.DNSDoneInfo{})
+		}
+		c, err := net.Dial(network, addr)
+		return c, false, err
+	}
+	log := &headLog{}
+	p := startProxy(t, Config{Access: log, Dial: dial, NoPool: true})
+	for _, capture := range []bool{false, true} {
+		p.srv.CaptureHeads(capture)
+		rc := dialRaw(t, p.addr)
+		rc.send("GET " + origin.URL + "/ HTTP/1.1\r\nHost: x\r\n\r\n")
+		rc.response("GET")
+		rc.c.Close()
+		var recs []AccessRecord
+		for deadline := time.Now().Add(patience); len(recs) == 0 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			recs = log.take()
+		}
+		if len(recs) != 1 {
+			t.Fatalf("capture %v: %d records", capture, len(recs))
+		}
+		if traced.Load() != capture || capture != (recs[0].DNS >= 20*time.Millisecond) || recs[0].Connect < recs[0].DNS {
+			t.Errorf("capture %v: traced %v, DNS %v, Connect %v", capture, traced.Load(), recs[0].DNS, recs[0].Connect)
+		}
 	}
 }

@@ -22,8 +22,9 @@ type upstreamConn struct {
 	idleSince time.Time
 	// dnsCached reports whether the dial's lookup hit the DNS cache.
 	dnsCached bool
-	// dialTook is how long the dial took, its lookup included.
-	dialTook time.Duration
+	// dialTook is how long the dial took, its lookup included;
+	// lookupTook the lookup alone, when timed (Server.lookupTimer).
+	dialTook, lookupTook time.Duration
 	// probe checks the conn is clean before each reuse (connAlive).
 	probe probe
 }

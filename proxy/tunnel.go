@@ -34,8 +34,12 @@ func (cc *clientConn) connect(cfg *Config) bool {
 	}
 	cc.key = appendKey(cc.key[:0], req.host, req.port)
 	start := time.Now()
-	up, cached, err := cc.s.dial(cfg, string(cc.key))
+	lookup := cc.s.lookupTimer()
+	up, cached, err := cc.s.dial(cfg, string(cc.key), lookup)
 	cc.res.connect = time.Since(start)
+	if lookup != nil {
+		cc.res.lookup = *lookup
+	}
 	if err == nil {
 		if err = cc.checkReached(cfg, up); err != nil {
 			up.Close()

@@ -28,8 +28,9 @@ type Record struct {
 	BytesIn, BytesOut int64
 	// Duration is the whole exchange; TTFB the time to the first
 	// response byte; Connect the upstream dial, DNS lookup included
-	// (0 for a pooled connection).
-	Duration, TTFB, Connect time.Duration
+	// (0 for a pooled connection); DNS the lookup alone, when the dialer
+	// timed it (see proxy.AccessRecord.DNS).
+	Duration, TTFB, Connect, DNS time.Duration
 	// TLS is the TLS handshake with the origin, for requests Sluice
 	// inspects (package inspect); 0 for everything else, as plain HTTP
 	// has none and a tunnel's TLS is the client's own.
@@ -60,7 +61,7 @@ func (r *Record) fromAccess(a *proxy.AccessRecord) {
 		Time: a.Time, Client: a.Client, Method: a.Method, Scheme: a.Scheme,
 		Host: a.Host, Port: a.Port, Path: a.Path, Status: a.Status,
 		BytesIn: a.BytesIn, BytesOut: a.BytesOut,
-		Duration: a.Duration, TTFB: a.TTFB, Connect: a.Connect,
+		Duration: a.Duration, TTFB: a.TTFB, Connect: a.Connect, DNS: a.DNS,
 		Reused: a.Reused, DNSCached: a.DNSCached, Tunnel: a.Tunnel, Err: a.Err,
 		Route: "direct",
 	}
@@ -135,6 +136,7 @@ func (r *Record) appendJSON(b []byte) []byte {
 	b = appendMillis(b, "dur", r.Duration)
 	b = appendMillis(b, "ttfb", r.TTFB)
 	b = appendMillis(b, "connect", r.Connect)
+	b = appendMillis(b, "dns", r.DNS)
 	b = appendMillis(b, "tls", r.TLS)
 	b = appendBoolField(b, "reused", r.Reused)
 	b = appendBoolField(b, "dns_cached", r.DNSCached)

@@ -109,7 +109,7 @@ func TestCopyHeadHidesCredentialsAndCuts(t *testing.T) {
 func TestRecordJSON(t *testing.T) {
 	r := Record{ID: 7, Time: time.UnixMilli(1700000000123), Method: "GET", Host: "h", Path: "/a\"b\\c\x01", Status: 200, Duration: 1500 * time.Microsecond, Route: "direct"}
 	b := r.appendJSON(nil)
-	want := `{"id":7,"time":1700000000123,"client":"","method":"GET","scheme":"","host":"h","port":"","path":"/a\"b\\c\u0001","status":200,"in":0,"out":0,"dur":1.5,"ttfb":0,"connect":0,"tls":0,"reused":false,"dns_cached":false,"tunnel":false,"err":"none","route":"direct","cache":""}`
+	want := `{"id":7,"time":1700000000123,"client":"","method":"GET","scheme":"","host":"h","port":"","path":"/a\"b\\c\u0001","status":200,"in":0,"out":0,"dur":1.5,"ttfb":0,"connect":0,"dns":0,"tls":0,"reused":false,"dns_cached":false,"tunnel":false,"err":"none","route":"direct","cache":""}`
 	if string(b) != want {
 		t.Errorf("got  %s\nwant %s", b, want)
 	}

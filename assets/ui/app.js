@@ -167,7 +167,7 @@ async function showDetails(id) {
     ["Client", r.client],
     ["Route", r.route],
     ["Cache", r.cache || "—"],
-    ["DNS", r.reused ? "— (pooled connection)" : r.dns_cached ? "answered from the cache" : "looked up (in connect)"],
+    ["DNS", r.reused ? "— (pooled connection)" : (r.dns ? ms(r.dns) + ", " : "") + (r.dns_cached ? "from the cache" : "asked a server")],
     ["Connect", r.reused ? "— (pooled connection)" : ms(r.connect) + (r.connect ? " (DNS included)" : "")],
     ["TLS", r.tls ? ms(r.tls) : "—"],
     ["First byte", ms(r.ttfb)],
