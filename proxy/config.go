@@ -63,9 +63,9 @@ type AccessRecord struct {
 	// RequestHead is the request head as the client sent it, and
 	// ResponseHead the response head as Sluice sent it to the client
 	// (after hop-by-hop fields went and Via came), for relayed HTTP
-	// exchanges. Both are set only while Server.CaptureHeads is on (a
-	// dashboard is watching) and are nil otherwise, for tunnels'
-	// CONNECT, and for Sluice's own error answers (Status and Err say
+	// exchanges, a WebSocket's handshake included. Both are set only
+	// while Server.CaptureHeads is on (a dashboard is watching) and are
+	// nil otherwise, for CONNECT, and for Sluice's own error answers (Status and Err say
 	// what those were). They alias the connection's buffers: valid only
 	// during LogAccess, so a sink that keeps them copies them.
 	RequestHead, ResponseHead []byte

@@ -52,7 +52,7 @@ func (cc *clientConn) finish(cfg *Config) {
 	}
 	// One atomic load when no dashboard watches; the heads are handed over
 	// by reference, never copied here.
-	if cc.s.capture.Load() && !r.tunnel && req.form == formAbsolute {
+	if cc.s.capture.Load() && req.form == formAbsolute {
 		cc.rec.RequestHead = cc.head
 		if r.headOut {
 			cc.rec.ResponseHead = cc.out

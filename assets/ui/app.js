@@ -175,7 +175,8 @@ async function showDetails(id) {
     ["Bytes", `${bytes(r.in)} in · ${bytes(r.out)} out`],
   ];
   $("#details-timings").innerHTML = rows.map((x) => `<tr><td>${esc(x[0])}</td><td>${esc(x[1])}</td></tr>`).join("");
-  const none = r.tunnel ? "A tunnel: its content is the client's own (encrypted) traffic." : "Not captured: Sluice answered this request itself.";
+  const none = r.method === "CONNECT" ? "A tunnel: its content is the client's own (encrypted) traffic." :
+    r.err !== "none" ? "None: Sluice answered this request itself." : "Not captured.";
   $("#details-request").textContent = headText(d.request) || none;
   $("#details-response").textContent = headText(d.response) || none;
   $("#details-note").textContent = d.truncated ? "Headers longer than 1 KiB are cut." : "";
