@@ -10,7 +10,7 @@ LDFLAGS  = -s -w -X github.com/sluiceproxy/sluice/app.Version=$(VERSION) -X gith
 # Extra arguments for `make run`, e.g. RUNFLAGS="run --headless --listen 127.0.0.1:9000".
 RUNFLAGS ?=
 
-.PHONY: all build run test deps lint cross clean generate test-windows
+.PHONY: all build run test deps lint cross clean generate test-windows ui-assets
 
 all: build
 
@@ -64,6 +64,17 @@ cross:
 	@# Without a macOS C toolchain here, darwin is vetted without cgo (the
 	@# tray's cgo menu-bar code is the only part left out).
 	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) vet ./...
+
+# Refreshes the dashboard's chart library, uPlot, vendored in assets/ui
+# with its licence, from the npm registry (the page loads nothing from
+# the network). Pick another release with UPLOT_VERSION=...
+UPLOT_VERSION ?= 1.6.32
+ui-assets:
+	@tmp=$$(mktemp -d) && (cd $$tmp && npm pack --silent uplot@$(UPLOT_VERSION) >/dev/null && tar xzf uplot-$(UPLOT_VERSION).tgz) && \
+	cp $$tmp/package/dist/uPlot.iife.min.js $$tmp/package/dist/uPlot.min.css assets/ui/ && \
+	cp $$tmp/package/LICENSE assets/ui/LICENSE.uPlot && \
+	printf 'uPlot %s (MIT licence: LICENSE.uPlot), https://github.com/leeoniya/uPlot\nfrom the npm registry by make ui-assets (npm pack uplot@%s): dist/uPlot.iife.min.js, dist/uPlot.min.css\n' $(UPLOT_VERSION) $(UPLOT_VERSION) > assets/ui/VERSIONS && \
+	rm -rf $$tmp && cat assets/ui/VERSIONS
 
 clean:
 	rm -rf bin dist

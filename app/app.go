@@ -11,12 +11,15 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 
+	"github.com/sluiceproxy/sluice/alert"
 	"github.com/sluiceproxy/sluice/app/logs"
 	"github.com/sluiceproxy/sluice/inspect"
 	"github.com/sluiceproxy/sluice/proxy"
 	"github.com/sluiceproxy/sluice/proxy/stats"
 	"github.com/sluiceproxy/sluice/route"
+	"github.com/sluiceproxy/sluice/ui"
 )
 
 // Version and Commit are set at build time with -ldflags -X.
@@ -61,7 +64,17 @@ type App struct {
 	// (not when a reload closes a replaced one).
 	serveErr chan error
 
-	stopTrim context.CancelFunc // ends trimAfterBursts; set by Start
+	stopTrim context.CancelFunc // ends trimAfterBursts and runAlerts; set by Start
+
+	feed   *ui.Feed       // the dashboard's records and page
+	alerts *alert.Watcher // [alerts]
+	// live is srv for setHeads, which cannot take mu.
+	live atomic.Pointer[proxy.Server]
+	// dashHeads and captureHeads say who wants the request and response
+	// heads in access records: an open dashboard page, a running HAR
+	// capture (see setHeads).
+	dashHeads, captureHeads atomic.Bool
+	headsMu                 sync.Mutex // serializes setHeads
 
 	quit     chan struct{} // closed by Quit
 	quitOnce sync.Once
@@ -94,7 +107,9 @@ func New(opts Options) (*App, error) {
 	a.logs, a.log = lg, lg.App()
 	capDir, _ := captureDir() // "" fails the first capture, with the reason
 	a.captures = inspect.NewCaptures(capDir, Version, cfg.Inspect.CaptureBodyMax)
+	a.captures.OnRunning(func(on bool) { a.setHeads(false, on) })
 	a.stats.SetDroppedFunc(lg.Dropped)
+	a.newDashboard(cfg)
 	if errors.Is(statErr, os.ErrNotExist) {
 		// LoadConfig wrote it: say where, once, so the user can find it
 		// (the app log reaches the terminal too).
@@ -215,7 +230,7 @@ func (a *App) proxyConfig(cfg *Config, up *upstream, rt *route.Router) proxy.Con
 		Dial:                  up.Dial,
 		Resolve:               up.Resolve,
 		Stats:                 a.stats,
-		Access:                a.logs.Access(),
+		Access:                a.accessSink(cfg),
 		Clients:               clientPolicy(&cfg.Access),
 		Local:                 a.localHandler(cfg, rt),
 		Logger:                a.log,
@@ -249,6 +264,11 @@ func (a *App) localHandler(cfg *Config, rt *route.Router) http.Handler {
 	if rt != nil {
 		mux.Handle("GET /proxy.pac", a.pacHandler(rt))
 		mux.Handle("GET /route", routeTestHandler(rt))
+	}
+	if cfg.UI.Enabled {
+		dash := a.feed.Handler()
+		mux.Handle("/ui", dash)
+		mux.Handle("/ui/", dash)
 	}
 	return mux
 }
@@ -298,6 +318,8 @@ func (a *App) start() error {
 	a.srv, a.insp, a.router = srv, insp, rt
 	rt.Start()
 	a.stats.SetRouteFunc(a.routeFigures)
+	srv.CaptureHeads(a.wantHeads())
+	a.live.Store(srv)
 	a.stats.SetPoolIdleFunc(srv.IdleUpstreamConns)
 	ln, err := listen(a.cfg.Proxy.Listen, a.cfg.Source(KeyListen))
 	if err != nil {
@@ -310,6 +332,7 @@ func (a *App) start() error {
 	trimCtx, stopTrim := context.WithCancel(context.Background())
 	a.stopTrim = stopTrim
 	go a.trimAfterBursts(trimCtx)
+	go a.runAlerts(trimCtx)
 	a.log.Info("listening", "addr", ln.Addr().String(), "config", a.opts.ConfigPath, "version", Version)
 	return nil
 }
@@ -480,4 +503,24 @@ func (a *App) stderr() io.Writer {
 		return a.opts.Stderr
 	}
 	return os.Stdout
+}
+
+// wantHeads reports whether anyone wants heads in access records.
+func (a *App) wantHeads() bool { return a.dashHeads.Load() || a.captureHeads.Load() }
+
+// setHeads records that the dashboard (dash) or a HAR capture wants heads
+// in access records, or no longer does, and tells the live server. It
+// takes no a.mu: the feed calls it under its own lock, which a reload
+// takes under a.mu.
+func (a *App) setHeads(dash, on bool) {
+	a.headsMu.Lock()
+	defer a.headsMu.Unlock()
+	if dash {
+		a.dashHeads.Store(on)
+	} else {
+		a.captureHeads.Store(on)
+	}
+	if s := a.live.Load(); s != nil {
+		s.CaptureHeads(a.wantHeads())
+	}
 }

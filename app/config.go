@@ -29,6 +29,8 @@ type Config struct {
 	Access   AccessConfig
 	Inspect  InspectConfig
 	Route    RouteConfig
+	UI       UIConfig
+	Alerts   AlertsConfig
 
 	// Upstreams, Groups and Rules are the [[upstream]], [[group]] and
 	// [[rule]] entries, in file order.
@@ -79,6 +81,18 @@ type LogConfig struct {
 // MetricsConfig is the [metrics] section.
 type MetricsConfig struct {
 	Enabled bool
+}
+
+// UIConfig is the [ui] section: the dashboard.
+type UIConfig struct {
+	Enabled bool
+	History int
+}
+
+// AlertsConfig is the [alerts] section.
+type AlertsConfig struct {
+	ErrorRate    float64
+	UpstreamDown bool
 }
 
 // DNSConfig is the [dns] section.

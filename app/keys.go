@@ -85,6 +85,8 @@ var Sections = []Section{
 	{"sysproxy", "The one-click system proxy."},
 	{"inspect", "HTTPS inspection: decrypt the CONNECT tunnels of the hosts listed, with Sluice's own CA, so their requests show in the access log, /stats and `sluice capture --har`. Off by default; trust the CA first (sluice ca install) and list only the hosts you mean to see: apps that pin certificates fail for them. See docs/inspect.md."},
 	{"route", "Where requests go: straight to their origin, through an upstream proxy, or nowhere. The rules, upstreams and groups are the [[rule]], [[upstream]] and [[group]] entries below; docs/routing.md has worked examples."},
+	{"ui", "The dashboard at http://127.0.0.1:8877/ui (the proxy's port; loopback clients only)."},
+	{"alerts", "Desktop notifications when something goes wrong, at most one per kind every 5 minutes; they also show in the tray menu and on the dashboard."},
 }
 
 // durationMin1 is "more than zero" for a duration's Min.
@@ -306,6 +308,23 @@ var Keys = []Key{
 	{Name: "route.default", Default: `"direct"`,
 		Doc:   "What happens to a request no rule matches: direct, block (403), or an upstream or group name.",
 		Field: func(c *Config) any { return &c.Route.Default }},
+
+	{Name: "ui.enabled", Default: `true`,
+		Doc:   "Serve the dashboard at /ui on the proxy port (loopback clients only): live charts, the recent requests and their headers, the DNS cache and the upstream pool. Off, /ui answers 404.",
+		Field: func(c *Config) any { return &c.UI.Enabled }},
+	{Name: "ui.history", Default: `1_000`,
+		Doc:       "Requests the dashboard's traffic table keeps (about 2.5 KiB each, their headers included). Requests are kept only while a dashboard page is open.",
+		HasBounds: true, Min: 10, Max: 100000,
+		Field: func(c *Config) any { return &c.UI.History }},
+
+	{Name: "alerts.error_rate", Default: `0.05`,
+		Doc:   "Notify when more than this share of requests failed over the last minute (0.05 is 5%; a minute with fewer than 20 requests never alerts).",
+		Zero:  "0 turns this alert off.",
+		Check: func(c *Config) string { return checkShare(c.Alerts.ErrorRate) },
+		Field: func(c *Config) any { return &c.Alerts.ErrorRate }},
+	{Name: "alerts.upstream_down", Default: `true`,
+		Doc:   "Notify when an upstream proxy that [route] uses goes down.",
+		Field: func(c *Config) any { return &c.Alerts.UpstreamDown }},
 }
 
 // ArrayTables are the [[name]] entries, in file order after the sections.
@@ -445,6 +464,13 @@ func checkPatterns(ps []string) string {
 		if err := inspect.CheckPattern(p); err != nil {
 			return err.Error()
 		}
+	}
+	return ""
+}
+
+func checkShare(r float64) string {
+	if math.IsNaN(r) || r < 0 || r > 1 {
+		return strconv.FormatFloat(r, 'g', -1, 64) + " is not a share from 0 (off) to 1 (0.05 is 5%)"
 	}
 	return ""
 }

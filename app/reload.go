@@ -113,6 +113,7 @@ func (a *App) apply(cfg *Config) error {
 		}
 		a.insp = insp
 	}
+	a.applyDashboard(cfg)
 	if up != a.up {
 		a.up.retire()
 		a.up = up

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -68,7 +69,7 @@ func (a *App) RunTray(ctx context.Context) error {
 			defer stopFollow()
 			ctrl.mgr.Follow(followCtx, sysProxyPoll, func() { ctrl.proxyOn.Store(ctrl.readSystemProxy()) })
 			err = tray.Run(ctrl, tray.Options{
-				Done: done, HostWait: trayHostWait, Logger: a.log,
+				Done: done, HostWait: trayHostWait, Logger: a.log, Dashboard: a.DashboardURL,
 				Shown: func() { recordTray(TrayShown) },
 			})
 			if !errors.Is(err, tray.ErrNoHost) {
@@ -140,6 +141,7 @@ func (c *trayController) Stats() tray.Stats {
 		UpstreamReused: s.Upstream.Reused,
 		UpstreamDialed: s.Upstream.Dialed,
 		ErrorsPerSec:   s.Rate1s.Errors,
+		Alert:          strings.Join(c.a.alerts.Active(), " · "),
 	}
 	for _, u := range s.Upstreams {
 		if u.State == "down" {

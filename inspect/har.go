@@ -49,6 +49,17 @@ type Captures struct {
 
 	mu   sync.Mutex
 	last *capture // the latest capture, running or ended; guarded by mu
+	// running hears when a capture starts (true) and ends (false), so the
+	// proxy hands plain-HTTP heads to access records only meanwhile
+	// (proxy.Server.CaptureHeads); guarded by mu.
+	running func(bool)
+}
+
+// OnRunning sets f to hear when a capture starts (true) and ends (false).
+func (cs *Captures) OnRunning(f func(bool)) {
+	cs.mu.Lock()
+	cs.running = f
+	cs.mu.Unlock()
 }
 
 // NewCaptures returns Captures writing to dir; version names Sluice in
@@ -139,6 +150,9 @@ func (cs *Captures) Start(pattern string, d time.Duration) (CaptureInfo, error) 
 	c.timer = time.AfterFunc(d, func() { cs.Stop(c.id) })
 	cs.cur.Store(c)
 	cs.last = c
+	if cs.running != nil {
+		cs.running(true)
+	}
 	return c.info(true), nil
 }
 
@@ -153,6 +167,9 @@ func (cs *Captures) Stop(id string) (CaptureInfo, error) {
 	}
 	if cs.cur.Load() == c {
 		cs.cur.Store(nil)
+		if cs.running != nil {
+			cs.running(false)
+		}
 		c.timer.Stop()
 		c.mu.Lock()
 		c.closed = true

@@ -181,6 +181,7 @@ func startRig(t testing.TB, cfg Config, originCA *testCA) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Capture.OnRunning(srv.CaptureHeads)
 	go srv.Serve(ln)
 	r.srv, r.addr = srv, ln.Addr().String()
 	t.Cleanup(func() {

@@ -166,18 +166,21 @@ func TestAllocsPerKeptAliveRequest(t *testing.T) {
 		access  AccessLogger
 		clients ClientPolicy
 		header  string // an extra request header line
+		capture bool   // CaptureHeads on, as while a dashboard watches
 		budget  float64
 		// parent routes every request through the origin as an http
 		// parent (the raw origin answers absolute-form requests alike).
 		parent bool
 	}{
-		{"no access log", nil, ClientPolicy{}, "", maxAllocsPerRequest, false},
-		{"access log", dropLog{}, ClientPolicy{}, "", maxAllocsPerLoggedRequest, false},
+		{"no access log", nil, ClientPolicy{}, "", false, maxAllocsPerRequest, false},
+		{"access log", dropLog{}, ClientPolicy{}, "", false, maxAllocsPerLoggedRequest, false},
+		// Heads are handed over by reference, never copied.
+		{"access log with heads", dropLog{}, ClientPolicy{}, "", true, maxAllocsPerLoggedRequest, false},
 		// Verified credentials and a rate limit cost no allocation either.
 		{"users and rate limit", nil, ClientPolicy{Users: map[string]string{"alice": hashFor(t, "secret")}, RateLimit: MaxRateLimit},
-			"Proxy-Authorization: " + basic("alice", "secret") + "\r\n", maxAllocsPerRequest, false},
+			"Proxy-Authorization: " + basic("alice", "secret") + "\r\n", false, maxAllocsPerRequest, false},
 		// Through an upstream proxy, with its credentials and a Report.
-		{"through an http parent", nil, ClientPolicy{}, "", maxAllocsPerRequest, true},
+		{"through an http parent", nil, ClientPolicy{}, "", false, maxAllocsPerRequest, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -189,6 +192,7 @@ func TestAllocsPerKeptAliveRequest(t *testing.T) {
 				cfg.Router = via(up)
 			}
 			p := startProxy(t, cfg)
+			p.srv.CaptureHeads(tc.capture)
 			k := newKeepAliveClient(t, p.addr, "http://"+o.addr+"/alloc?q=1", o.addr)
 			k.req = append(k.req[:len(k.req)-2], tc.header+"\r\n"...)
 			allocs := measureAllocs(t, k)

@@ -64,18 +64,28 @@ type AccessRecord struct {
 	// on each leg: "HTTP/1.1" or "HTTP/2.0"; UpstreamProto is "" when no
 	// response came from the origin.
 	ClientProto, UpstreamProto string
-	// RequestHead and ResponseHead are a relayed plain-HTTP request's raw
-	// heads as they arrived (request line or status line, then the
-	// fields; ResponseHead is empty when no response head came). They
-	// point into the connection's buffers, so they are valid only during
-	// LogAccess: a sink that queues records must not read them later (a
-	// HAR capture copies them).
-	RequestHead, ResponseHead []byte
 	// Err is why the request failed; stats.ErrNone if it did not.
 	Err stats.ErrKind
 	// Upstream names the upstream proxy the request or tunnel went
 	// through (Upstream.Name); "" when it went direct.
 	Upstream string
+
+	// Connect is how long dialing the upstream took, its DNS lookup
+	// included; 0 when the connection came from the pool. DNS is the
+	// lookup alone, set only while Server.CaptureHeads is on and when
+	// Config.Dial reports it (through an httptrace.ClientTrace in its
+	// context, as Sluice's resolver and Go's do).
+	Connect, DNS time.Duration
+	// RequestHead is the request head as the client sent it, and
+	// ResponseHead the response head as Sluice sent it to the client
+	// (after hop-by-hop fields went and Via came), for relayed HTTP
+	// exchanges, a WebSocket's handshake included. Both are set only
+	// while Server.CaptureHeads is on (a dashboard watches, or a HAR
+	// capture runs) and are
+	// nil otherwise, for CONNECT, and for Sluice's own error answers (Status and Err say
+	// what those were). They alias the connection's buffers: valid only
+	// during LogAccess, so a sink that keeps them copies them.
+	RequestHead, ResponseHead []byte
 }
 
 // Config is the proxy's configuration. The zero value of each field means

@@ -76,6 +76,13 @@ type result struct {
 	// up is the upstream proxy the request goes through, nil for direct
 	// (set by route, parent.go).
 	up *Upstream
+	// connect is how long the upstream dial took, lookup how long its
+	// DNS lookup took when timed; 0 for a pooled conn.
+	connect, lookup time.Duration
+	// headOut is true once the final response head relayed from the
+	// upstream is in cc.out (writeResponseHead, upgrade), until Sluice
+	// answers itself instead (failWith).
+	headOut bool
 }
 
 // serve runs one client connection, which holds a slot, from accept to

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -60,20 +61,16 @@ func (cc *clientConn) serveLocal(cfg *Config) bool {
 	for _, f := range req.fields {
 		r.Header.Add(string(f.name), string(f.value))
 	}
-	w := &localResponse{header: http.Header{}}
+	w := &localResponse{cc: cc, header: http.Header{}, head: r.Method == http.MethodHead}
 	localHandler(cfg).ServeHTTP(w, r)
+	if w.streaming {
+		return w.endStream()
+	}
 	if w.code == 0 {
 		w.code = http.StatusOK
 	}
 	cc.res.status = w.code
-	b := appendStatusLine(cc.out[:0], w.code, []byte(http.StatusText(w.code)))
-	w.header.Del("Content-Length")
-	w.header.Del("Connection")
-	for name, vs := range w.header {
-		for _, v := range vs {
-			b = appendField(b, []byte(name), []byte(v))
-		}
-	}
+	b := w.appendHead(cc.out[:0])
 	b = append(b, "Content-Length: "...)
 	b = strconv.AppendInt(b, int64(w.body.Len()), 10)
 	b = append(b, "\r\n"...)
@@ -83,7 +80,7 @@ func (cc *clientConn) serveLocal(cfg *Config) bool {
 	b = append(b, "\r\n"...)
 	cc.out = b
 	cc.bw.Write(b)
-	if r.Method != http.MethodHead {
+	if !w.head {
 		cc.bw.Write(w.body.Bytes())
 		cc.res.bytesOut = int64(w.body.Len())
 	}
@@ -167,13 +164,29 @@ func localHandler(cfg *Config) http.Handler {
 	})
 }
 
-// localResponse collects a local endpoint's response; the endpoints are
-// small, so it is sent with a Content-Length.
+// localResponse collects a local endpoint's response. Most are small
+// and sent whole with a Content-Length once the handler returns. A
+// handler that calls Flush (the dashboard's event stream) streams
+// instead: the head goes out at the first Flush, chunked for HTTP/1.1
+// (close-delimited for 1.0), every write is bounded by body_timeout like
+// any write to a client (timedConn), and the connection closes when the
+// handler returns. Writes fail once the server shuts down, so a stream
+// cannot hold Shutdown for longer than its handler takes to notice.
 type localResponse struct {
+	cc     *clientConn
 	header http.Header
 	code   int
 	body   bytes.Buffer
+	head   bool // a HEAD request: no body is sent
+
+	streaming bool
+	chunked   bool
+	err       error    // the first failed write; every later one fails too
+	hex       [16]byte // a chunk-size line is built here, allocation-free
 }
+
+// errLocalShutdown ends a local stream when the server shuts down.
+var errLocalShutdown = errors.New("sluice is shutting down")
 
 func (w *localResponse) Header() http.Header { return w.header }
 
@@ -185,5 +198,94 @@ func (w *localResponse) WriteHeader(code int) {
 
 func (w *localResponse) Write(p []byte) (int, error) {
 	w.WriteHeader(http.StatusOK)
-	return w.body.Write(p)
+	if !w.streaming {
+		return w.body.Write(p)
+	}
+	if err := w.check(); err != nil {
+		return 0, err
+	}
+	if len(p) == 0 || w.head {
+		return len(p), nil
+	}
+	bw := w.cc.bw
+	if w.chunked {
+		bw.Write(strconv.AppendInt(w.hex[:0], int64(len(p)), 16))
+		bw.WriteString("\r\n")
+	}
+	bw.Write(p)
+	if w.chunked {
+		bw.WriteString("\r\n")
+	}
+	w.cc.res.bytesOut += int64(len(p))
+	return len(p), w.check()
+}
+
+// Flush sends what was written so far: at the first call, the head (and
+// the response turns into a stream), then the buffered body.
+func (w *localResponse) Flush() {
+	if !w.streaming {
+		w.startStream()
+	}
+	if w.check() == nil {
+		if err := w.cc.bw.Flush(); err != nil {
+			w.err = err
+		}
+	}
+}
+
+// check returns why the stream cannot go on, if it cannot.
+func (w *localResponse) check() error {
+	if w.err == nil && w.cc.s.shuttingDown() {
+		w.err = errLocalShutdown
+	}
+	return w.err
+}
+
+func (w *localResponse) startStream() {
+	w.WriteHeader(http.StatusOK)
+	cc := w.cc
+	w.streaming = true
+	w.chunked = cc.req.minor == 1
+	cc.res.status = w.code
+	b := w.appendHead(cc.out[:0])
+	if w.chunked {
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	}
+	b = append(b, "Connection: close\r\n\r\n"...)
+	cc.out = b
+	cc.bw.Write(b)
+	if w.body.Len() > 0 {
+		w.Write(w.body.Bytes())
+		w.body = bytes.Buffer{}
+	}
+}
+
+// endStream ends a streamed response; the connection closes after it. A
+// client that leaves a stream is how streams usually end, so it is not
+// counted as a failed request.
+func (w *localResponse) endStream() bool {
+	// On shutdown the connection still works: end the stream properly.
+	if w.check() == nil || w.err == errLocalShutdown {
+		if w.chunked && !w.head {
+			w.cc.bw.WriteString("0\r\n\r\n")
+		}
+		w.cc.bw.Flush()
+	}
+	return false
+}
+
+// appendHead appends the status line and the handler's fields, less the
+// framing and connection ones, which are Sluice's to write.
+func (w *localResponse) appendHead(b []byte) []byte {
+	b = appendStatusLine(b, w.code, []byte(http.StatusText(w.code)))
+	for name, vs := range w.header {
+		switch http.CanonicalHeaderKey(name) {
+		case "Content-Length", "Connection", "Transfer-Encoding":
+			continue
+		}
+		for _, v := range vs {
+			b = appendField(b, []byte(name), []byte(v))
+		}
+	}
+	return b
 }

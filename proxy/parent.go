@@ -124,7 +124,13 @@ func (cc *clientConn) dialRouted(cfg *Config, host, port []byte) (net.Conn, erro
 func (cc *clientConn) openTarget(cfg *Config, host, port []byte) (net.Conn, error) {
 	up := cc.res.up
 	if up == nil {
-		conn, cached, err := cc.s.dial(cfg, string(cc.key))
+		start := time.Now()
+		lookup := cc.s.lookupTimer()
+		conn, cached, err := cc.s.dial(cfg, string(cc.key), lookup)
+		cc.res.connect = time.Since(start)
+		if lookup != nil {
+			cc.res.lookup = *lookup
+		}
 		cc.res.dnsCached = cached
 		if err == nil {
 			if err = cc.checkReached(cfg, conn); err != nil {
@@ -242,7 +248,7 @@ func (s *Server) dialParent(cfg *Config, up *Upstream) (net.Conn, error) {
 		return nil, &parentError{up: up, code: http.StatusBadGateway, kind: stats.ErrUpstream,
 			reason: parentLabel(up) + ": scheme " + strconv.Quote(up.Scheme) + " is not http, https, socks5 or socks5h"}
 	}
-	conn, _, err := s.dial(cfg, up.Addr)
+	conn, _, err := s.dial(cfg, up.Addr, nil)
 	if err != nil {
 		return nil, unreachable(up, "", err)
 	}

@@ -22,6 +22,9 @@ type upstreamConn struct {
 	idleSince time.Time
 	// dnsCached reports whether the dial's lookup hit the DNS cache.
 	dnsCached bool
+	// dialTook is how long the dial took, its lookup included;
+	// lookupTook the lookup alone, when timed (Server.lookupTimer).
+	dialTook, lookupTook time.Duration
 	// probe checks the conn is clean before each reuse (connAlive).
 	probe probe
 }
@@ -165,6 +168,19 @@ func (p *pool) put(uc *upstreamConn, now time.Time) {
 		p.sweeper.Reset(sweepEvery)
 	}
 	p.mu.Unlock()
+}
+
+// idleByKey returns how many idle conns the pool holds per key.
+func (p *pool) idleByKey() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := make(map[string]int, len(p.idle))
+	for key, list := range p.idle {
+		if len(list) > 0 {
+			m[key] = len(list)
+		}
+	}
+	return m
 }
 
 // idleCount returns how many idle conns the pool holds.

@@ -51,14 +51,21 @@ func (cc *clientConn) finish(cfg *Config) {
 		Host: all[:h], Port: all[h:p], Path: all[p:],
 		Status: r.status, BytesIn: r.bytesIn, BytesOut: r.bytesOut,
 		Duration: d, TTFB: r.ttfb, Reused: r.reused, DNSCached: r.dnsCached,
-		Tunnel: r.tunnel, Inspected: r.inspected, Err: r.err,
+		Tunnel: r.tunnel, Inspected: r.inspected, Err: r.err, Connect: r.connect, DNS: r.lookup,
 	}
 	if r.up != nil {
 		cc.rec.Upstream = r.up.Name
 	}
 	if req.form == formAbsolute {
 		cc.rec.Scheme = "http"
-		cc.rec.RequestHead, cc.rec.ResponseHead = cc.head, cc.rhead
+	}
+	// One atomic load when no dashboard watches; the heads are handed over
+	// by reference, never copied here.
+	if cc.s.capture.Load() && req.form == formAbsolute {
+		cc.rec.RequestHead = cc.head
+		if r.headOut {
+			cc.rec.ResponseHead = cc.out
+		}
 	}
 	cfg.Access.LogAccess(&cc.rec)
 }

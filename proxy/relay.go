@@ -63,6 +63,9 @@ func (cc *clientConn) relay(cfg *Config) bool {
 		}
 		uc.tc.reset(cfg.BodyTimeout)
 		cc.res.reused, cc.res.dnsCached = reused, uc.dnsCached
+		if !reused {
+			cc.res.connect, cc.res.lookup = uc.dialTook, uc.lookupTook
+		}
 		if req.mi.expect100 && !sent100 && req.minor == 1 {
 			// Sluice answers 100-continue itself once the upstream is
 			// connected, as nginx does; the origin gets the body outright.

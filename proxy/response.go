@@ -176,6 +176,7 @@ func (cc *clientConn) writeResponseHead(cfg *Config, kind bodyKind, keep, http11
 	}
 	b = append(b, "\r\n"...)
 	cc.out = b
+	cc.res.headOut = resp.code >= 200
 	cc.bw.Write(b)
 }
 
@@ -201,6 +202,7 @@ func (cc *clientConn) upgrade(uc *upstreamConn, cfg *Config) bool {
 	b = append(b, resp.mi.upgrade...)
 	b = append(b, "\r\n\r\n"...)
 	cc.out = b
+	cc.res.headOut = true
 	cc.bw.Write(b)
 	cc.res.ttfb = time.Since(cc.started)
 	if err := cc.bw.Flush(); err != nil {

@@ -25,6 +25,9 @@ type Server struct {
 
 	slots    slots // client connections being served, up to MaxConcurrent
 	shutting atomic.Bool
+	// capture puts the request and response heads in access records
+	// (see CaptureHeads).
+	capture atomic.Bool
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}   // guarded by mu
@@ -150,6 +153,15 @@ func (s *Server) Update(cfg Config) error {
 
 // Stats returns the server's live counters.
 func (s *Server) Stats() *stats.Collector { return s.stats }
+
+// CaptureHeads turns on or off the request and response heads in
+// AccessRecord (RequestHead, ResponseHead). A dashboard turns it on while
+// someone watches; off, the relay pays one atomic load per request.
+func (s *Server) CaptureHeads(on bool) { s.capture.Store(on) }
+
+// IdleUpstreamByHost returns the idle pooled upstream connections per
+// pool key ("host:port").
+func (s *Server) IdleUpstreamByHost() map[string]int { return s.pool.idleByKey() }
 
 // IdleUpstreamConns returns how many upstream connections sit idle in
 // the pool.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http/httptrace"
 	"net/netip"
 	"strconv"
 	"time"
@@ -63,7 +64,16 @@ func (d *Dialer) Dial(ctx context.Context, network, address string) (c net.Conn,
 		return nil, false, fmt.Errorf("dial %s: %w", address, err)
 	}
 
+	// Callers that time the lookup (the dashboard's request details) set
+	// an httptrace.ClientTrace, as net/http's transport does.
+	trace := httptrace.ContextClientTrace(ctx)
+	if trace != nil && trace.DNSStart != nil {
+		trace.DNSStart(httptrace.DNSStartInfo{Host: host})
+	}
 	addrs, dnsCached, err := d.lookup(ctx, host)
+	if trace != nil && trace.DNSDone != nil {
+		trace.DNSDone(httptrace.DNSDoneInfo{Err: err})
+	}
 	if err != nil {
 		return nil, dnsCached, fmt.Errorf("dial %s: %w", address, err)
 	}

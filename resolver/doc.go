@@ -23,5 +23,6 @@
 //	hosts.go      the hosts file
 //	system_*.go   where the operating system keeps its DNS servers
 //	stats.go      counters and upstream latency quantiles
+//	entries.go    listing and flushing the cache, for the dashboard
 //	dialer.go     Happy Eyeballs (RFC 8305) on top of the resolver
 package resolver

@@ -41,6 +41,10 @@ type Stats struct {
 	// UpstreamsDown names the upstream proxies that are down now; none
 	// hides their line.
 	UpstreamsDown []string
+	// Alert is the alerts raised and not over ([alerts]), one line; ""
+	// when there are none. It shows under the title unless a config
+	// error or a failed click does.
+	Alert string
 }
 
 // Routing is what the Mode menu and the select groups' menus show.
@@ -159,13 +163,16 @@ func titleLine(addr string, listenErr error) string {
 }
 
 // problemLine is the warning item under the title: the config error if
-// there is one, else the last failed click. Empty means nothing to show.
-func problemLine(configErr, actionErr error) string {
+// there is one, else the last failed click, else the alerts. Empty means
+// nothing to show.
+func problemLine(configErr, actionErr error, alert string) string {
 	switch {
 	case configErr != nil:
 		return oneLine("⚠ " + configErr.Error())
 	case actionErr != nil:
 		return oneLine("⚠ " + actionErr.Error())
+	case alert != "":
+		return oneLine("⚠ " + alert)
 	default:
 		return ""
 	}

@@ -142,6 +142,7 @@ func TestTitleProblemTooltipAndState(t *testing.T) {
 		name                string
 		listenErr, cfgErr   error
 		actionErr           error
+		alert               string
 		proxyOn             bool
 		wantTitle, wantProb string
 		wantTip             string
@@ -171,7 +172,13 @@ func TestTitleProblemTooltipAndState(t *testing.T) {
 			wantState: StateError,
 		},
 		{
-			name: "failed click", actionErr: clickErr,
+			name: "alert", alert: "Sluice: 12% of requests failed",
+			wantTitle: "Sluice — 127.0.0.1:8877", wantProb: "⚠ Sluice: 12% of requests failed",
+			wantTip:   "Sluice: system proxy off\n127.0.0.1:8877 · 3.5/s",
+			wantState: StateOff,
+		},
+		{
+			name: "failed click outranks an alert", actionErr: clickErr, alert: "Sluice: upstream down",
 			wantTitle: "Sluice — 127.0.0.1:8877", wantProb: "⚠ gsettings: not found",
 			wantTip:   "Sluice: system proxy off\n127.0.0.1:8877 · 3.5/s",
 			wantState: StateOff,
@@ -186,7 +193,7 @@ func TestTitleProblemTooltipAndState(t *testing.T) {
 			if got := titleLine("127.0.0.1:8877", tt.listenErr); got != tt.wantTitle {
 				t.Errorf("title = %q, want %q", got, tt.wantTitle)
 			}
-			if got := problemLine(tt.cfgErr, tt.actionErr); got != tt.wantProb {
+			if got := problemLine(tt.cfgErr, tt.actionErr, tt.alert); got != tt.wantProb {
 				t.Errorf("problem = %q, want %q", got, tt.wantProb)
 			}
 			if got := tooltip(st, "127.0.0.1:8877", tt.listenErr, 3.5); got != tt.wantTip {

@@ -24,6 +24,7 @@ type menu struct {
 	groups         []*groupMenu
 	stats          []*systray.MenuItem
 	upstreamsDown  *systray.MenuItem
+	dashboard      *systray.MenuItem
 	openConfig     *systray.MenuItem
 	reload         *systray.MenuItem
 	openLogs       *systray.MenuItem
@@ -120,6 +121,8 @@ func (m *menu) build() {
 	m.hide(m.upstreamsDown)
 	systray.AddSeparator()
 
+	m.dashboard = systray.AddMenuItem("Open dashboard", "Live charts and recent requests in the browser")
+	m.hide(m.dashboard)
 	m.openConfig = systray.AddMenuItem("Open config.toml", "Edit the config in the default editor")
 	m.reload = systray.AddMenuItem("Reload config", "Apply config.toml now")
 	m.openLogs = systray.AddMenuItem("Open logs folder", "")
@@ -134,7 +137,7 @@ func (m *menu) build() {
 	systray.AddSeparator()
 
 	m.quit = systray.AddMenuItem("Quit", "Restore the system proxy and quit Sluice")
-	for _, it := range append([]*systray.MenuItem{m.sysProxy, m.openConfig, m.reload, m.openLogs, m.autostart, m.quit}, m.modeItems[:]...) {
+	for _, it := range append([]*systray.MenuItem{m.sysProxy, m.dashboard, m.openConfig, m.reload, m.openLogs, m.autostart, m.quit}, m.modeItems[:]...) {
 		m.forward(it)
 	}
 	m.refresh()
@@ -238,6 +241,10 @@ func (m *menu) click(it *systray.MenuItem) {
 		// The check mark shows the real state, so the click asks for the
 		// opposite of what is true now, not of what is drawn.
 		m.do("system proxy", m.ctrl.SetSystemProxy(!m.ctrl.SystemProxyPointsAtSluice()))
+	case m.dashboard:
+		if u := m.dashboardURL(); u != "" {
+			m.do("open dashboard", m.opts.Open(u))
+		}
 	case m.openConfig:
 		m.do("open config", m.opts.Open(m.ctrl.ConfigPath()))
 	case m.reload:
@@ -311,7 +318,7 @@ func (m *menu) refresh() {
 	s := m.ctrl.Stats()
 
 	m.setText(m.title, titleLine(addr, listenErr))
-	if p := problemLine(configErr, m.actionErr); p != m.shown[m.problem] {
+	if p := problemLine(configErr, m.actionErr, s.Alert); p != m.shown[m.problem] {
 		if p == "" {
 			m.problem.Hide()
 		} else {
@@ -331,6 +338,9 @@ func (m *menu) refresh() {
 	m.setText(m.upstreamsDown, down)
 	m.setVisible(m.upstreamsDown, down != "")
 	m.refreshRouting(m.ctrl.Routing())
+	// Shown while there is a dashboard to open ([ui] enabled, the proxy
+	// listening).
+	m.setVisible(m.dashboard, m.dashboardURL() != "")
 
 	st := stateOf(listenErr, configErr, on)
 	if !m.stateSet || st != m.state {
@@ -388,6 +398,14 @@ func (m *menu) setVisible(it *systray.MenuItem, on bool) {
 		it.Hide()
 	}
 	m.visible[it] = on
+}
+
+// dashboardURL is the dashboard's address, "" when there is none.
+func (m *menu) dashboardURL() string {
+	if m.opts.Dashboard == nil {
+		return ""
+	}
+	return m.opts.Dashboard()
 }
 
 func (m *menu) setText(it *systray.MenuItem, s string) {

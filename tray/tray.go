@@ -69,6 +69,9 @@ type Options struct {
 	// Done, when closed, makes Run return: the app is stopping for a
 	// reason of its own (a signal). If nil, only the Quit item ends Run.
 	Done <-chan struct{}
+	// Dashboard returns the dashboard's URL for the "Open dashboard"
+	// item (opened with Open), or "" to hide the item. Nil hides it.
+	Dashboard func() string
 	// Shown, if not nil, is called once the tray host is found, as the
 	// icon goes up (the app records that it has a tray).
 	Shown func()

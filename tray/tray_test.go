@@ -148,6 +148,7 @@ func TestTrayMenuOverDBus(t *testing.T) {
 		done <- tray.Run(app, tray.Options{
 			Autostart: autostart,
 			Open:      op.open,
+			Dashboard: func() string { return "http://127.0.0.1:8877/ui" },
 			Interval:  100 * time.Millisecond,
 			// Longer than the test: while the menu is closed, nothing
 			// refreshes it.
@@ -216,6 +217,7 @@ func TestTrayMenuOverDBus(t *testing.T) {
   (disabled) Upstream reuse: —
   (disabled) Errors: 0.0/s
   ---
+  Open dashboard
   Open config.toml
   Reload config
   Open logs folder
@@ -338,8 +340,11 @@ func TestTrayMenuOverDBus(t *testing.T) {
 	if err := menu.Click(find(entries, "Open logs folder").ID); err != nil {
 		t.Fatal(err)
 	}
+	if err := menu.Click(find(entries, "Open dashboard").ID); err != nil {
+		t.Fatal(err)
+	}
 	if err := snihost.Eventually(wait, func() error {
-		if got := strings.Join(op.paths(), " "); got != app.ConfigPath()+" "+app.LogDir() {
+		if got := strings.Join(op.paths(), " "); got != app.ConfigPath()+" "+app.LogDir()+" http://127.0.0.1:8877/ui" {
 			return fmt.Errorf("opened %q", got)
 		}
 		return nil
