@@ -31,7 +31,11 @@ func (s *Server) upstream(cfg *Config, key []byte, fresh bool) (*upstreamConn, b
 	if err != nil {
 		return nil, false, err
 	}
-	return newUpstreamConn(conn, string(key), cached), false, nil
+	uc := newUpstreamConn(conn, string(key), cached)
+	if cfg.MaxIdlePerHost > 0 {
+		s.pool.dialed(uc, time.Now()) // counted in use: the pool sizes itself by it
+	}
+	return uc, false, nil
 }
 
 // errLoop is a dial that reached Sluice's own listener.
