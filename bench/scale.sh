@@ -3,8 +3,9 @@
 # binaries and the fasthttp reference relay, in one run, against the
 # harness's nginx origin (issue 17). Each stage is an unmeasured warm-up then
 # a measured wrk run; rounds interleave the columns, rotating their order.
-# Dials and reuse are counted at the origin (nginx stub_status "accepts")
-# and, for Sluice, by its /stats.
+# Dials are counted at the origin (nginx stub_status "accepts"), during the
+# measured run and during the whole stage (warm-up included); reuse by
+# Sluice's /stats.
 #
 #   sudo bench/scale.sh [-r ROUNDS] [-d SECONDS] [-w SECONDS] [-p PROFDIR] BIN...
 #
@@ -127,6 +128,7 @@ for r in $(seq "$rounds"); do
 		for k in $(seq 0 $((n - 1))); do
 			j=$(((k + r) % n))
 			col=${cols[$j]} port=${ports[$j]}
+			aw=$(accepts)
 			wrk -t2 -c"$c" -d"${warm}s" --timeout 2s -s "$tmp/wrk.lua" "http://127.0.0.1:$port" >/dev/null
 			a0=$(accepts)
 			read -r d0 u0 < <(sluicedials "$port")
@@ -144,19 +146,19 @@ for r in $(seq "$rounds"); do
 			read -r d1 u1 < <(sluicedials "$port")
 			read -r _ reqs us errs p50 p99 <<<"$res"
 			rps=$(awk -v q="$reqs" -v u="$us" 'BEGIN{printf "%.0f", q/(u/1e6)}')
-			dials=$((a1 - a0 - 1)) # the stub_status fetch is one
+			dials=$((a1 - a0 - 1)) stagedials=$((a1 - aw - 2)) # each stub_status fetch is one
 			reuse="-"
 			if [ "$d0" != "-" ]; then
 				reuse=$(awk -v d=$((d1 - d0)) -v u=$((u1 - u0)) 'BEGIN{ if (d+u>0) printf "%.4f", u/(d+u); else print "-"}')
 			fi
-			line="$r $col $c $rps $p50 $p99 $errs $dials $reuse"
+			line="$r $col $c $rps $p50 $p99 $errs $dials $reuse $stagedials"
 			echo "$line" | tee -a "$out"
 		done
 	done
 done
 echo
-echo "medians over $rounds rounds (dials: origin accepts during the measured run)"
-printf '%-28s %6s %8s %8s %8s %6s %7s %7s\n' column conns rps p50ms p99ms errs dials reuse
+echo "medians over $rounds rounds; dials: the origin's accepted conns during the measured run, and during the stage (warm-up included); reuse: Sluice's /stats over the run"
+printf '%-28s %6s %8s %8s %8s %6s %7s %7s %7s\n' column conns rps p50ms p99ms errs dials reuse stage
 for col in "${cols[@]}"; do
 	for c in 64 1000; do
 		awk -v col="$col" -v c="$c" '$2==col && $3==c' "$out" | python3 -c '
@@ -165,12 +167,12 @@ rows=[l.split() for l in sys.stdin]
 if not rows: sys.exit()
 m=lambda i: st.median(float(r[i]) for r in rows)
 reuse=[float(r[8]) for r in rows if r[8]!="-"]
-print("%-28s %6s %8.0f %8.2f %8.2f %6d %7.0f %7s" % (rows[0][1], rows[0][2], m(3), m(4), m(5), max(int(r[6]) for r in rows), m(7), "%.4f"%st.median(reuse) if reuse else "-"))'
+print("%-28s %6s %8.0f %8.2f %8.2f %6d %7.0f %7s %7.0f" % (rows[0][1], rows[0][2], m(3), m(4), m(5), max(int(r[6]) for r in rows), m(7), "%.4f"%st.median(reuse) if reuse else "-", m(9)))'
 	done
 done
 if [ -n "$prof" ]; then
 	for f in "$prof"/*.perf.data; do
-		perf report -i "$f" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60 >"${f%.perf.data}.txt" || true
+		perf report -i "$f" --no-children --sort symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60 >"${f%.perf.data}.txt" || true
 	done
 	echo "profiles in $prof"
 fi
