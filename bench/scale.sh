@@ -111,6 +111,9 @@ function done(summary, latency, requests)
 end
 EOF
 
+# cputicks prints the user+system CPU time of process $1, in clock ticks.
+cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 # sluicedials prints Sluice's dialed and reused counters, or "- -".
 sluicedials() {
 	curl -s -x "" "http://127.0.0.1:$1/stats" | python3 -c 'import json,sys
@@ -132,6 +135,7 @@ for r in $(seq "$rounds"); do
 			wrk -t2 -c"$c" -d"${warm}s" --timeout 2s -s "$tmp/wrk.lua" "http://127.0.0.1:$port" >/dev/null
 			a0=$(accepts)
 			read -r d0 u0 < <(sluicedials "$port")
+			t0=$(cputicks "${spids[$j]}")
 			rec=""
 			name="${col%%:*}-c$c" trace=""
 			if [ -n "$prof" ] && [ "$r" = 1 ]; then
@@ -142,6 +146,7 @@ for r in $(seq "$rounds"); do
 			res=$(wrk -t2 -c"$c" -d"${dur}s" --timeout 2s -s "$tmp/wrk.lua" "http://127.0.0.1:$port" | grep '^RESULT')
 			if [ -n "$rec" ]; then wait "$rec"; fi
 			if [ -n "$trace" ]; then tail -n +$((l0 + 1)) "$trace" | grep '^SCHED' >"$prof/$name.schedtrace" || true; fi
+			t1=$(cputicks "${spids[$j]}")
 			a1=$(accepts)
 			read -r d1 u1 < <(sluicedials "$port")
 			read -r _ reqs us errs p50 p99 <<<"$res"
@@ -151,14 +156,15 @@ for r in $(seq "$rounds"); do
 			if [ "$d0" != "-" ]; then
 				reuse=$(awk -v d=$((d1 - d0)) -v u=$((u1 - u0)) 'BEGIN{ if (d+u>0) printf "%.4f", u/(d+u); else print "-"}')
 			fi
-			line="$r $col $c $rps $p50 $p99 $errs $dials $reuse $stagedials"
+			cpu=$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v q="$reqs" 'BEGIN{printf "%.1f", t/hz*1e6/q}')
+			line="$r $col $c $rps $p50 $p99 $errs $dials $reuse $stagedials $cpu"
 			echo "$line" | tee -a "$out"
 		done
 	done
 done
 echo
-echo "medians over $rounds rounds; dials: the origin's accepted conns during the measured run, and during the stage (warm-up included); reuse: Sluice's /stats over the run"
-printf '%-28s %6s %8s %8s %8s %6s %7s %7s %7s\n' column conns rps p50ms p99ms errs dials reuse stage
+echo "medians over $rounds rounds; dials: the origin's accepted conns during the measured run, and during the stage (warm-up included); reuse: Sluice's /stats over the run; cpu: the relay process's CPU time per request (µs)"
+printf '%-28s %6s %8s %8s %8s %6s %7s %7s %7s %7s\n' column conns rps p50ms p99ms errs dials reuse stage cpu
 for col in "${cols[@]}"; do
 	for c in 64 1000; do
 		awk -v col="$col" -v c="$c" '$2==col && $3==c' "$out" | python3 -c '
@@ -167,7 +173,7 @@ rows=[l.split() for l in sys.stdin]
 if not rows: sys.exit()
 m=lambda i: st.median(float(r[i]) for r in rows)
 reuse=[float(r[8]) for r in rows if r[8]!="-"]
-print("%-28s %6s %8.0f %8.2f %8.2f %6d %7.0f %7s %7.0f" % (rows[0][1], rows[0][2], m(3), m(4), m(5), max(int(r[6]) for r in rows), m(7), "%.4f"%st.median(reuse) if reuse else "-", m(9)))'
+print("%-28s %6s %8.0f %8.2f %8.2f %6d %7.0f %7s %7.0f %7.1f" % (rows[0][1], rows[0][2], m(3), m(4), m(5), max(int(r[6]) for r in rows), m(7), "%.4f"%st.median(reuse) if reuse else "-", m(9), m(10)))'
 	done
 done
 if [ -n "$prof" ]; then
