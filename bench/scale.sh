@@ -106,8 +106,9 @@ wrk.path = "http://127.0.0.1:$oport/64"
 wrk.headers["Host"] = "127.0.0.1:$oport"
 function done(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %.2f %.2f\n", summary.requests, summary.duration,
-    e.connect + e.read + e.write + e.status + e.timeout, latency:percentile(50)/1000, latency:percentile(99)/1000))
+  io.write(string.format("RESULT %d %d %d %.2f %.2f %d/%d/%d/%d/%d\n", summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.status + e.timeout, latency:percentile(50)/1000, latency:percentile(99)/1000,
+    e.connect, e.read, e.write, e.status, e.timeout))
 end
 EOF
 
@@ -149,7 +150,7 @@ for r in $(seq "$rounds"); do
 			t1=$(cputicks "${spids[$j]}")
 			a1=$(accepts)
 			read -r d1 u1 < <(sluicedials "$port")
-			read -r _ reqs us errs p50 p99 <<<"$res"
+			read -r _ reqs us errs p50 p99 kinds <<<"$res"
 			rps=$(awk -v q="$reqs" -v u="$us" 'BEGIN{printf "%.0f", q/(u/1e6)}')
 			dials=$((a1 - a0 - 1)) stagedials=$((a1 - aw - 2)) # each stub_status fetch is one
 			reuse="-"
@@ -158,7 +159,8 @@ for r in $(seq "$rounds"); do
 			fi
 			cpu=$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v q="$reqs" 'BEGIN{printf "%.1f", t/hz*1e6/q}')
 			line="$r $col $c $rps $p50 $p99 $errs $dials $reuse $stagedials $cpu"
-			echo "$line" | tee -a "$out"
+			echo "$line" >>"$out"
+			echo "$line errors(connect/read/write/status/timeout)=$kinds"
 		done
 	done
 done

@@ -31,9 +31,9 @@ func TestPoolSizesItselfToTheLoad(t *testing.T) {
 	t.Cleanup(tr.CloseIdleConnections)
 	c := &http.Client{Transport: tr, Timeout: patience}
 
-	// each runs n clients at once, each sending k requests in turn.
-	each := func(k int) {
-		t.Helper()
+	// each runs n clients at once, each sending k requests in turn, and
+	// returns the first failure.
+	each := func(k int) error {
 		var wg sync.WaitGroup
 		errs := make(chan error, n)
 		for i := 0; i < n; i++ {
@@ -58,18 +58,17 @@ func TestPoolSizesItselfToTheLoad(t *testing.T) {
 		}
 		wg.Wait()
 		close(errs)
-		for err := range errs {
-			t.Fatal(err)
-		}
+		return <-errs
 	}
 	// burst holds n requests at the origin until all have arrived, so n
 	// are in flight at once.
 	burst := func() {
 		t.Helper()
 		b := &barrier{arrived: make(chan struct{}, n), release: make(chan struct{})}
+		t.Cleanup(b.free) // should the test fail half-way, before the origin's Close
 		gate.Store(b)
-		done := make(chan struct{})
-		go func() { each(1); close(done) }()
+		done := make(chan error, 1)
+		go func() { done <- each(1) }()
 		for i := 0; i < n; i++ {
 			select {
 			case <-b.arrived:
@@ -78,8 +77,10 @@ func TestPoolSizesItselfToTheLoad(t *testing.T) {
 			}
 		}
 		gate.Store(nil)
-		close(b.release)
-		<-done
+		b.free()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	burst()
@@ -92,7 +93,9 @@ func TestPoolSizesItselfToTheLoad(t *testing.T) {
 		t.Errorf("a second burst: origin accepted %d conns in all, want the first burst's %d reused", got, n)
 	}
 	before := o.accepted.Load()
-	each(rounds)
+	if err := each(rounds); err != nil {
+		t.Fatal(err)
+	}
 	if dials := o.accepted.Load() - before; dials*100 > n*rounds {
 		t.Errorf("steady load of %d clients × %d requests dialed %d conns: reuse %.2f%%, want ≥ 99%%",
 			n, rounds, dials, 100-100*float64(dials)/float64(n*rounds))
@@ -109,11 +112,14 @@ func TestPoolSizesItselfToTheLoad(t *testing.T) {
 	})
 }
 
-// barrier holds requests at an origin until a test releases them.
+// barrier holds requests at an origin until a test frees them.
 type barrier struct {
 	arrived chan struct{}
 	release chan struct{}
+	once    sync.Once
 }
+
+func (b *barrier) free() { b.once.Do(func() { close(b.release) }) }
 
 func (b *barrier) arrive() {
 	b.arrived <- struct{}{}
