@@ -179,12 +179,11 @@ func (p *pool) limit(h *host, now time.Time) int {
 	return max(p.maxPerHost, h.peak, h.prevPeak)
 }
 
-// checkOut counts uc as in use; mu is held.
-func (p *pool) checkOut(h *host, uc *upstreamConn, now time.Time) {
+// use counts one more of h's conns in use; mu is held.
+func (p *pool) use(h *host, now time.Time) {
 	p.roll(h, now)
 	h.busy++
 	h.peak = max(h.peak, h.busy)
-	uc.from = p
 }
 
 // forget drops h once it has no conns left; mu is held.
@@ -205,7 +204,8 @@ func (p *pool) get(key []byte, now time.Time) *upstreamConn {
 		h.idle = h.idle[:len(h.idle)-1]
 		p.n--
 		if now.Sub(uc.idleSince) < p.timeout {
-			p.checkOut(h, uc, now)
+			p.use(h, now)
+			uc.from = p
 			p.mu.Unlock()
 			uc.takeBuffers()
 			return uc
@@ -220,16 +220,38 @@ func (p *pool) get(key []byte, now time.Time) *upstreamConn {
 	return nil
 }
 
-// dialed counts uc, a conn just dialed, in use, so that its host may keep
-// it idle later.
-func (p *pool) dialed(uc *upstreamConn, now time.Time) {
+// reserve counts a conn about to be dialed for key in use, from before
+// the dial: when a thousand requests find the pool empty at once, the
+// first answers come back before the last dials end, and counting each
+// conn only once dialed would put the peak well under the thousand conns
+// the load needs (the surplus was closed as it came back, and dialed
+// again). dialed or unreserve must follow.
+func (p *pool) reserve(key []byte, now time.Time) {
 	p.mu.Lock()
-	h := p.hosts[uc.key]
+	h := p.hosts[string(key)]
 	if h == nil {
 		h = &host{window: now}
-		p.hosts[uc.key] = h
+		p.hosts[string(key)] = h
 	}
-	p.checkOut(h, uc, now)
+	p.use(h, now)
+	p.mu.Unlock()
+}
+
+// dialed makes uc, dialed after reserve, one the pool counts in use until
+// it is put back or closed.
+func (p *pool) dialed(uc *upstreamConn) {
+	p.mu.Lock()
+	uc.from = p
+	p.mu.Unlock()
+}
+
+// unreserve undoes reserve for a dial that failed.
+func (p *pool) unreserve(key []byte) {
+	p.mu.Lock()
+	if h := p.hosts[string(key)]; h != nil {
+		h.busy--
+		p.forget(string(key), h)
+	}
 	p.mu.Unlock()
 }
 

@@ -19,6 +19,13 @@ func pipeConn(t *testing.T, key string) (uc *upstreamConn, closed func() bool) {
 	}
 }
 
+// dialFor counts uc in use as the relay's dial does: reserved before the
+// dial, then dialed.
+func dialFor(p *pool, uc *upstreamConn, now time.Time) {
+	p.reserve([]byte(uc.key), now)
+	p.dialed(uc)
+}
+
 // TestPoolKeepsWhatWasInUseAtOnce pins down how the idle pool sizes
 // itself: a host keeps as many idle conns as it had in use at once (here
 // 10, over maxPerHost 3), the sweep trims it back to maxPerHost, oldest
@@ -33,7 +40,7 @@ func TestPoolKeepsWhatWasInUseAtOnce(t *testing.T) {
 	var closed []func() bool
 	for i := 0; i < peak; i++ {
 		uc, c := pipeConn(t, "h:80")
-		p.dialed(uc, now)
+		dialFor(p, uc, now)
 		conns, closed = append(conns, uc), append(closed, c)
 	}
 	for i, uc := range conns {
@@ -57,6 +64,35 @@ func TestPoolKeepsWhatWasInUseAtOnce(t *testing.T) {
 	}
 	if uc := p.get([]byte("h:80"), now.Add(time.Hour)); uc != conns[peak-1] {
 		t.Error("get did not return the most recently used conn")
+	}
+}
+
+// TestPoolCountsDialsFromBeforeTheyEnd pins down the ramp of a burst: 10
+// requests find the pool empty at once, and the first 5 conns come back
+// before the last 5 dials end. All 10 were wanted at once, so all 10 are
+// kept (counted from after their dials, the peak was 5, and the last 5
+// were closed as they came back).
+func TestPoolCountsDialsFromBeforeTheyEnd(t *testing.T) {
+	const max, n = 3, 10
+	p := newPool(max, time.Hour)
+	defer p.close()
+	now := time.Now()
+	var conns []*upstreamConn
+	for i := 0; i < n; i++ {
+		uc, _ := pipeConn(t, "h:80")
+		p.reserve([]byte(uc.key), now)
+		conns = append(conns, uc)
+	}
+	for _, uc := range conns[:n/2] {
+		p.dialed(uc)
+		p.put(uc, now)
+	}
+	for _, uc := range conns[n/2:] {
+		p.dialed(uc)
+		p.put(uc, now)
+	}
+	if got := p.idleCount(); got != n {
+		t.Fatalf("idle after a ramp of %d = %d, want all %d", n, got, n)
 	}
 }
 
@@ -96,8 +132,10 @@ func TestPoolForgetsHostsWithoutConns(t *testing.T) {
 	now := time.Now()
 	a, _ := pipeConn(t, "a:80")
 	b, _ := pipeConn(t, "b:80")
-	p.dialed(a, now)
-	p.dialed(b, now)
+	dialFor(p, a, now)
+	dialFor(p, b, now)
+	p.reserve([]byte("c:80"), now)
+	p.unreserve([]byte("c:80")) // its dial failed
 	a.close() // failed mid-request
 	p.put(b, now)
 	if got := hosts(); got != 1 {

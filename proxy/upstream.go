@@ -27,15 +27,30 @@ func (s *Server) upstream(cfg *Config, key []byte, fresh bool) (*upstreamConn, b
 			return uc, true, nil
 		}
 	}
+	uc, err := s.dialPooled(cfg, key)
+	return uc, false, err
+}
+
+// dialPooled dials a new conn for key. While pooling is on, the pool
+// counts it in use from before the dial (pool.reserve): it sizes itself
+// by that count.
+func (s *Server) dialPooled(cfg *Config, key []byte) (*upstreamConn, error) {
+	pooled := cfg.MaxIdlePerHost > 0
+	if pooled {
+		s.pool.reserve(key, time.Now())
+	}
 	conn, cached, err := s.dial(cfg, string(key))
 	if err != nil {
-		return nil, false, err
+		if pooled {
+			s.pool.unreserve(key)
+		}
+		return nil, err
 	}
 	uc := newUpstreamConn(conn, string(key), cached)
-	if cfg.MaxIdlePerHost > 0 {
-		s.pool.dialed(uc, time.Now()) // counted in use: the pool sizes itself by it
+	if pooled {
+		s.pool.dialed(uc)
 	}
-	return uc, false, nil
+	return uc, nil
 }
 
 // errLoop is a dial that reached Sluice's own listener.
