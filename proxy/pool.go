@@ -24,9 +24,9 @@ type upstreamConn struct {
 	dnsCached bool
 	// probe checks the conn is clean before each reuse (connAlive).
 	probe probe
-	// from is the pool that counts the conn as in use, from the time it
-	// was dialed or taken from the pool until it is put back or closed;
-	// nil while it is idle.
+	// from is the pool that counts the conn as in use (see host.busy),
+	// from its dial or its leaving the pool until it is put back or
+	// closed; nil while it is idle, and when pooling is off.
 	from *pool
 }
 
@@ -79,9 +79,9 @@ func (uc *upstreamConn) close() {
 	uc.dropBuffers()
 }
 
-// dropBuffers returns uc's buffers to their pools. An idle conn holds
-// none: a pool sized to a burst of a thousand would otherwise pin 8 MiB of
-// buffers, and the few buffers in use stay warm in the CPU's caches.
+// dropBuffers returns uc's buffers to their pools. A conn left idle past
+// a sweep holds none (see pool.rest): a pool sized to a burst of a
+// thousand would otherwise pin 8 MiB of buffers after it.
 func (uc *upstreamConn) dropBuffers() {
 	if uc.br != nil {
 		putReader(uc.br)
@@ -90,9 +90,12 @@ func (uc *upstreamConn) dropBuffers() {
 	}
 }
 
-// takeBuffers gives uc, leaving the pool, its buffers back.
+// takeBuffers gives uc, leaving the pool, its buffers back if a sweep took
+// them.
 func (uc *upstreamConn) takeBuffers() {
-	uc.br, uc.bw = newReader(&uc.tc), newWriter(&uc.tc)
+	if uc.br == nil {
+		uc.br, uc.bw = newReader(&uc.tc), newWriter(&uc.tc)
+	}
 }
 
 // pool keeps idle upstream connections per host:port, most recently used
@@ -130,8 +133,9 @@ type pool struct {
 // conns, idle or in use.
 type host struct {
 	idle []*upstreamConn // least to most recently used
-	// busy counts the host's conns in use: dialed or taken from the pool
-	// and not yet put back or closed.
+	// busy counts the host's conns in use: being dialed (see reserve),
+	// dialed or taken from the pool, and not yet put back or closed. An
+	// upgraded conn (a WebSocket) counts until its tunnel ends.
 	busy int
 	// peak and prevPeak are the most conns busy at once in the current
 	// window and in the one before; a window lasts half the idle timeout,
@@ -268,15 +272,14 @@ func (p *pool) release(uc *upstreamConn) {
 
 // put returns a conn whose last response was read to the end and nothing
 // past it (see reusable), or closes it if its host holds as many idle
-// conns as it may (see limit) or the pool is closed. Its buffers go back
-// to their pools; a request left unsent in one (never, as the relay
-// flushes each before reading the answer) closes the conn.
+// conns as it may (see limit) or the pool is closed. A request left
+// unsent in its buffer (never, as the relay flushes each before reading
+// the answer) closes it too.
 func (p *pool) put(uc *upstreamConn, now time.Time) {
 	if uc.br.Buffered() > 0 || uc.bw.Buffered() > 0 {
 		uc.close()
 		return
 	}
-	uc.dropBuffers()
 	p.mu.Lock()
 	h := p.hosts[uc.key]
 	if h == nil {
@@ -319,6 +322,7 @@ func (p *pool) sweep() {
 	now := time.Now()
 	p.trim(now)
 	p.closeIdle(func(uc *upstreamConn) bool { return now.Sub(uc.idleSince) >= p.timeout })
+	p.rest(now)
 	p.mu.Lock()
 	if p.n > 0 && !p.closed {
 		p.sweeper.Reset(sweepEvery)
@@ -346,6 +350,21 @@ func (p *pool) trim(now time.Time) {
 	for _, uc := range extra {
 		uc.close()
 	}
+}
+
+// rest takes the buffers of conns idle for a sweep or more. A conn
+// reused sooner keeps them, so a steady load moves no buffer through the
+// sync.Pools (which, under the race detector, drop some on purpose).
+func (p *pool) rest(now time.Time) {
+	p.mu.Lock()
+	for _, h := range p.hosts {
+		for _, uc := range h.idle {
+			if now.Sub(uc.idleSince) >= sweepEvery {
+				uc.dropBuffers()
+			}
+		}
+	}
+	p.mu.Unlock()
 }
 
 // closeIdle closes every idle conn for which expired returns true

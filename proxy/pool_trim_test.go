@@ -134,9 +134,10 @@ func TestPoolForgetsHostsWithoutConns(t *testing.T) {
 	b, _ := pipeConn(t, "b:80")
 	dialFor(p, a, now)
 	dialFor(p, b, now)
+	// c's dial fails; a fails mid-request.
 	p.reserve([]byte("c:80"), now)
-	p.unreserve([]byte("c:80")) // its dial failed
-	a.close() // failed mid-request
+	p.unreserve([]byte("c:80"))
+	a.close()
 	p.put(b, now)
 	if got := hosts(); got != 1 {
 		t.Fatalf("hosts after one closed and one pooled = %d, want 1", got)
@@ -174,5 +175,29 @@ func TestPoolSweepsOnlyWhileItHoldsConns(t *testing.T) {
 			t.Fatalf("after %v: sweeping=%v idle=%d; want the expired conn closed and the sweep disarmed", 10*sweepEvery, sweeping(), p.idleCount())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestPoolIdleConnsGiveTheirBuffersBack pins down that a conn idle past a
+// sweep holds no buffers, and gets them back when it is taken, while one
+// reused sooner keeps its own (a steady load moves no buffer through the
+// sync.Pools).
+func TestPoolIdleConnsGiveTheirBuffersBack(t *testing.T) {
+	p := newPool(4, time.Hour)
+	defer p.close()
+	now := time.Now()
+	uc, _ := pipeConn(t, "h:80")
+	br := uc.br
+	p.put(uc, now)
+	p.rest(now.Add(sweepEvery / 2))
+	if uc.br != br {
+		t.Fatal("a conn idle for less than a sweep lost its buffers")
+	}
+	p.rest(now.Add(sweepEvery))
+	if uc.br != nil || uc.bw != nil {
+		t.Fatal("a conn idle for a sweep kept its buffers")
+	}
+	if got := p.get([]byte("h:80"), now.Add(sweepEvery)); got != uc || uc.br == nil || uc.bw == nil {
+		t.Fatal("a conn taken from the pool has no buffers")
 	}
 }
