@@ -110,7 +110,7 @@ var Keys = []Key{
 		Doc:   "Add a Via header to forwarded requests and responses (RFC 9110 §7.6.3).",
 		Field: func(c *Config) any { return &c.Proxy.Via }},
 	{Name: "proxy.pool_max_idle_per_host", Env: "PROXY_POOL_SIZE", Default: `64`,
-		Doc:       "Idle upstream connections kept per host:port for reuse. A burst may park up to 4x as many for under a second.",
+		Doc:       "Idle upstream connections each host:port may keep for reuse, however light its load. Under more concurrent requests the pool keeps more: as many as the host had in use at once within the last pool_idle_timeout, so a burst of 1000 requests dials 1000 connections once, not again at every swing. Idle connections close after pool_idle_timeout.",
 		Zero:      "0 disables pooling.",
 		HasBounds: true, Min: 0,
 		Field: func(c *Config) any { return &c.Proxy.PoolMaxIdlePerHost }},

@@ -167,7 +167,7 @@ func (cc *clientConn) forwardsAbsolute() bool {
 // pooled conn to the parent (absolute form) or through it to the
 // destination (a tunnel), or a new one.
 func (cc *clientConn) viaUpstream(cfg *Config, fresh bool) (*upstreamConn, bool, error) {
-	up, req := cc.res.up, &cc.req
+	up := cc.res.up
 	tunnel := !cc.forwardsAbsolute()
 	cc.pkey = appendParentKey(cc.pkey[:0], up, cc.key, tunnel)
 	if !fresh && cfg.MaxIdlePerHost > 0 {
@@ -175,25 +175,17 @@ func (cc *clientConn) viaUpstream(cfg *Config, fresh bool) (*upstreamConn, bool,
 			return uc, true, nil
 		}
 	}
-	var conn net.Conn
-	var err error
-	if tunnel {
-		var br *bufio.Reader
-		conn, br, err = cc.openThrough(cfg, up, req.host, req.port)
-		if err != nil {
-			return nil, false, err
+	// Counted in use from before the dial, as Server.dialPooled does: the
+	// pool sizes itself by that count.
+	pooled := cfg.MaxIdlePerHost > 0
+	if pooled {
+		cc.s.pool.reserve(cc.pkey, time.Now())
+	}
+	conn, err := cc.openParentConn(cfg, up, tunnel)
+	if err != nil {
+		if pooled {
+			cc.s.pool.unreserve(cc.pkey)
 		}
-		n := br.Buffered()
-		putReader(br)
-		if n > 0 {
-			// HTTP is client-first: bytes before the request are not an
-			// answer to it, and would be read as one.
-			conn.Close()
-			return nil, false, &parentError{up: up, alive: true, code: http.StatusBadGateway, kind: stats.ErrUpstream,
-				reason: parentLabel(up) + ": the destination " + string(cc.key) + " sent bytes before the request"}
-		}
-	} else if conn, err = cc.s.dialParent(cfg, up); err != nil {
-		cc.parentResult(err, 0)
 		return nil, false, err
 	}
 	uc := newUpstreamConn(conn, string(cc.pkey), false)
@@ -201,7 +193,37 @@ func (cc *clientConn) viaUpstream(cfg *Config, fresh bool) (*upstreamConn, bool,
 		// Stray bytes show on the TCP conn under TLS just as well.
 		uc.probe.init(tc.NetConn())
 	}
+	if pooled {
+		cc.s.pool.dialed(uc)
+	}
 	return uc, false, nil
+}
+
+// openParentConn opens a new conn for viaUpstream: to the parent itself,
+// or through it to the destination (tunnel).
+func (cc *clientConn) openParentConn(cfg *Config, up *Upstream, tunnel bool) (net.Conn, error) {
+	req := &cc.req
+	if !tunnel {
+		conn, err := cc.s.dialParent(cfg, up)
+		if err != nil {
+			cc.parentResult(err, 0)
+		}
+		return conn, err
+	}
+	conn, br, err := cc.openThrough(cfg, up, req.host, req.port)
+	if err != nil {
+		return nil, err
+	}
+	n := br.Buffered()
+	putReader(br)
+	if n > 0 {
+		// HTTP is client-first: bytes before the request are not an
+		// answer to it, and would be read as one.
+		conn.Close()
+		return nil, &parentError{up: up, alive: true, code: http.StatusBadGateway, kind: stats.ErrUpstream,
+			reason: parentLabel(up) + ": the destination " + string(cc.key) + " sent bytes before the request"}
+	}
+	return conn, nil
 }
 
 // appendParentKey builds the pool key of a conn through up:

@@ -25,8 +25,8 @@ func pooledAlive(t *testing.T, s *Server) int {
 	s.pool.mu.Lock()
 	defer s.pool.mu.Unlock()
 	n := 0
-	for _, list := range s.pool.idle {
-		for _, uc := range list {
+	for _, h := range s.pool.hosts {
+		for _, uc := range h.idle {
 			rc, err := uc.conn.(syscall.Conn).SyscallConn()
 			if err != nil {
 				t.Fatal(err)

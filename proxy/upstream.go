@@ -23,18 +23,36 @@ func (s *Server) upstream(cfg *Config, key []byte, fresh bool) (*upstreamConn, b
 			return uc, true, nil
 		}
 	}
+	uc, err := s.dialPooled(cfg, key)
+	return uc, false, err
+}
+
+// dialPooled dials a new conn for key. While pooling is on, the pool
+// counts it in use from before the dial (pool.reserve): it sizes itself
+// by that count.
+func (s *Server) dialPooled(cfg *Config, key []byte) (*upstreamConn, error) {
+	pooled := cfg.MaxIdlePerHost > 0
 	start := time.Now()
+	if pooled {
+		s.pool.reserve(key, start)
+	}
 	lookup := s.lookupTimer()
 	conn, cached, err := s.dial(cfg, string(key), lookup)
 	if err != nil {
-		return nil, false, err
+		if pooled {
+			s.pool.unreserve(key)
+		}
+		return nil, err
 	}
 	uc := newUpstreamConn(conn, string(key), cached)
 	uc.dialTook = time.Since(start)
 	if lookup != nil {
 		uc.lookupTook = *lookup
 	}
-	return uc, false, nil
+	if pooled {
+		s.pool.dialed(uc)
+	}
+	return uc, nil
 }
 
 // errLoop is a dial that reached Sluice's own listener.
