@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/sluiceproxy/sluice/cache"
 	"github.com/sluiceproxy/sluice/proxy/stats"
 )
 
@@ -53,6 +54,9 @@ type AccessRecord struct {
 	Tunnel bool
 	// Err is why the request failed; stats.ErrNone if it did not.
 	Err stats.ErrKind
+	// CacheStatus is the Cache-Status the answer carried (RFC 9211,
+	// "Sluice; hit"); "" when the response cache had no part in it.
+	CacheStatus string
 }
 
 // Config is the proxy's configuration. The zero value of each field means
@@ -144,6 +148,10 @@ type Config struct {
 	// Dial opens upstream connections. Nil means a net.Dialer with
 	// ConnectTimeout and the system resolver.
 	Dial DialFunc
+
+	// Cache is the response cache (RFC 9111) GET and HEAD are answered
+	// from and stored into. Nil means none, at no cost to the relay.
+	Cache *cache.Cache
 
 	// Router decides, per request, whether it goes direct, through an
 	// upstream proxy or is refused (see route.go). Nil means direct.

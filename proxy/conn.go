@@ -59,6 +59,9 @@ type clientConn struct {
 	// conn's first upload. upload says which end of it came first.
 	sent   chan sendResult
 	upload atomic.Int32
+	// cx is the request's dealings with the response cache; nil when
+	// there is no cache or the request has none (see cache.go).
+	cx *cacheExchange
 }
 
 // result is what one request did, for the counters and the access log.
@@ -71,6 +74,7 @@ type result struct {
 	reused    bool
 	dnsCached bool
 	tunnel    bool
+	cache     string // Cache-Status, "" when the cache had no part
 }
 
 // serve runs one client connection, which holds a slot, from accept to

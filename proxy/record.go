@@ -45,7 +45,7 @@ func (cc *clientConn) finish(cfg *Config) {
 		Host: all[:h], Port: all[h:p], Path: all[p:],
 		Status: r.status, BytesIn: r.bytesIn, BytesOut: r.bytesOut,
 		Duration: d, TTFB: r.ttfb, Reused: r.reused, DNSCached: r.dnsCached,
-		Tunnel: r.tunnel, Err: r.err,
+		Tunnel: r.tunnel, Err: r.err, CacheStatus: r.cache,
 	}
 	if req.form == formAbsolute {
 		cc.rec.Scheme = "http"

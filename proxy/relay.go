@@ -25,6 +25,12 @@ func (cc *clientConn) relay(cfg *Config) bool {
 		cc.fail(http.StatusLoopDetected, stats.ErrLoop, "the request is addressed to Sluice itself", keep)
 		return keep
 	}
+	if cfg.Cache != nil {
+		if done, keep := cc.cacheLookup(cfg); done {
+			return keep
+		}
+		defer cc.cacheDone()
+	}
 	cc.key = appendKey(cc.key[:0], req.host, req.port)
 	hasBody := req.hasBody()
 	sent100 := false
@@ -145,6 +151,9 @@ func (cc *clientConn) sendRequest(uc *upstreamConn, cfg *Config) error {
 			continue
 		}
 		b = appendField(b, f.name, f.value)
+	}
+	if cc.cx != nil {
+		b = cc.cx.appendConditionals(b)
 	}
 	if !cfg.NoVia {
 		b = appendVia(b, req.minor)
