@@ -58,8 +58,9 @@ type Cache struct {
 	inflight  map[string]*fill
 	diskOff   time.Time // no disk writes until then (after a write failed)
 
-	writes sync.WaitGroup // disk writes under way
-	sem    chan struct{}  // bounds them; guarded by mu
+	writes  sync.WaitGroup // disk writes under way
+	sem     chan struct{}  // bounds them; guarded by mu
+	pending int            // disk writes queued or running; guarded by mu
 	seq    atomic.Uint64  // makes file names unique
 	st     counters
 }
@@ -391,7 +392,7 @@ func (l *Lookup) Store(status int, h http.Header, contentLength int64, reqTime, 
 // to go to.
 func (c *Cache) canStore(n int64) bool {
 	c.mu.Lock()
-	disk := c.cfg.Dir != "" && time.Now().After(c.diskOff)
+	disk := c.cfg.Dir != "" && time.Now().After(c.diskOff) && c.pending < maxPendingWrites
 	c.mu.Unlock()
 	return disk || c.cfg.MemoryBytes > 0 && n <= c.memObjectMax()
 }

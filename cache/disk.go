@@ -36,8 +36,11 @@ const (
 	// diskRetry is how long the disk tier rests after a write failed (a
 	// full disk, most often): requests go on, only storing stops.
 	diskRetry = time.Minute
-	// diskWriters bounds concurrent disk writes.
-	diskWriters = 2
+	// diskWriters bounds concurrent disk writes, maxPendingWrites the
+	// ones queued (each holds its body in memory): past it, an object
+	// stays in memory only rather than memory growing with a slow disk.
+	diskWriters      = 2
+	maxPendingWrites = 32
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -68,6 +71,7 @@ func (c *Cache) writeLater(obj *Object, chunks [][]byte) {
 	}
 	obj.writing = true
 	src := obj.file
+	c.pending++
 	c.writes.Add(1)
 	go func() {
 		defer c.writes.Done()
@@ -76,6 +80,7 @@ func (c *Cache) writeLater(obj *Object, chunks [][]byte) {
 		<-c.sem
 		c.mu.Lock()
 		defer c.mu.Unlock()
+		c.pending--
 		obj.writing = false
 		if err != nil {
 			c.diskOff = time.Now().Add(diskRetry)

@@ -174,7 +174,7 @@ func (c *Cache) insert(obj *Object, chunks [][]byte) bool {
 		obj.memElem = c.mem.PushFront(obj)
 		c.memBytes += obj.memSize()
 	}
-	toDisk := c.cfg.Dir != "" && now.After(c.diskOff) && obj.size <= c.cfg.DiskBytes/8
+	toDisk := c.cfg.Dir != "" && now.After(c.diskOff) && obj.size <= c.cfg.DiskBytes/8 && c.pending < maxPendingWrites
 	if obj.body == nil && !toDisk {
 		return false
 	}
