@@ -61,8 +61,8 @@ type Cache struct {
 	writes  sync.WaitGroup // disk writes under way
 	sem     chan struct{}  // bounds them; guarded by mu
 	pending int            // disk writes queued or running; guarded by mu
-	seq    atomic.Uint64  // makes file names unique
-	st     counters
+	seq     atomic.Uint64  // makes file names unique
+	st      counters
 }
 
 // Request is what the cache needs of a request.
