@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/sluiceproxy/sluice/app/logs"
+	"github.com/sluiceproxy/sluice/cache"
 	"github.com/sluiceproxy/sluice/proxy"
 	"github.com/sluiceproxy/sluice/proxy/stats"
 )
@@ -51,6 +52,7 @@ type App struct {
 	ln        net.Listener  // guarded by mu
 	listenErr error         // guarded by mu
 	up        *upstream     // the dialer and resolver in use; guarded by mu
+	cache     *cache.Cache  // the response cache, nil when off; guarded by mu
 	// serveErr receives Serve's error when the current listener fails
 	// (not when a reload closes a replaced one).
 	serveErr chan error
@@ -207,6 +209,7 @@ func (a *App) proxyConfig(cfg *Config, up *upstream) proxy.Config {
 		Stats:                 a.stats,
 		Access:                a.logs.Access(),
 		Clients:               clientPolicy(&cfg.Access),
+		Cache:                 a.cache,
 		Local:                 a.localHandler(cfg),
 		Logger:                a.log,
 	}
@@ -225,6 +228,8 @@ func clientPolicy(a *AccessConfig) proxy.ClientPolicy {
 func (a *App) localHandler(cfg *Config) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /stats", stats.Handler(a.stats))
+	mux.HandleFunc("GET /cache", a.serveCache)
+	mux.HandleFunc("DELETE /cache", a.serveCache)
 	if cfg.Metrics.Enabled {
 		mux.Handle("GET /metrics", stats.MetricsHandler(a.stats))
 	}
@@ -258,6 +263,10 @@ func (a *App) start() error {
 	}
 	a.up = up
 	a.stats.SetDNSFunc(a.dnsFigures)
+	if a.cache, err = a.openCache(a.cfg); err != nil {
+		return err
+	}
+	a.stats.SetCacheFunc(a.cacheFigures)
 	srv, err := proxy.New(a.proxyConfig(a.cfg, up))
 	if err != nil {
 		return err
@@ -353,7 +362,11 @@ func (a *App) Stop(ctx context.Context) error {
 	}
 	a.mu.Lock()
 	a.up.close()
+	ch := a.cache
 	a.mu.Unlock()
+	if ch != nil {
+		ch.Close() // the disk writes under way finish
+	}
 	return err
 }
 

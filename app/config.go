@@ -27,6 +27,7 @@ type Config struct {
 	DNS      DNSConfig
 	SysProxy SysProxyConfig
 	Access   AccessConfig
+	Cache    CacheConfig
 
 	// path is the file the config came from ("" for the embedded default).
 	path string
@@ -83,6 +84,15 @@ type DNSConfig struct {
 	MaxEntries  int
 	Prefetch    bool
 	Timeout     Duration
+}
+
+// CacheConfig is the [cache] section: the response cache.
+type CacheConfig struct {
+	Enabled     bool
+	MemoryMB    int
+	DiskDir     string
+	DiskMB      int
+	MaxObjectMB int
 }
 
 // SysProxyConfig is the [sysproxy] section.

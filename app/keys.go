@@ -61,6 +61,7 @@ var Sections = []Section{
 	{"metrics", "The Prometheus endpoint."},
 	{"dns", "Sluice's own caching resolver for upstream names."},
 	{"sysproxy", "The one-click system proxy."},
+	{"cache", "The private HTTP response cache (RFC 9111) for plain-HTTP GET and HEAD, with collapsed forwarding; see docs/cache.md. A change rebuilds the cache (the memory tier starts empty; the disk tier is kept)."},
 }
 
 // durationMin1 is "more than zero" for a duration's Min.
@@ -232,6 +233,28 @@ var Keys = []Key{
 	{Name: "sysproxy.enable_on_start", Default: `false`,
 		Doc:   "Switch the system proxy on when Sluice starts.",
 		Field: func(c *Config) any { return &c.SysProxy.EnableOnStart }},
+
+	{Name: "cache.enabled", Default: `false`,
+		Doc:   "Keep cacheable responses and answer repeated requests from them; concurrent misses for one URL share one upstream fetch.",
+		Field: func(c *Config) any { return &c.Cache.Enabled }},
+	{Name: "cache.memory_mb", Default: `64`,
+		Doc:       "Memory for the hottest objects' bodies; an object over an eighth of it lives on disk only.",
+		Zero:      "0 keeps no body in memory: every hit is read from disk.",
+		HasBounds: true, Min: 0, Max: 1 << 20,
+		Field: func(c *Config) any { return &c.Cache.MemoryMB }},
+	{Name: "cache.disk_dir", Default: `""`, Example: `"/var/cache/sluice"`,
+		Doc:   "Directory of the disk tier.",
+		Zero:  `"" means the OS cache dir: $XDG_CACHE_HOME/sluice/http (~/.cache/sluice/http) on Linux, ~/Library/Caches/sluice/http on macOS, %LocalAppData%\sluice\http on Windows.`,
+		Field: func(c *Config) any { return &c.Cache.DiskDir }},
+	{Name: "cache.disk_mb", Default: `1024`,
+		Doc:       "Disk for stored objects; the least recently used go first. A full disk stops storing for a minute, never a request.",
+		Zero:      "0 keeps no disk tier (memory only).",
+		HasBounds: true, Min: 0, Max: 1 << 30,
+		Field: func(c *Config) any { return &c.Cache.DiskMB }},
+	{Name: "cache.max_object_mb", Default: `256`,
+		Doc:       "Largest body stored; a larger one is relayed and not stored.",
+		HasBounds: true, Min: 1, Max: 1 << 20,
+		Field: func(c *Config) any { return &c.Cache.MaxObjectMB }},
 }
 
 // crossRules are checks that involve more than one key. Each names the
@@ -247,6 +270,12 @@ var crossRules = []struct {
 		return ""
 	}},
 	{KeyListen, checkOpenProxy},
+	{"cache.memory_mb", func(c *Config) string {
+		if c.Cache.Enabled && c.Cache.MemoryMB == 0 && c.Cache.DiskMB == 0 {
+			return "0 with cache.disk_mb 0 leaves the enabled cache nowhere to store; give either some room, or set cache.enabled = false"
+		}
+		return ""
+	}},
 }
 
 // lookupKey returns the table entry for a dotted name.

@@ -35,6 +35,8 @@ func (a *accessLog) LogAccess(rec *proxy.AccessRecord) { a.s.put(rec) }
 //	dns_cached  the upstream name was answered from the DNS cache
 //	tunnel      the record is for a CONNECT or Upgrade tunnel
 //	error       why it failed (a stats.ErrKind name), "none" if it did not
+//	cache       the Cache-Status (RFC 9211) when the response cache had a
+//	            part in the answer ("Sluice; hit"); absent otherwise
 //
 // tc caches the formatted time between records; nil formats it in full.
 func formatAccess(buf []byte, rec *proxy.AccessRecord, json bool, tc *timeCache) []byte {
@@ -56,6 +58,9 @@ func formatAccess(buf []byte, rec *proxy.AccessRecord, json bool, tc *timeCache)
 	w.bool("dns_cached", rec.DNSCached)
 	w.bool("tunnel", rec.Tunnel)
 	w.str("error", rec.Err.String())
+	if rec.CacheStatus != "" {
+		w.str("cache", rec.CacheStatus)
+	}
 	return w.end()
 }
 

@@ -61,6 +61,9 @@ type Snapshot struct {
 
 	// DNS holds the caching resolver's figures; nil when it is not used.
 	DNS *DNSStats `json:"dns,omitempty"`
+
+	// Cache holds the response cache's figures; nil when it is off.
+	Cache *CacheStats `json:"cache,omitempty"`
 }
 
 // Rates are per-second averages over a window.
@@ -151,6 +154,11 @@ func (c *Collector) Snapshot() Snapshot {
 	if f := c.dns.Load(); f != nil {
 		d := (*f)()
 		s.DNS = &d
+	}
+	if f := c.cache.Load(); f != nil {
+		if cs, on := (*f)(); on {
+			s.Cache = &cs
+		}
 	}
 	return s
 }
