@@ -42,6 +42,7 @@ func init() {
 		{name: "sysproxy", subs: sysproxyCommands},
 		{name: "logs", subs: logsCommands},
 		{name: "stats", args: "[--json] [--config FILE]", help: "the running proxy's live counters", run: cmdStats},
+		{name: "cache", subs: cacheCommands},
 		{name: "access", args: "hash-password < password", help: "read a password from stdin, print its hash for [access.users]", run: cmdAccess},
 		{name: "version", help: "the version, commit and platform", run: cmdVersion},
 		{name: "help", help: "this text", run: cmdHelp},
