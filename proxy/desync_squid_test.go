@@ -47,7 +47,7 @@ func TestDesyncSquid(t *testing.T) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 32)
 	for i := range cases {
-		if cases[i].port80 {
+		if cases[i].port80 || cases[i].cached {
 			continue
 		}
 		wg.Add(1)
@@ -71,6 +71,8 @@ func TestDesyncSquid(t *testing.T) {
 			switch {
 			case c.port80:
 				t.Skip("needs an origin on port 80")
+			case c.cached:
+				t.Skip("about Sluice's cache; squid runs with its cache off here (see TestCacheSquidCrossCheck)")
 			case errs[i] != nil:
 				t.Fatal(errs[i])
 			}
