@@ -161,12 +161,9 @@ func (c *Cache) Lookup(req *Request) *Lookup {
 		l.fwd = "method"
 		return l
 	}
+	// A request's no-store forbids storing its answer (storable), not
+	// answering it from what is stored (RFC 9111 §5.2.1.5).
 	l.rq = requestDirectives(req.Header)
-	if l.rq.NoStore {
-		l.fwd = "request"
-		c.st.misses.Add(1)
-		return l
-	}
 	now := time.Now()
 	auth := req.Header.Get("Authorization") != ""
 	c.mu.Lock()

@@ -157,7 +157,8 @@ func rfcOrigin() map[string]http.HandlerFunc {
 			w.(http.Flusher).Flush()
 			fmt.Fprintf(w, "part two #%d", next(r.URL.Path))
 		},
-		"/target": fixed("max-age=60"),
+		"/target":      fixed("max-age=60"),
+		"/nostore-req": fixed("max-age=60"),
 		"/poster": func(w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodPost {
 				w.Header().Set("Location", "/target")
@@ -183,20 +184,41 @@ func rfcOrigin() map[string]http.HandlerFunc {
 // real origin that counts its hits: what is stored, what is served, what
 // is revalidated and what goes upstream again.
 func TestCacheRFC9111(t *testing.T) {
+	for _, tc := range cacheCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			co := startCountingOrigin(t, rfcOrigin())
+			p, _ := startCachingProxy(t, cache.Config{MemoryBytes: 8 << 20, MaxObjectBytes: 32 << 10})
+			client := p.client(t)
+			for i, s := range tc.steps {
+				runCacheStep(t, client, co, i, s)
+			}
+		})
+	}
+}
+
+// cacheCase is one row of the cacheability table.
+type cacheCase struct {
+	name  string
+	steps []cacheStep
+	// sluiceOnly: the case is about Sluice's own limits (max_object_mb),
+	// not RFC 9111; the squid cross-check skips it.
+	sluiceOnly bool
+}
+
+// cacheCases is the cacheability table, shared with the squid
+// cross-check (cache_squid_test.go).
+func cacheCases() []cacheCase {
 	auth := map[string]string{"Authorization": "Bearer x"}
-	cases := []struct {
-		name  string
-		steps []cacheStep
-	}{
-		{"fresh max-age is served from the cache", []cacheStep{
+	return []cacheCase{
+		{name: "fresh max-age is served from the cache", steps: []cacheStep{
 			{path: "/fresh", hits: 1, cacheStatus: "Sluice; fwd=miss; stored", body: "body /fresh #1"},
 			{path: "/fresh", hits: 1, cacheStatus: "Sluice; hit", body: "body /fresh #1", check: hasAge},
 		}},
-		{"stale without validators is fetched again", []cacheStep{
+		{name: "stale without validators is fetched again", steps: []cacheStep{
 			{path: "/stale", hits: 1, cacheStatus: "Sluice; fwd=miss; stored"},
 			{path: "/stale", hits: 2, cacheStatus: "Sluice; fwd=stale", body: "body /stale #2"},
 		}},
-		{"no-cache is revalidated with If-None-Match and a 304 updates the head", []cacheStep{
+		{name: "no-cache is revalidated with If-None-Match and a 304 updates the head", steps: []cacheStep{
 			{path: "/etag", hits: 1, cacheStatus: "Sluice; fwd=miss; stored", body: "etag body"},
 			{path: "/etag", hits: 2, cacheStatus: "Sluice; fwd=stale; stored; fwd-status=304", body: "etag body", check: func(t *testing.T, resp *http.Response, co *countingOrigin) {
 				if got := co.lastRequest("/etag").Header.Get("If-None-Match"); got != `"e1"` {
@@ -207,7 +229,7 @@ func TestCacheRFC9111(t *testing.T) {
 				}
 			}},
 		}},
-		{"If-Modified-Since revalidation; the 304's max-age makes it fresh", []cacheStep{
+		{name: "If-Modified-Since revalidation; the 304's max-age makes it fresh", steps: []cacheStep{
 			{path: "/lastmod", hits: 1, cacheStatus: "Sluice; fwd=miss; stored", body: "lastmod body"},
 			{path: "/lastmod", hits: 2, cacheStatus: "Sluice; fwd=stale; stored; fwd-status=304", body: "lastmod body"},
 			{path: "/lastmod", hits: 2, cacheStatus: "Sluice; hit", body: "lastmod body", check: func(t *testing.T, resp *http.Response, _ *countingOrigin) {
@@ -216,15 +238,15 @@ func TestCacheRFC9111(t *testing.T) {
 				}
 			}},
 		}},
-		{"must-revalidate stale is not served even with max-stale", []cacheStep{
+		{name: "must-revalidate stale is not served even with max-stale", steps: []cacheStep{
 			{path: "/mustreval", hits: 1},
 			{path: "/mustreval", header: map[string]string{"Cache-Control": "max-stale"}, hits: 2, cacheStatus: "Sluice; fwd=stale"},
 		}},
-		{"max-stale serves a stale object", []cacheStep{
+		{name: "max-stale serves a stale object", steps: []cacheStep{
 			{path: "/stale", hits: 1},
 			{path: "/stale", header: map[string]string{"Cache-Control": "max-stale=3600"}, hits: 1, cacheStatus: "Sluice; hit", body: "body /stale #1"},
 		}},
-		{"Vary: Accept-Encoding keys variants, normalised", []cacheStep{
+		{name: "Vary: Accept-Encoding keys variants, normalised", steps: []cacheStep{
 			{path: "/vary", header: map[string]string{"Accept-Encoding": "gzip"}, hits: 1, body: `for "gzip" #1`},
 			{path: "/vary", header: map[string]string{"Accept-Encoding": "gzip"}, hits: 1, cacheStatus: "Sluice; hit", body: `for "gzip" #1`},
 			{path: "/vary", hits: 2, cacheStatus: "Sluice; fwd=vary-miss; stored", body: `for "" #2`},
@@ -232,30 +254,30 @@ func TestCacheRFC9111(t *testing.T) {
 			{path: "/vary", header: map[string]string{"Accept-Encoding": "gzip, br"}, hits: 3, body: `for "gzip, br" #3`},
 			{path: "/vary", header: map[string]string{"Accept-Encoding": "br;q=1.0, gzip, deflate;q=0"}, hits: 3, cacheStatus: "Sluice; hit", body: `for "gzip, br" #3`},
 		}},
-		{"no-store is never stored", []cacheStep{
+		{name: "no-store is never stored", steps: []cacheStep{
 			{path: "/nostore", hits: 1, cacheStatus: "Sluice; fwd=miss; detail=no-store"},
 			{path: "/nostore", hits: 2},
 		}},
-		{"private is stored by a private cache", []cacheStep{
+		{name: "private is stored by a private cache", steps: []cacheStep{
 			{path: "/private", hits: 1},
 			{path: "/private", hits: 1, cacheStatus: "Sluice; hit"},
 		}},
-		{"s-maxage alone gives no freshness to a private cache", []cacheStep{
+		{name: "s-maxage alone gives no freshness to a private cache", steps: []cacheStep{
 			{path: "/smaxage", hits: 1, cacheStatus: "Sluice; fwd=miss; detail=no-freshness-information"},
 			{path: "/smaxage", hits: 2},
 		}},
-		{"Authorization: not stored unless the response allows it", []cacheStep{
+		{name: "Authorization: not stored unless the response allows it", steps: []cacheStep{
 			{path: "/fresh", header: auth, hits: 1, cacheStatus: "Sluice; fwd=miss; detail=Authorization"},
 			{path: "/fresh", header: auth, hits: 2},
 			{path: "/public", header: auth, hits: 1, cacheStatus: "Sluice; fwd=miss; stored"},
 			{path: "/public", header: auth, hits: 1, cacheStatus: "Sluice; hit"},
 		}},
-		{"Authorization: a stored answer to another request is not served", []cacheStep{
+		{name: "Authorization: a stored answer to another request is not served", steps: []cacheStep{
 			{path: "/fresh", hits: 1},
 			{path: "/fresh", header: auth, hits: 2},
 			{path: "/fresh", hits: 2, cacheStatus: "Sluice; hit"},
 		}},
-		{"POST invalidates the URL and its Location", []cacheStep{
+		{name: "POST invalidates the URL and its Location", steps: []cacheStep{
 			{path: "/poster", hits: 1},
 			{path: "/target", hits: 1},
 			{path: "/poster", hits: 1, cacheStatus: "Sluice; hit"},
@@ -263,25 +285,25 @@ func TestCacheRFC9111(t *testing.T) {
 			{path: "/poster", hits: 3, cacheStatus: "Sluice; fwd=miss; stored", body: "poster #2"},
 			{path: "/target", hits: 2, cacheStatus: "Sluice; fwd=miss; stored", body: "body /target #2"},
 		}},
-		{"heuristic freshness from Last-Modified", []cacheStep{
+		{name: "heuristic freshness from Last-Modified", steps: []cacheStep{
 			{path: "/heuristic", hits: 1, cacheStatus: "Sluice; fwd=miss; stored"},
 			{path: "/heuristic", hits: 1, cacheStatus: "Sluice; hit", body: "heuristic #1"},
 		}},
-		{"no heuristic for a 302", []cacheStep{
+		{name: "no heuristic for a 302", steps: []cacheStep{
 			{path: "/redirect", hits: 1, status: http.StatusFound, cacheStatus: "Sluice; fwd=miss; detail=no-freshness-information"},
 			{path: "/redirect", hits: 2, status: http.StatusFound},
 		}},
-		{"no freshness information at all", []cacheStep{
+		{name: "no freshness information at all", steps: []cacheStep{
 			{path: "/nofresh", hits: 1},
 			{path: "/nofresh", hits: 2},
 		}},
-		{"Expires in the future is fresh; an invalid one is stale", []cacheStep{
+		{name: "Expires in the future is fresh; an invalid one is stale", steps: []cacheStep{
 			{path: "/expires", hits: 1},
 			{path: "/expires", hits: 1, cacheStatus: "Sluice; hit"},
 			{path: "/expired", hits: 1},
 			{path: "/expired", hits: 2},
 		}},
-		{"Range is served from a complete stored object", []cacheStep{
+		{name: "Range is served from a complete stored object", steps: []cacheStep{
 			{path: "/range", header: map[string]string{"Range": "bytes=0-3"}, hits: 1, status: http.StatusPartialContent, body: "0123", cacheStatus: "Sluice; fwd=miss; detail=range-request"},
 			{path: "/range", hits: 2, body: "0123456789abcdef"},
 			{path: "/range", header: map[string]string{"Range": "bytes=2-5"}, hits: 2, status: http.StatusPartialContent, body: "2345", cacheStatus: "Sluice; hit", check: func(t *testing.T, resp *http.Response, _ *countingOrigin) {
@@ -295,7 +317,7 @@ func TestCacheRFC9111(t *testing.T) {
 			{path: "/range", header: map[string]string{"Range": "bytes=0-1", "If-Range": `"other"`}, hits: 3, body: "0123456789abcdef"},
 			{path: "/range", hits: 3, body: "0123456789abcdef", cacheStatus: "Sluice; hit"},
 		}},
-		{"HEAD is answered from a stored GET", []cacheStep{
+		{name: "HEAD is answered from a stored GET", steps: []cacheStep{
 			{method: "HEAD", path: "/fresh", hits: 1, cacheStatus: "Sluice; fwd=miss"},
 			{path: "/fresh", hits: 2},
 			{method: "HEAD", path: "/fresh", hits: 2, cacheStatus: "Sluice; hit", check: func(t *testing.T, resp *http.Response, _ *countingOrigin) {
@@ -304,25 +326,27 @@ func TestCacheRFC9111(t *testing.T) {
 				}
 			}},
 		}},
-		{"request no-cache revalidates; no-store bypasses", []cacheStep{
+		{name: "request no-cache revalidates; no-store only stops storing", steps: []cacheStep{
 			{path: "/fresh", hits: 1},
 			{path: "/fresh", header: map[string]string{"Cache-Control": "no-cache"}, hits: 2, cacheStatus: "Sluice; fwd=request"},
 			{path: "/fresh", header: map[string]string{"Pragma": "no-cache"}, hits: 3, cacheStatus: "Sluice; fwd=request"},
-			{path: "/fresh", header: map[string]string{"Cache-Control": "no-store"}, hits: 4, cacheStatus: "Sluice; fwd=request"},
-			{path: "/fresh", header: map[string]string{"Cache-Control": "max-age=0"}, hits: 5},
-			{path: "/fresh", header: map[string]string{"Cache-Control": "min-fresh=3600"}, hits: 6},
-			{path: "/fresh", hits: 6, cacheStatus: "Sluice; hit", body: "body /fresh #6"},
+			{path: "/fresh", header: map[string]string{"Cache-Control": "no-store"}, hits: 3, cacheStatus: "Sluice; hit"},
+			{path: "/fresh", header: map[string]string{"Cache-Control": "max-age=0"}, hits: 4},
+			{path: "/fresh", header: map[string]string{"Cache-Control": "min-fresh=3600"}, hits: 5},
+			{path: "/fresh", hits: 5, cacheStatus: "Sluice; hit", body: "body /fresh #5"},
+			{path: "/nostore-req", header: map[string]string{"Cache-Control": "no-store"}, hits: 1, cacheStatus: "Sluice; fwd=miss; detail=request-no-store"},
+			{path: "/nostore-req", hits: 2},
 		}},
-		{"only-if-cached: 504 on a miss, the object once stored", []cacheStep{
+		{name: "only-if-cached: 504 on a miss, the object once stored", steps: []cacheStep{
 			{path: "/fresh", header: map[string]string{"Cache-Control": "only-if-cached"}, hits: 0, status: http.StatusGatewayTimeout},
 			{path: "/fresh", hits: 1},
 			{path: "/fresh", header: map[string]string{"Cache-Control": "only-if-cached"}, hits: 1, cacheStatus: "Sluice; hit"},
 		}},
-		{"a client's own conditional gets a 304 from the cache", []cacheStep{
+		{name: "a client's own conditional gets a 304 from the cache", steps: []cacheStep{
 			{path: "/range", hits: 1},
 			{path: "/range", header: map[string]string{"If-None-Match": `"r1"`}, hits: 1, status: http.StatusNotModified, cacheStatus: "Sluice; hit"},
 		}},
-		{"a chunked body is stored and served with its length", []cacheStep{
+		{name: "a chunked body is stored and served with its length", steps: []cacheStep{
 			{path: "/chunked", hits: 1, body: "part one, part two #1"},
 			{path: "/chunked", hits: 1, body: "part one, part two #1", cacheStatus: "Sluice; hit", check: func(t *testing.T, resp *http.Response, _ *countingOrigin) {
 				if resp.ContentLength != int64(len("part one, part two #1")) {
@@ -330,22 +354,12 @@ func TestCacheRFC9111(t *testing.T) {
 				}
 			}},
 		}},
-		{"a body over max_object_mb is relayed, not stored", []cacheStep{
+		{name: "a body over max_object_mb is relayed, not stored", sluiceOnly: true, steps: []cacheStep{
 			{path: "/big", hits: 1, cacheStatus: "Sluice; fwd=miss; detail=over-max_object_mb"},
 			{path: "/big", hits: 2},
 			{path: "/bigchunked", hits: 1, cacheStatus: "Sluice; fwd=miss"},
 			{path: "/bigchunked", hits: 2, cacheStatus: "Sluice; fwd=miss"},
 		}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			co := startCountingOrigin(t, rfcOrigin())
-			p, _ := startCachingProxy(t, cache.Config{MemoryBytes: 8 << 20, MaxObjectBytes: 32 << 10})
-			client := p.client(t)
-			for i, s := range tc.steps {
-				runCacheStep(t, client, co, i, s)
-			}
-		})
 	}
 }
 

@@ -27,7 +27,7 @@ func TestDesyncSquid(t *testing.T) {
 	if err != nil {
 		t.Skip("squid is not on PATH (Debian package squid): the reference run is skipped")
 	}
-	addr := startSquid(t, path)
+	addr := startSquid(t, path, false)
 	squid := desyncProxy{
 		// squid answers within milliseconds when it answers at all; where
 		// it waits for more of a malformed body, this is how long.
@@ -166,8 +166,10 @@ func (r *desyncResult) summary() string {
 }
 
 // startSquid runs squid in the foreground with a private configuration
-// on a free loopback port, and stops it when the test ends.
-func startSquid(t *testing.T, path string) string {
+// on a free loopback port, and stops it when the test ends. With cacheOn
+// it keeps a memory cache (64 MB, collapsed forwarding on); otherwise it
+// caches nothing.
+func startSquid(t *testing.T, path string, cacheOn bool) string {
 	t.Helper()
 	dir := t.TempDir()
 	// squid started as root drops to its own user, which must reach the
@@ -185,12 +187,14 @@ func startSquid(t *testing.T, path string) string {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
+	caching := "cache deny all\ncache_mem 4 MB\n"
+	if cacheOn {
+		caching = "cache_mem 64 MB\nmaximum_object_size_in_memory 4 MB\nmemory_cache_mode always\ncollapsed_forwarding on\n"
+	}
 	conf := fmt.Sprintf(`http_port %s
 http_access allow localhost
 http_access deny all
-cache deny all
-cache_mem 4 MB
-pid_filename %[2]s/squid.pid
+%[3]spid_filename %[2]s/squid.pid
 access_log stdio:%[2]s/access.log
 cache_log %[2]s/cache.log
 cache_store_log none
@@ -199,7 +203,7 @@ visible_hostname sluice-test
 dns_nameservers 127.0.0.1
 pinger_enable off
 shutdown_lifetime 0 seconds
-`, addr, dir)
+`, addr, dir, caching)
 	confPath := filepath.Join(dir, "squid.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
