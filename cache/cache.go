@@ -459,6 +459,10 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Storing reports whether the body is still being stored (it has not
+// gone over max_object_mb, and Close was not called).
+func (w *Writer) Storing() bool { return !w.over }
+
 // Close ends the body: err nil means it arrived whole and is stored;
 // otherwise it is dropped and followers see the failure.
 func (w *Writer) Close(err error) {

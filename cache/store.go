@@ -170,6 +170,9 @@ func (c *Cache) insert(obj *Object, chunks [][]byte) bool {
 	}
 	obj.lastUse = now
 	if c.cfg.MemoryBytes > 0 && obj.size <= c.memObjectMax() {
+		if chunks == nil {
+			chunks = [][]byte{} // an empty body is still a body in memory
+		}
 		obj.body = chunks
 		obj.memElem = c.mem.PushFront(obj)
 		c.memBytes += obj.memSize()

@@ -145,9 +145,12 @@ func (cx *cacheExchange) appendCacheStatus(b []byte) []byte {
 // teeBody relays a body that is being stored: each piece goes to the
 // client and into the cache as it arrives (never through splice, which
 // would keep the bytes from Sluice). A body the client reads chunked is
-// re-framed as chunked (trailer fields are not kept).
+// re-framed as chunked (trailer fields are not kept). A client that goes
+// away does not end the fetch while the cache still takes the body
+// (up to max_object_mb): requests following it, and the next ones, get
+// it whole.
 func (cc *clientConn) teeBody(uc *upstreamConn, cfg *Config, kind bodyKind, http11 bool) (int64, error) {
-	t := &teeWriter{dst: cc.bw, w: cc.cx.w, chunked: http11 && kind != bodyLength}
+	t := &teeWriter{dst: cc.bw, w: cc.cx.w, chunked: http11 && (kind == bodyChunked || kind == bodyUntilClose)}
 	bw := bufio.NewWriterSize(t, 32<<10)
 	var n int64
 	var err error
@@ -160,14 +163,19 @@ func (cc *clientConn) teeBody(uc *upstreamConn, cfg *Config, kind bodyKind, http
 		n, err = copyUntilEOF(bw, uc.br, false, &cc.meterOut)
 	}
 	if err == nil {
-		if err = bw.Flush(); err == nil && t.chunked {
-			if _, werr := cc.bw.WriteString("0\r\n\r\n"); werr != nil {
-				err = writeErr(werr)
-			}
-		}
+		err = bw.Flush()
 	}
+	// nil: the body came whole from upstream, whatever the client did.
 	cc.cx.w.Close(err)
 	cc.res.cache = cc.cx.l.CacheStatus(cacheName)
+	switch {
+	case err == nil && t.err != nil:
+		err = writeErr(t.err)
+	case err == nil && t.chunked:
+		if _, werr := cc.bw.WriteString("0\r\n\r\n"); werr != nil {
+			err = writeErr(werr)
+		}
+	}
 	return n, err
 }
 
@@ -179,24 +187,35 @@ type teeWriter struct {
 	dst     *bufio.Writer
 	w       *cache.Writer
 	chunked bool
+	err     error // the client's write failure, once it failed
 }
 
 func (t *teeWriter) Write(p []byte) (int, error) {
+	t.w.Write(p)
+	if t.err == nil {
+		t.err = t.toClient(p)
+	}
+	if t.err != nil && !t.w.Storing() {
+		return 0, t.err
+	}
+	return len(p), nil
+}
+
+func (t *teeWriter) toClient(p []byte) error {
 	if t.chunked {
 		if err := writeChunkSize(t.dst, int64(len(p))); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	if _, err := t.dst.Write(p); err != nil {
-		return 0, err
+		return err
 	}
 	if t.chunked {
 		if _, err := t.dst.WriteString("\r\n"); err != nil {
-			return 0, err
+			return err
 		}
 	}
-	t.w.Write(p)
-	return len(p), t.dst.Flush()
+	return t.dst.Flush()
 }
 
 // appendCachedHead writes the head of an answer from the cache: the

@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -197,5 +198,58 @@ func TestCacheCollapseTimeout(t *testing.T) {
 	}
 	if cs := resp.Header.Get("Cache-Status"); !strings.HasPrefix(cs, "Sluice; fwd=miss") {
 		t.Errorf("Cache-Status %q", cs)
+	}
+}
+
+// TestCacheLeaderClientLeaves: the client whose request fetches goes
+// away mid-body; the fetch goes on for the request following it, which
+// gets the whole body, and the object is stored.
+func TestCacheLeaderClientLeaves(t *testing.T) {
+	const size = 512 << 10
+	body, _ := io.ReadAll(prngBody(3, size))
+	release := make(chan struct{})
+	var fetches atomic.Int64
+	co := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Content-Length", "524288")
+		w.Write(body[:1000])
+		w.(http.Flusher).Flush()
+		<-release
+		w.Write(body[1000:])
+	}))
+	p, _ := startCachingProxy(t, cache.Config{MemoryBytes: 64 << 20})
+	leader := dialRaw(t, p.addr)
+	leader.send("GET " + co.URL + "/obj HTTP/1.1\r\nHost: " + co.hostPort() + "\r\n\r\n")
+	if _, err := leader.br.Peek(1); err != nil {
+		t.Fatal(err)
+	}
+	follower := make(chan string, 1)
+	client := p.client(t)
+	go func() {
+		resp, err := client.Get(co.URL + "/obj")
+		if err != nil {
+			follower <- err.Error()
+			return
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		follower <- resp.Header.Get("Cache-Status") + " " + fmt.Sprint(err == nil && string(got) == string(body))
+	}()
+	time.Sleep(100 * time.Millisecond) // the follower joins the fill
+	leader.c.Close()
+	close(release)
+	select {
+	case got := <-follower:
+		if got != "Sluice; fwd=miss; collapsed true" {
+			t.Errorf("follower: %q, want the whole body, collapsed", got)
+		}
+	case <-time.After(patience):
+		t.Fatal("the follower got no answer")
+	}
+	resp, got := mustGet(t, p.client(t), co.URL+"/obj")
+	if resp.Header.Get("Cache-Status") != "Sluice; hit" || got != string(body) || fetches.Load() != 1 {
+		t.Errorf("after the leader left: Cache-Status %q, %d bytes, %d fetches; want a stored whole object and 1 fetch",
+			resp.Header.Get("Cache-Status"), len(got), fetches.Load())
 	}
 }

@@ -494,6 +494,8 @@ func desyncCases() []desyncCase {
 			[]clientWant{okWant("ok"), {status: 206, body: "k"}, okWant("ok")}, getFwd+nextFwd),
 		cachedCase("an HTTP/1.0 keep-alive client gets the cached answer", get10+get10, cachedOK,
 			[]clientWant{okWant("ok"), okWant("ok")}, getFwd+nextFwd),
+		cachedCase("a cached 204 has no body", getReq+getReq, head("204 No Content", "Cache-Control: max-age=60"),
+			[]clientWant{{status: 204}, {status: 204}}, getFwd+nextFwd),
 		cachedCase("a no-store answer is relayed and fetched again", getReq+getReq,
 			head("200 OK", "Cache-Control: no-store\r\nContent-Length: 2")+"ok",
 			[]clientWant{okWant("ok"), okWant("/a")}, getFwd+getFwd+nextFwd),
