@@ -119,6 +119,37 @@ func parseRange(v string, size int64) (start, n int64, ok bool) {
 	return s, e - s + 1, true
 }
 
+// BodyInMemory returns the body bytes l answers with when they are in
+// memory, as slices the caller must not change; ok is false when they
+// must be read from disk (use WriteBody).
+func (l *Lookup) BodyInMemory(dst [][]byte) (bufs [][]byte, ok bool) {
+	c := l.c
+	c.mu.Lock()
+	body := l.Object.body
+	c.mu.Unlock()
+	if body == nil && l.RangeLen > 0 {
+		return dst, false
+	}
+	off, n := l.RangeStart, l.RangeLen
+	for _, p := range body {
+		if n == 0 {
+			break
+		}
+		if off >= int64(len(p)) {
+			off -= int64(len(p))
+			continue
+		}
+		p = p[off:]
+		off = 0
+		if int64(len(p)) > n {
+			p = p[:n]
+		}
+		dst = append(dst, p)
+		n -= int64(len(p))
+	}
+	return dst, true
+}
+
 // WriteBody writes the body bytes l answers with (RangeStart, RangeLen)
 // of a served object to w: from memory, or from the disk tier, in which
 // case a small body is brought into memory for the next hit.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -265,10 +266,26 @@ func (cc *clientConn) appendCachedHead(cfg *Config, l *cache.Lookup, length int6
 // connection stays.
 func (cc *clientConn) serveObject(cfg *Config, l *cache.Lookup) bool {
 	keep := cc.keepAlive(true)
-	cc.bw.Write(cc.appendCachedHead(cfg, l, l.RangeLen, keep))
+	head := cc.appendCachedHead(cfg, l, l.RangeLen, keep)
 	cc.res.status = l.Status
 	cc.res.ttfb = time.Since(cc.started)
-	if string(cc.req.method) != http.MethodHead && l.Status != http.StatusNotModified && l.RangeLen > 0 {
+	withBody := string(cc.req.method) != http.MethodHead && l.Status != http.StatusNotModified && l.RangeLen > 0
+	if withBody && cc.bw.Buffered() == 0 {
+		// A body in memory goes out with its head in one writev.
+		if bufs, ok := l.BodyInMemory(append(cc.bufs[:0], head)); ok {
+			cc.bufs = bufs
+			err := cc.writeBuffers(bufs)
+			clear(cc.bufs) // no reference to a body the cache may drop
+			if err != nil {
+				cc.res.err = stats.ErrClientAbort
+				return false
+			}
+			cc.res.bytesOut = l.RangeLen
+			return keep
+		}
+	}
+	cc.bw.Write(head)
+	if withBody {
 		n, err := l.WriteBody(cc.bw)
 		cc.res.bytesOut = n
 		if err != nil {
@@ -281,6 +298,17 @@ func (cc *clientConn) serveObject(cfg *Config, l *cache.Lookup) bool {
 		return false
 	}
 	return keep
+}
+
+// writeBuffers writes bufs to the client in one writev, under the write
+// deadline cc.tc keeps.
+func (cc *clientConn) writeBuffers(bufs [][]byte) error {
+	if d, ok := cc.tc.write.next(cc.tc.timeout); ok {
+		cc.conn.SetWriteDeadline(d)
+	}
+	nb := net.Buffers(bufs)
+	_, err := nb.WriteTo(cc.conn)
+	return err
 }
 
 // serveFollow answers from another request's fetch, its body read as it

@@ -62,6 +62,8 @@ type clientConn struct {
 	// cx is the request's dealings with the response cache; nil when
 	// there is no cache or the request has none (see cache.go).
 	cx *cacheExchange
+	// bufs holds a cached answer's head and body slices for one writev.
+	bufs [][]byte
 }
 
 // result is what one request did, for the counters and the access log.
