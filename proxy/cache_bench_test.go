@@ -66,4 +66,3 @@ func BenchmarkCacheHitKeepAlive(b *testing.B) {
 		b.Fatalf("%d hits for %d requests", st.Hits, b.N)
 	}
 }
-
