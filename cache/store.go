@@ -59,7 +59,11 @@ func notModified(h http.Header, obj *Object) bool {
 		}
 		return false
 	}
-	ims, err := http.ParseTime(h.Get("If-Modified-Since"))
+	v := h.Get("If-Modified-Since")
+	if v == "" || obj.lastModified == "" {
+		return false
+	}
+	ims, err := http.ParseTime(v)
 	if err != nil {
 		return false
 	}
