@@ -17,7 +17,8 @@
 // upload and retry), upstream.go and pool.go (the way to the origin),
 // body.go (bodies), parse_response.go and response.go (the response),
 // record.go (counters and the access log). tunnel.go serves CONNECT and
-// upgrades, local.go the local endpoints, errors.go Sluice's own answers.
+// upgrades, local.go the local endpoints, errors.go Sluice's own answers,
+// cache.go the glue to the response cache (package cache).
 //
 // The package does not read configuration files, write logs to disk,
 // resolve names itself or touch the OS proxy settings: its caller passes a
