@@ -104,9 +104,6 @@ type Follower struct {
 	received int64
 }
 
-// Object is the object being filled: its status and header are final.
-func (r *Follower) Object() *Object { return r.f.obj }
-
 // Next returns the next bytes of the body as they arrive, waiting for
 // them up to the follower's timeout when wait is set (without it, a nil
 // slice and nil error mean none are there yet); io.EOF after the whole

@@ -74,7 +74,7 @@ func (c *Cache) Handler(scheme, name string, next http.Handler) http.Handler {
 // serveLookup writes an answer from a stored object.
 func serveLookup(w http.ResponseWriter, l *Lookup, name string) {
 	h := w.Header()
-	for k, vs := range l.Object.header {
+	for k, vs := range l.Object.Header() {
 		h[k] = vs
 	}
 	h.Set("Age", strconv.FormatInt(l.Object.Age(time.Now()), 10))
@@ -94,7 +94,7 @@ func serveLookup(w http.ResponseWriter, l *Lookup, name string) {
 // serveFollower writes an answer that follows another request's fetch.
 func serveFollower(w http.ResponseWriter, l *Lookup, name string) {
 	h := w.Header()
-	for k, vs := range l.Object.header {
+	for k, vs := range l.Object.Header() {
 		h[k] = vs
 	}
 	h.Set("Cache-Status", l.CacheStatus(name))

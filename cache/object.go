@@ -42,18 +42,12 @@ type Object struct {
 	lastUse  time.Time
 }
 
-// Status is the stored response's status code.
-func (o *Object) Status() int { return o.status }
-
 // Header is the stored response's fields. Callers must not change it.
 func (o *Object) Header() http.Header { return o.header }
 
 // Head is Header as "Name: value\r\n" lines, without Content-Length and
 // Age. Callers must not change it.
 func (o *Object) Head() []byte { return o.head }
-
-// Size is the body's length.
-func (o *Object) Size() int64 { return o.size }
 
 // URL is the object's primary key.
 func (o *Object) URL() string { return o.key }

@@ -39,9 +39,10 @@ type Stats struct {
 	Bytes       int64 `json:"bytes"`
 	MemoryBytes int64 `json:"memory_bytes"`
 	DiskBytes   int64 `json:"disk_bytes"`
-	// Hits counts answers from the cache (a revalidated object
-	// included); Misses the lookups that went upstream; Collapsed the
-	// misses that followed another request's fetch instead.
+	// Hits counts answers from the cache without contacting the origin;
+	// Misses the lookups that went upstream (Revalidated of them were
+	// answered 304 and served the stored body); Collapsed the misses
+	// that followed another request's fetch instead.
 	Hits      int64 `json:"hits"`
 	Misses    int64 `json:"misses"`
 	Collapsed int64 `json:"collapsed"`

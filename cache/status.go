@@ -30,6 +30,3 @@ func (l *Lookup) CacheStatus(name string) string {
 	}
 	return s
 }
-
-// Stored reports whether the answer went into the cache.
-func (l *Lookup) Stored() bool { return l.stored }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -25,7 +26,12 @@ func TestCacheCommands(t *testing.T) {
 		fmt.Fprint(w, "body of "+r.URL.Path)
 	}))
 	defer origin.Close()
-	listen := freeAddr(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := ln.Addr().String()
+	ln.Close()
 	cfgPath := filepath.Join(dir, "config.toml")
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf("[proxy]\nlisten = %q\n\n[log]\ndir = %q\n\n[cache]\nenabled = true\n", listen, filepath.Join(dir, "logs"))), 0o644)
 	a, err := app.New(app.Options{ConfigPath: cfgPath})
