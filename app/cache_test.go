@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -99,6 +100,20 @@ func TestCacheReloadStatsAndPurge(t *testing.T) {
 	})
 	if cs := get(); cs != "Sluice; hit" {
 		t.Errorf("after a refused reload: Cache-Status %q, want the running cache's hit", cs)
+	}
+	// A disk_dir that cannot be a directory: refused when the new cache
+	// is built, before anything changes.
+	notDir := filepath.Join(dir, "a-file")
+	os.WriteFile(notDir, []byte("x"), 0o644)
+	writeConfig(t, path, base+fmt.Sprintf("\n[cache]\nenabled = true\nmemory_mb = 4\ndisk_dir = %q\n", notDir))
+	waitFor(t, "the reload with a bad disk_dir", func() error {
+		if err := a.ConfigError(); err == nil || !strings.Contains(err.Error(), "disk_dir") {
+			return fmt.Errorf("config error %v", err)
+		}
+		return nil
+	})
+	if cs := get(); cs != "Sluice; hit" || a.Config().Cache.MemoryMB != 8 {
+		t.Errorf("after a reload refused for its disk_dir: Cache-Status %q, memory_mb %d; want the running cache", cs, a.Config().Cache.MemoryMB)
 	}
 
 	req, _ := http.NewRequest(http.MethodDelete, "http://"+addr+"/cache?url="+origin.URL+"/obj", nil)

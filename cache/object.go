@@ -86,7 +86,7 @@ func storedHeader(h http.Header, respTime time.Time) http.Header {
 	for name, vs := range h {
 		switch name {
 		case "Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-			"Proxy-Authenticate", "Proxy-Authorization", "Content-Length", "Age", "Via", "Cache-Status":
+			"Proxy-Authenticate", "Proxy-Authorization", "Content-Length", "Age":
 			continue
 		}
 		if drop[name] {

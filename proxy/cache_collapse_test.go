@@ -253,3 +253,85 @@ func TestCacheLeaderClientLeaves(t *testing.T) {
 			resp.Header.Get("Cache-Status"), len(got), fetches.Load())
 	}
 }
+
+// TestCacheCollapsedRevalidation: concurrent requests for a stored object
+// that must be revalidated send one conditional request; the others are
+// answered from the refreshed object ("fwd=stale; collapsed").
+func TestCacheCollapsedRevalidation(t *testing.T) {
+	const clients = 10
+	var full, conditional atomic.Int64
+	co := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("ETag", `"v1"`)
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			conditional.Add(1)
+			time.Sleep(300 * time.Millisecond) // the others queue behind it
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		full.Add(1)
+		io.WriteString(w, "the stored body")
+	}))
+	p, _ := startCachingProxy(t, cache.Config{MemoryBytes: 1 << 20})
+	client := p.client(t)
+	mustGet(t, client, co.URL+"/r")
+	var wg sync.WaitGroup
+	statuses := make([]string, clients)
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := client.Get(co.URL + "/r")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			statuses[i] = resp.Header.Get("Cache-Status") + " " + string(b)
+		}()
+	}
+	wg.Wait()
+	if full.Load() != 1 || conditional.Load() != 1 {
+		t.Errorf("origin: %d full, %d conditional requests; want 1 and 1", full.Load(), conditional.Load())
+	}
+	collapsed := 0
+	for _, s := range statuses {
+		if !strings.HasSuffix(s, " the stored body") {
+			t.Errorf("answer %q", s)
+		}
+		if strings.HasPrefix(s, "Sluice; fwd=stale; collapsed") {
+			collapsed++
+		}
+	}
+	if collapsed != clients-1 {
+		t.Errorf("%d answers collapsed on the revalidation, want %d: %q", collapsed, clients-1, statuses)
+	}
+}
+
+// TestCacheAccessRecord: the access log gets each answer's Cache-Status.
+func TestCacheAccessRecord(t *testing.T) {
+	co := startCountingOrigin(t, rfcOrigin())
+	c, _ := cache.Open(cache.Config{MemoryBytes: 1 << 20})
+	var log accessLog
+	p := startProxy(t, Config{Cache: c, Access: &log})
+	client := p.client(t)
+	for range 2 {
+		mustGet(t, client, co.URL+"/fresh")
+	}
+	req, _ := http.NewRequest(http.MethodPost, co.URL+"/poster", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	waitFor(t, "three access records", func() bool { return len(log.records()) == 3 })
+	var got []string
+	for _, r := range log.records() {
+		got = append(got, r.CacheStatus)
+	}
+	want := []string{"Sluice; fwd=miss; stored", "Sluice; hit", ""}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("access records' CacheStatus %q, want %q", got, want)
+	}
+}
