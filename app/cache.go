@@ -44,7 +44,9 @@ func (a *App) openCache(cfg *Config) (*cache.Cache, error) {
 		MemoryBytes:    int64(cc.MemoryMB) << 20,
 		DiskBytes:      int64(cc.DiskMB) << 20,
 		MaxObjectBytes: int64(cc.MaxObjectMB) << 20,
-		Logger:         a.log,
+		// Open to other machines, the cache serves more than one person.
+		Shared: cfg.allowsNonLoopback(),
+		Logger: a.log,
 	}
 	if cc.DiskMB > 0 {
 		dir, err := CacheDirOf(cfg)

@@ -26,6 +26,11 @@ type Config struct {
 	// MaxObjectBytes bounds one stored body; a larger one is relayed but
 	// not stored. Zero means 256 MiB.
 	MaxObjectBytes int64
+	// Shared applies the rules of a shared cache (RFC 9111): private
+	// answers are not stored, s-maxage and proxy-revalidate count. Set
+	// it when the cache serves more than one person (a proxy open to
+	// other machines).
+	Shared bool
 	// CollapseWait is how long a miss waits for another request's fetch
 	// of the same URL to show its head before it goes upstream itself.
 	// Zero means 5s, nginx's proxy_cache_lock_timeout.
@@ -322,7 +327,7 @@ func (l *Lookup) Refresh(h http.Header, reqTime, respTime time.Time) bool {
 		}
 		merged[name] = vs
 	}
-	r, reason := storable(&Request{Method: http.MethodGet, Key: old.key, Header: http.Header{}}, &noDirectives, old.status, merged, reqTime, respTime)
+	r, reason := storable(&Request{Method: http.MethodGet, Key: old.key, Header: http.Header{}}, &noDirectives, old.status, merged, reqTime, respTime, l.c.cfg.Shared)
 	if et := h.Get("ETag"); et != "" && old.etag != "" && strings.TrimPrefix(et, "W/") != strings.TrimPrefix(old.etag, "W/") {
 		reason = "validator changed"
 	}
@@ -360,7 +365,7 @@ func (l *Lookup) Store(status int, h http.Header, contentLength int64, reqTime, 
 	if l.rq == nil {
 		return nil, "method"
 	}
-	r, reason := storable(l.req, l.rq, status, h, reqTime, respTime)
+	r, reason := storable(l.req, l.rq, status, h, reqTime, respTime, l.c.cfg.Shared)
 	switch {
 	case reason != "":
 	case contentLength > l.c.cfg.MaxObjectBytes:

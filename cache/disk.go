@@ -215,7 +215,7 @@ func (c *Cache) loadDisk() error {
 		case !strings.HasSuffix(e.Name(), fileExt) || !e.Type().IsRegular():
 			continue
 		}
-		obj, err := readFile(name)
+		obj, err := readFile(name, c.cfg.Shared)
 		if err != nil {
 			c.log.Warn("cache: dropped a damaged file", "file", name, "err", err)
 			os.Remove(name)
@@ -247,7 +247,7 @@ func (c *Cache) loadDisk() error {
 var errTorn = errors.New("torn or damaged cache file")
 
 // readFile checks a file whole and returns its object (body on disk).
-func readFile(name string) (*Object, error) {
+func readFile(name string, shared bool) (*Object, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, err
@@ -289,7 +289,7 @@ func readFile(name string) (*Object, error) {
 	if err := json.Unmarshal(mb, &m); err != nil {
 		return nil, errTorn
 	}
-	r, reason := storable(&Request{Method: http.MethodGet, Key: m.Key, Header: http.Header{}}, &noDirectives, m.Status, m.Header, m.ReqTime, m.RespTime)
+	r, reason := storable(&Request{Method: http.MethodGet, Key: m.Key, Header: http.Header{}}, &noDirectives, m.Status, m.Header, m.ReqTime, m.RespTime, shared)
 	if reason != "" {
 		return nil, fmt.Errorf("no longer storable: %s", reason)
 	}

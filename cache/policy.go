@@ -88,7 +88,8 @@ func requestDirectives(h http.Header) *cacheobject.RequestCacheDirectives {
 // storable decides whether a response to req may be stored (RFC 9111
 // §3) and, when it may, what its fields say about reuse. reason says why
 // not ("" when it may), for Cache-Status's detail and the debug log.
-func storable(req *Request, rq *cacheobject.RequestCacheDirectives, status int, h http.Header, reqTime, respTime time.Time) (r rules, reason string) {
+// shared applies the rules of a shared cache (Config.Shared).
+func storable(req *Request, rq *cacheobject.RequestCacheDirectives, status int, h http.Header, reqTime, respTime time.Time, shared bool) (r rules, reason string) {
 	if req.Method != http.MethodGet {
 		return r, "method"
 	}
@@ -113,19 +114,22 @@ func storable(req *Request, rq *cacheobject.RequestCacheDirectives, status int, 
 			return r, "Vary: *" // §4.1: matches no request
 		}
 	}
-	// private is allowed: this is a private cache (§5.2.2.7).
+	// private is allowed in a private cache (§5.2.2.7).
+	if shared && d.PrivatePresent {
+		return r, "private"
+	}
 	r.authOK = d.Public || d.MustRevalidate || d.SMaxAge >= 0
 	if req.Header.Get("Authorization") != "" && !r.authOK {
 		return r, "Authorization" // §3.5
 	}
 	_, hasExpires := h["Expires"]
-	explicit := d.MaxAge >= 0 || hasExpires
+	explicit := d.MaxAge >= 0 || hasExpires || shared && d.SMaxAge >= 0
 	if !explicit && !d.NoCachePresent && !d.Public && !heuristicStatus(status) {
 		return r, "no freshness information"
 	}
 	r.noCache = d.NoCachePresent
-	r.mustRevalidate = d.MustRevalidate
-	r.lifetime, r.heuristic = lifetime(d, status, h, respTime)
+	r.mustRevalidate = d.MustRevalidate || shared && (d.ProxyRevalidate || d.SMaxAge >= 0)
+	r.lifetime, r.heuristic = lifetime(d, status, h, respTime, shared)
 	if !explicit && !r.heuristic && !r.noCache && r.lifetime == 0 && h.Get("ETag") == "" && h.Get("Last-Modified") == "" {
 		// Stale at once and with no validator: every reuse would be a
 		// full fetch anyway.
@@ -135,10 +139,13 @@ func storable(req *Request, rq *cacheobject.RequestCacheDirectives, status int, 
 	return r, ""
 }
 
-// lifetime is the freshness lifetime (§4.2.1): max-age, else Expires
-// minus Date, else the heuristic of §4.2.2 where it is allowed. A private
-// cache ignores s-maxage.
-func lifetime(d *cacheobject.ResponseCacheDirectives, status int, h http.Header, respTime time.Time) (time.Duration, bool) {
+// lifetime is the freshness lifetime (§4.2.1): s-maxage in a shared
+// cache (a private one ignores it), else max-age, else Expires minus
+// Date, else the heuristic of §4.2.2 where it is allowed.
+func lifetime(d *cacheobject.ResponseCacheDirectives, status int, h http.Header, respTime time.Time, shared bool) (time.Duration, bool) {
+	if shared && d.SMaxAge >= 0 {
+		return time.Duration(d.SMaxAge) * time.Second, false
+	}
 	if d.MaxAge >= 0 {
 		return time.Duration(d.MaxAge) * time.Second, false
 	}
