@@ -66,6 +66,7 @@ type Cache struct {
 	writes  sync.WaitGroup // disk writes under way
 	sem     chan struct{}  // bounds them; guarded by mu
 	pending int            // disk writes queued or running; guarded by mu
+	closed  bool           // Close was called; guarded by mu
 	seq     atomic.Uint64  // makes file names unique
 	st      counters
 }
@@ -105,7 +106,14 @@ func Open(cfg Config) (*Cache, error) {
 }
 
 // Close waits for the disk writes under way.
+//
+// After Close the cache still answers (requests that began under it may
+// finish), but it leaves the disk alone: a new Cache on the same
+// directory (a reload) owns it.
 func (c *Cache) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
 	c.writes.Wait()
 	return nil
 }

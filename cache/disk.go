@@ -63,7 +63,7 @@ func (o *Object) diskSize() int64 { return o.bodyAt + o.size + footerLen }
 // writeLater writes obj to the disk tier in the background, its body from
 // chunks or, when nil, from the file obj has now; mu is held.
 func (c *Cache) writeLater(obj *Object, chunks [][]byte) {
-	if obj.writing {
+	if obj.writing || c.closed {
 		return
 	}
 	if c.sem == nil {
@@ -90,8 +90,10 @@ func (c *Cache) writeLater(obj *Object, chunks [][]byte) {
 			}
 			return
 		}
-		if obj.gone {
-			os.Remove(name)
+		if obj.gone || c.closed {
+			if !c.closed {
+				os.Remove(name)
+			}
 			return
 		}
 		if obj.diskElem != nil {

@@ -212,7 +212,7 @@ func (c *Cache) insert(obj *Object, chunks [][]byte) bool {
 		obj.memElem = c.mem.PushFront(obj)
 		c.memBytes += obj.memSize()
 	}
-	toDisk := c.cfg.Dir != "" && now.After(c.diskOff) && obj.size <= c.cfg.DiskBytes/8 && c.pending < maxPendingWrites
+	toDisk := c.cfg.Dir != "" && !c.closed && now.After(c.diskOff) && obj.size <= c.cfg.DiskBytes/8 && c.pending < maxPendingWrites
 	if obj.body == nil && !toDisk {
 		return false
 	}
@@ -305,7 +305,9 @@ func (c *Cache) dropFile(obj *Object) {
 		c.diskBytes -= obj.diskSize()
 	}
 	if obj.file != "" {
-		os.Remove(obj.file)
+		if !c.closed {
+			os.Remove(obj.file)
+		}
 		obj.file = ""
 	}
 }
