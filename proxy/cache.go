@@ -164,6 +164,9 @@ func (cc *clientConn) teeBody(uc *upstreamConn, cfg *Config, kind bodyKind, http
 		n, err = copyUntilEOF(bw, uc.br, false, &cc.meterOut)
 	}
 	if err == nil {
+		// The body is in: the last piece is stored before the client
+		// has it, so its next request finds the object (see Write).
+		t.last = true
 		err = bw.Flush()
 	}
 	// nil: the body came whole from upstream, whatever the client did.
@@ -188,11 +191,15 @@ type teeWriter struct {
 	dst     *bufio.Writer
 	w       *cache.Writer
 	chunked bool
+	last    bool  // p is the body's last piece
 	err     error // the client's write failure, once it failed
 }
 
 func (t *teeWriter) Write(p []byte) (int, error) {
 	t.w.Write(p)
+	if t.last {
+		t.w.Close(nil)
+	}
 	if t.err == nil {
 		t.err = t.toClient(p)
 	}

@@ -218,7 +218,7 @@ func TestCacheLeaderClientLeaves(t *testing.T) {
 		<-release
 		w.Write(body[1000:])
 	}))
-	p, _ := startCachingProxy(t, cache.Config{MemoryBytes: 64 << 20})
+	p, c := startCachingProxy(t, cache.Config{MemoryBytes: 64 << 20})
 	leader := dialRaw(t, p.addr)
 	leader.send("GET " + co.URL + "/obj HTTP/1.1\r\nHost: " + co.hostPort() + "\r\n\r\n")
 	if _, err := leader.br.Peek(1); err != nil {
@@ -236,7 +236,7 @@ func TestCacheLeaderClientLeaves(t *testing.T) {
 		resp.Body.Close()
 		follower <- resp.Header.Get("Cache-Status") + " " + fmt.Sprint(err == nil && string(got) == string(body))
 	}()
-	time.Sleep(100 * time.Millisecond) // the follower joins the fill
+	waitFor(t, "the follower to join the fetch", func() bool { return c.Stats(false).Collapsed == 1 })
 	leader.c.Close()
 	close(release)
 	select {
@@ -295,17 +295,22 @@ func TestCacheCollapsedRevalidation(t *testing.T) {
 	if full.Load() != 1 || conditional.Load() != 1 {
 		t.Errorf("origin: %d full, %d conditional requests; want 1 and 1", full.Load(), conditional.Load())
 	}
+	// A request that came after the 304 (a slow machine) is a plain hit;
+	// none may revalidate again.
 	collapsed := 0
 	for _, s := range statuses {
-		if !strings.HasSuffix(s, " the stored body") {
+		switch {
+		case !strings.HasSuffix(s, " the stored body"):
+			t.Errorf("answer %q", s)
+		case strings.HasPrefix(s, "Sluice; fwd=stale; collapsed"):
+			collapsed++
+		case strings.HasPrefix(s, "Sluice; fwd=stale; stored; fwd-status=304"), strings.HasPrefix(s, "Sluice; hit"):
+		default:
 			t.Errorf("answer %q", s)
 		}
-		if strings.HasPrefix(s, "Sluice; fwd=stale; collapsed") {
-			collapsed++
-		}
 	}
-	if collapsed != clients-1 {
-		t.Errorf("%d answers collapsed on the revalidation, want %d: %q", collapsed, clients-1, statuses)
+	if collapsed == 0 {
+		t.Errorf("no answer collapsed on the revalidation: %q", statuses)
 	}
 }
 
