@@ -35,8 +35,11 @@ type cacheExchange struct {
 // cacheLookup asks the cache about the request. done reports that it was
 // answered (from the cache, or with a 504 for only-if-cached), keep
 // whether the connection stays; otherwise cc.cx is set when the answer
-// should reach the cache, and cacheDone must follow.
+// should reach the cache, and cacheDone must follow. cc.cx never
+// outlives its request: a later one on the conn must not store its
+// answer under this one's URL.
 func (cc *clientConn) cacheLookup(cfg *Config) (done, keep bool) {
+	cc.cx = nil
 	req := &cc.req
 	m := methodString(req.method)
 	if req.hasBody() && (m == http.MethodGet || m == http.MethodHead) || m == http.MethodOptions || m == http.MethodTrace {
@@ -56,10 +59,13 @@ func (cc *clientConn) cacheLookup(cfg *Config) (done, keep bool) {
 	cx.l = l
 	switch l.Action {
 	case cache.Serve:
+		cc.cx = nil
 		return true, cc.serveObject(cfg, l)
 	case cache.Follow:
+		cc.cx = nil
 		return true, cc.serveFollow(cfg, l)
 	case cache.Unsatisfied:
+		cc.cx = nil
 		keep = cc.keepAlive(true)
 		cc.res.cache = l.CacheStatus(cacheName)
 		cc.failWith(http.StatusGatewayTimeout, stats.ErrNone, "only-if-cached, and the cache has no usable answer", keep, "Cache-Status: "+cc.res.cache+"\r\n")

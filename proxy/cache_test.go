@@ -410,3 +410,24 @@ func hasAge(t *testing.T, resp *http.Response, _ *countingOrigin) {
 		t.Error("a hit has no Age field")
 	}
 }
+
+// TestCacheNextRequestOnTheConn: a request answered from the cache leaves
+// nothing behind for the next one on the connection: an OPTIONS after a
+// hit is not stored under the hit's URL.
+func TestCacheNextRequestOnTheConn(t *testing.T) {
+	co := startCountingOrigin(t, rfcOrigin())
+	p, _ := startCachingProxy(t, cache.Config{MemoryBytes: 1 << 20})
+	client := p.client(t)
+	steps := []cacheStep{
+		{path: "/fresh", hits: 1, body: "body /fresh #1"},
+		{path: "/fresh", hits: 1, cacheStatus: "Sluice; hit"},
+		{method: "OPTIONS", path: "/target", hits: 1, body: "body /target #1"},
+		{path: "/fresh", hits: 1, cacheStatus: "Sluice; hit", body: "body /fresh #1"},
+		{path: "/fresh", header: map[string]string{"Cache-Control": "only-if-cached"}, hits: 1, cacheStatus: "Sluice; hit"},
+		{method: "OPTIONS", path: "/target", hits: 2, body: "body /target #2"},
+		{path: "/fresh", hits: 1, cacheStatus: "Sluice; hit", body: "body /fresh #1"},
+	}
+	for i, s := range steps {
+		runCacheStep(t, client, co, i, s)
+	}
+}
