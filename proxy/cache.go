@@ -42,8 +42,11 @@ func (cc *clientConn) cacheLookup(cfg *Config) (done, keep bool) {
 	cc.cx = nil
 	req := &cc.req
 	m := methodString(req.method)
-	if req.hasBody() && (m == http.MethodGet || m == http.MethodHead) || m == http.MethodOptions || m == http.MethodTrace {
+	switch {
+	case req.hasBody() && (m == http.MethodGet || m == http.MethodHead):
 		return false, false // a GET with a body is not the URL's representation
+	case m == http.MethodOptions || m == http.MethodTrace, req.mi.wantsUpgrade():
+		return false, false // neither stored nor invalidating; an upgrade is a tunnel
 	}
 	cx := &cacheExchange{req: cache.Request{Method: m, Key: cache.Key("http", string(req.host), string(req.port), string(req.path))}}
 	h := make(http.Header, len(req.fields))
