@@ -379,7 +379,7 @@ func (l *Lookup) Store(status int, h http.Header, contentLength int64, reqTime, 
 	case contentLength > l.c.cfg.MaxObjectBytes:
 		reason = "over max_object_mb"
 	case !l.c.canStore(contentLength):
-		reason = "no room"
+		reason = "larger than the tiers take"
 	}
 	if reason != "" {
 		l.detail = "detail=" + strings.ReplaceAll(reason, " ", "-")
@@ -399,12 +399,34 @@ func (l *Lookup) Store(status int, h http.Header, contentLength int64, reqTime, 
 }
 
 // canStore reports whether a body of n bytes (-1: unknown) has a tier
-// to go to.
+// to go to, so that a body none would keep is relayed (spliced) rather
+// than teed for nothing.
 func (c *Cache) canStore(n int64) bool {
 	c.mu.Lock()
-	disk := c.cfg.Dir != "" && time.Now().After(c.diskOff) && c.pending < maxPendingWrites
+	disk := c.diskOpen() && n <= c.diskObjectMax()
 	c.mu.Unlock()
 	return disk || c.cfg.MemoryBytes > 0 && n <= c.memObjectMax()
+}
+
+// diskOpen reports whether the disk tier takes writes now; mu is held.
+func (c *Cache) diskOpen() bool {
+	return c.cfg.Dir != "" && !c.closed && time.Now().After(c.diskOff) && c.pending < maxPendingWrites
+}
+
+// diskObjectMax is the largest body the disk tier takes, an eighth of it.
+func (c *Cache) diskObjectMax() int64 { return c.cfg.DiskBytes / 8 }
+
+// objectMax is the largest body any tier takes: past it, a body being
+// teed is dropped from the cache at once.
+func (c *Cache) objectMax() (n int64, detail string) {
+	n = c.memObjectMax()
+	if c.cfg.Dir != "" {
+		n = max(n, c.diskObjectMax())
+	}
+	if n >= c.cfg.MaxObjectBytes {
+		return c.cfg.MaxObjectBytes, "detail=over-max_object_mb"
+	}
+	return n, "detail=over-an-eighth-of-the-tiers"
 }
 
 // memObjectMax is the largest body the memory tier takes: an eighth of
@@ -456,14 +478,15 @@ type Writer struct {
 }
 
 // Write tees p into the cache. It never fails: a body that grows past
-// max_object_mb is dropped from the cache, not from the client's answer.
+// max_object_mb (or what the tiers take) is dropped from the cache, not
+// from the client's answer.
 func (w *Writer) Write(p []byte) (int, error) {
 	if w.over {
 		return len(p), nil
 	}
-	if w.f.size+int64(len(p)) > w.l.c.cfg.MaxObjectBytes {
+	if limit, detail := w.l.c.objectMax(); w.f.size+int64(len(p)) > limit {
 		w.over = true
-		w.l.stored, w.l.detail = false, "detail=over-max_object_mb"
+		w.l.stored, w.l.detail = false, detail
 		w.f.end(errFillAborted)
 		w.drop()
 		return len(p), nil

@@ -212,7 +212,7 @@ func (c *Cache) insert(obj *Object, chunks [][]byte) bool {
 		obj.memElem = c.mem.PushFront(obj)
 		c.memBytes += obj.memSize()
 	}
-	toDisk := c.cfg.Dir != "" && !c.closed && now.After(c.diskOff) && obj.size <= c.cfg.DiskBytes/8 && c.pending < maxPendingWrites
+	toDisk := c.diskOpen() && obj.size <= c.diskObjectMax()
 	if obj.body == nil && !toDisk {
 		return false
 	}

@@ -431,3 +431,23 @@ func TestCacheNextRequestOnTheConn(t *testing.T) {
 		runCacheStep(t, client, co, i, s)
 	}
 }
+
+// TestCacheObjectLargerThanTheTiers: a body no tier would keep (over an
+// eighth of a memory-only cache) is relayed as if the cache were off,
+// announced or found while teed.
+func TestCacheObjectLargerThanTheTiers(t *testing.T) {
+	co := startCountingOrigin(t, rfcOrigin())
+	p, c := startCachingProxy(t, cache.Config{MemoryBytes: 256 << 10}) // takes bodies to 32 KiB
+	client := p.client(t)
+	for i, s := range []cacheStep{
+		{path: "/big", hits: 1, cacheStatus: "Sluice; fwd=miss; detail=larger-than-the-tiers-take"},
+		{path: "/big", hits: 2},
+		{path: "/bigchunked", hits: 1, cacheStatus: "Sluice; fwd=miss"},
+		{path: "/bigchunked", hits: 2},
+	} {
+		runCacheStep(t, client, co, i, s)
+	}
+	if st := c.Stats(false); st.Objects != 0 {
+		t.Errorf("%d objects stored, want none", st.Objects)
+	}
+}
