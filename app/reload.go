@@ -100,9 +100,22 @@ func (a *App) apply(cfg *Config) error {
 	if err != nil {
 		return fail(err)
 	}
+	ch := a.cache
+	if !reflect.DeepEqual(old.Cache, cfg.Cache) {
+		c, err := a.openCache(cfg)
+		if err != nil {
+			return fail(err)
+		}
+		ch = c
+		if c != nil {
+			undo = append(undo, func() { c.Close() })
+		}
+	}
 	// Update checks the whole config before it changes anything, so it is
 	// the last step that may fail and the first that takes effect.
-	if err := a.srv.Update(a.withInspector(a.proxyConfig(cfg, up, rt), cfg, insp)); err != nil {
+	pc := a.withInspector(a.proxyConfig(cfg, up, rt), cfg, insp)
+	pc.Cache = ch
+	if err := a.srv.Update(pc); err != nil {
 		return fail(err)
 	}
 
@@ -114,6 +127,14 @@ func (a *App) apply(cfg *Config) error {
 		a.insp = insp
 	}
 	a.applyDashboard(cfg)
+	if ch != a.cache {
+		// Requests that picked up the old config finish with the old
+		// cache; it only waits for its disk writes.
+		if prev := a.cache; prev != nil {
+			go prev.Close()
+		}
+		a.cache = ch
+	}
 	if up != a.up {
 		a.up.retire()
 		a.up = up

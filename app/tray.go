@@ -153,6 +153,9 @@ func (c *trayController) Stats() tray.Stats {
 		t.DNSHits = s.DNS.Hits + s.DNS.NegativeHits
 		t.DNSMisses = s.DNS.Misses
 	}
+	if s.Cache != nil {
+		t.CacheHits, t.CacheMisses, t.CacheSaved = s.Cache.Hits+s.Cache.Collapsed, s.Cache.Misses, s.Cache.BytesSaved
+	}
 	return t
 }
 

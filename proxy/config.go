@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/sluiceproxy/sluice/cache"
 	"github.com/sluiceproxy/sluice/proxy/stats"
 )
 
@@ -86,6 +87,9 @@ type AccessRecord struct {
 	// what those were). They alias the connection's buffers: valid only
 	// during LogAccess, so a sink that keeps them copies them.
 	RequestHead, ResponseHead []byte
+	// CacheStatus is the Cache-Status the answer carried (RFC 9211,
+	// "Sluice; hit"); "" when the response cache had no part in it.
+	CacheStatus string
 }
 
 // Config is the proxy's configuration. The zero value of each field means
@@ -185,6 +189,9 @@ type Config struct {
 	// Inspect decrypts the CONNECT tunnels it matches (see inspect.go).
 	// Nil means every CONNECT is a blind tunnel.
 	Inspect Inspector
+	// Cache is the response cache (RFC 9111) GET and HEAD are answered
+	// from and stored into. Nil means none, at no cost to the relay.
+	Cache *cache.Cache
 
 	// Router decides, per request, whether it goes direct, through an
 	// upstream proxy or is refused (see route.go). Nil means direct.

@@ -60,6 +60,11 @@ type clientConn struct {
 	// conn's first upload. upload says which end of it came first.
 	sent   chan sendResult
 	upload atomic.Int32
+	// cx is the request's dealings with the response cache; nil when
+	// there is no cache or the request has none (see cache.go).
+	cx *cacheExchange
+	// bufs holds a cached answer's head and body slices for one writev.
+	bufs [][]byte
 }
 
 // result is what one request did, for the counters and the access log.
@@ -83,6 +88,7 @@ type result struct {
 	// upstream is in cc.out (writeResponseHead, upgrade), until Sluice
 	// answers itself instead (failWith).
 	headOut bool
+	cache     string // Cache-Status, "" when the cache had no part
 }
 
 // serve runs one client connection, which holds a slot, from accept to

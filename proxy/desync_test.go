@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluiceproxy/sluice/cache"
 )
 
 // The desync suite (issue 11): a table of requests and origin answers an
@@ -78,6 +80,9 @@ type desyncCase struct {
 	port80 bool
 	// response marks the cases about the origin's side.
 	response bool
+	// cached runs the case through a Sluice with a response cache; squid
+	// (its cache off) skips it.
+	cached bool
 	// fault names the known fault of c0bb79f (issue 11) the case shows.
 	fault string
 }
@@ -464,6 +469,36 @@ func desyncCases() []desyncCase {
 			send: rawHead(postA, hostO, cl(5)) + "hello", reply: &originReply{close: true}, want: []clientWant{errWant(502)},
 			origin:   []string{rawHead("GET /warm HTTP/1.1", hostO) + rawHead(postFwd, hostO, cl(5)) + "hello", nextFwd},
 			response: true},
+	)
+	// The cached path: an answer from the cache carries framing of
+	// Sluice's own making, and must leave the connection ready for the
+	// client's next request and the origin's conn for the next client.
+	cachedOK := head("200 OK", "Cache-Control: max-age=60\r\nContent-Length: 2") + "ok"
+	cachedCase := func(name, send string, reply string, want []clientWant, origin ...string) desyncCase {
+		return desyncCase{name: "cached: " + name, cached: true, send: send, reply: &originReply{bytes: reply},
+			want: want, origin: origin, response: true}
+	}
+	headA := rawHead("HEAD http://{o}/a HTTP/1.1", hostO)
+	get10 := "GET http://{o}/a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+	cases = append(cases,
+		cachedCase("a second GET on the conn is answered from the cache", getReq+getReq, cachedOK,
+			[]clientWant{okWant("ok"), okWant("ok")}, getFwd+nextFwd),
+		cachedCase("a chunked answer is stored and served with its length", getReq+getReq,
+			head("200 OK", "Cache-Control: max-age=60\r\n"+teChunked)+"2\r\nok\r\n0\r\n\r\n",
+			[]clientWant{okWant("ok"), okWant("ok")}, getFwd+nextFwd),
+		cachedCase("bytes past the answer are neither stored nor served", getReq+getReq, cachedOK+smuggledResp,
+			[]clientWant{okWant("ok"), okWant("ok")}, getFwd, nextFwd),
+		cachedCase("a HEAD after the cached GET gets no body", getReq+headA+getReq, cachedOK,
+			[]clientWant{okWant("ok"), {method: "HEAD", status: 200}, okWant("ok")}, getFwd+nextFwd),
+		cachedCase("a Range from the cached object", getReq+rawHead(getA, hostO, "Range: bytes=1-1")+getReq, cachedOK,
+			[]clientWant{okWant("ok"), {status: 206, body: "k"}, okWant("ok")}, getFwd+nextFwd),
+		cachedCase("an HTTP/1.0 keep-alive client gets the cached answer", get10+get10, cachedOK,
+			[]clientWant{okWant("ok"), okWant("ok")}, getFwd+nextFwd),
+		cachedCase("a cached 204 has no body", getReq+getReq, head("204 No Content", "Cache-Control: max-age=60"),
+			[]clientWant{{status: 204}, {status: 204}}, getFwd+nextFwd),
+		cachedCase("a no-store answer is relayed and fetched again", getReq+getReq,
+			head("200 OK", "Cache-Control: no-store\r\nContent-Length: 2")+"ok",
+			[]clientWant{okWant("ok"), okWant("/a")}, getFwd+getFwd+nextFwd),
 	)
 	return cases
 }
@@ -947,6 +982,13 @@ func digestConns(conns []string, partial bool) string {
 func sluiceForDesync(t *testing.T, c *desyncCase) desyncProxy {
 	return desyncProxy{wait: desyncWait, grace: desyncOriginEnd, start: func(o *desyncOrigin) (string, func(), error) {
 		cfg := Config{NoVia: true, ResponseHeaderTimeout: desyncWait}
+		if c.cached {
+			ch, err := cache.Open(cache.Config{MemoryBytes: 1 << 20})
+			if err != nil {
+				return "", nil, err
+			}
+			cfg.Cache = ch
+		}
 		if c.port80 {
 			cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, bool, error) {
 				if strings.HasSuffix(addr, ":80") {

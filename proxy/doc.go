@@ -19,7 +19,9 @@
 // Config.Router names one),
 // body.go (bodies), parse_response.go and response.go (the response),
 // record.go (counters and the access log). tunnel.go serves CONNECT and
-// upgrades, socks.go SOCKS5 clients on the same port, local.go the local endpoints, errors.go Sluice's own answers.
+// upgrades, socks.go SOCKS5 clients on the same port, local.go the local
+// endpoints, errors.go Sluice's own answers, cache.go the glue to the
+// response cache (package cache).
 //
 // The package does not read configuration files, write logs to disk,
 // resolve names itself or touch the OS proxy settings: its caller passes a

@@ -21,10 +21,17 @@ type squidProc struct {
 	exited    chan struct{}
 }
 
+// Squid's caching, for runSquid's conf: none, or a memory cache (64 MB,
+// collapsed forwarding on) for the cache's cross-check.
+const (
+	squidNoCache     = "cache deny all\ncache_mem 4 MB\n"
+	squidMemoryCache = "cache_mem 64 MB\nmaximum_object_size_in_memory 4 MB\nmemory_cache_mode always\ncollapsed_forwarding on\n"
+)
+
 // runSquid runs squid in the foreground with a private configuration on
-// a free loopback port, with access (http_access lines, and auth_param
-// ones before them), and stops it when the test ends.
-func runSquid(t testing.TB, path, access string) *squidProc {
+// a free loopback port, with conf (http_access lines, auth_param ones
+// before them, and its caching), and stops it when the test ends.
+func runSquid(t testing.TB, path, conf string) *squidProc {
 	t.Helper()
 	dir := t.TempDir()
 	// squid started as root drops to its own user, which must reach the
@@ -42,10 +49,8 @@ func runSquid(t testing.TB, path, access string) *squidProc {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	conf := fmt.Sprintf(`http_port %s
+	full := fmt.Sprintf(`http_port %s
 %s
-cache deny all
-cache_mem 4 MB
 pid_filename %[3]s/squid.pid
 access_log stdio:%[3]s/access.log
 cache_log %[3]s/cache.log
@@ -55,9 +60,9 @@ visible_hostname sluice-test
 dns_nameservers 127.0.0.1
 pinger_enable off
 shutdown_lifetime 0 seconds
-`, addr, access, dir)
+`, addr, conf, dir)
 	confPath := filepath.Join(dir, "squid.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+	if err := os.WriteFile(confPath, []byte(full), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out := &lockedBuffer{} // written by exec's copying goroutine
@@ -158,7 +163,7 @@ func TestParentSquid(t *testing.T) {
 		sq.waitLogged(t, " CONNECT "+tlsOrigin.Listener.Addr().String()+" ", " "+user+" ")
 	}
 
-	sq := runSquid(t, path, "http_access allow localhost\nhttp_access deny all\n")
+	sq := runSquid(t, path, "http_access allow localhost\nhttp_access deny all\n"+squidNoCache)
 	up, rep := testUpstream(t, "corp", "http://"+sq.addr)
 	p := startProxy(t, Config{Router: via(up)})
 	t.Run("plain and CONNECT", func(t *testing.T) {
@@ -187,7 +192,7 @@ func TestParentSquid(t *testing.T) {
 		}
 		os.Chmod(filepath.Dir(htpasswd), 0o755)
 		sq := runSquid(t, path, "auth_param basic program "+helper+" "+htpasswd+
-			"\nauth_param basic realm sluice-test\nacl authed proxy_auth REQUIRED\nhttp_access deny !localhost\nhttp_access allow authed\nhttp_access deny all\n")
+			"\nauth_param basic realm sluice-test\nacl authed proxy_auth REQUIRED\nhttp_access deny !localhost\nhttp_access allow authed\nhttp_access deny all\n"+squidNoCache)
 		good, _ := testUpstream(t, "corp", "http://alice:s3cret:pass@"+sq.addr)
 		check(t, startProxy(t, Config{Router: via(good)}), sq, "alice")
 
@@ -233,7 +238,7 @@ func TestParentSquid(t *testing.T) {
 	// squid first until its Report(false) marks it down. The request
 	// that finds it dead goes through the second at once, no error.
 	t.Run("failover to a second squid", func(t *testing.T) {
-		second := runSquid(t, path, "http_access allow localhost\nhttp_access deny all\n")
+		second := runSquid(t, path, "http_access allow localhost\nhttp_access deny all\n"+squidNoCache)
 		backup, _ := testUpstream(t, "backup", "http://"+second.addr)
 		var down atomic.Bool
 		first, _ := testUpstream(t, "corp", "http://"+sq.addr)

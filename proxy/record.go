@@ -52,6 +52,7 @@ func (cc *clientConn) finish(cfg *Config) {
 		Status: r.status, BytesIn: r.bytesIn, BytesOut: r.bytesOut,
 		Duration: d, TTFB: r.ttfb, Reused: r.reused, DNSCached: r.dnsCached,
 		Tunnel: r.tunnel, Inspected: r.inspected, Err: r.err, Connect: r.connect, DNS: r.lookup,
+		CacheStatus: r.cache,
 	}
 	if r.up != nil {
 		cc.rec.Upstream = r.up.Name

@@ -27,6 +27,12 @@ func (cc *clientConn) relay(cfg *Config) bool {
 		cc.fail(http.StatusLoopDetected, stats.ErrLoop, "the request is addressed to Sluice itself", keep)
 		return keep
 	}
+	if cfg.Cache != nil {
+		if done, keep := cc.cacheLookup(cfg); done {
+			return keep
+		}
+		defer cc.cacheDone()
+	}
 	cc.key = appendKey(cc.key[:0], req.host, req.port)
 	if cfg.Router != nil {
 		if err := cc.route(cfg, req.host, req.port); err != nil {
@@ -189,6 +195,9 @@ func (cc *clientConn) sendRequest(uc *upstreamConn, cfg *Config) error {
 			continue
 		}
 		b = appendField(b, f.name, f.value)
+	}
+	if cc.cx != nil {
+		b = cc.cx.appendConditionals(b)
 	}
 	if !cfg.NoVia {
 		b = appendVia(b, req.minor)

@@ -23,6 +23,11 @@ func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 		return cc.upgrade(uc, cfg)
 	}
 	kind := cc.responseBody()
+	if cc.cx != nil {
+		if done, keep := cc.cacheAnswer(uc, cfg, kind); done {
+			return keep
+		}
+	}
 	http11 := req.minor == 1
 	if !http11 && kind != bodyNone && resp.mi.coded {
 		// A server must not send Transfer-Encoding to an HTTP/1.0 client
@@ -48,12 +53,14 @@ func (cc *clientConn) relayResponse(uc *upstreamConn, cfg *Config) bool {
 	}
 	var n int64
 	var err error
-	switch kind {
-	case bodyLength:
+	switch {
+	case cc.cx != nil && cc.cx.w != nil:
+		n, err = cc.teeBody(uc, cfg, kind, http11)
+	case kind == bodyLength:
 		n, err = copyN(cc.bw, &cc.tc, uc.br, &uc.tc, resp.mi.length, &cc.meterOut)
-	case bodyChunked:
+	case kind == bodyChunked:
 		n, err = copyChunked(cc.bw, &cc.tc, uc.br, &uc.tc, http11, 0, cfg.MaxHeaderBytes, &cc.meterOut)
-	case bodyUntilClose:
+	case kind == bodyUntilClose:
 		n, err = copyUntilEOF(cc.bw, uc.br, http11 && !resp.mi.hasTE, &cc.meterOut)
 	}
 	cc.res.bytesOut = n
@@ -157,6 +164,9 @@ func (cc *clientConn) writeResponseHead(cfg *Config, kind bodyKind, keep, http11
 	}
 	if !cfg.NoVia {
 		b = appendVia(b, resp.minor)
+	}
+	if cc.cx != nil && resp.code >= 200 {
+		b = cc.cx.appendCacheStatus(b)
 	}
 	if resp.code >= 200 {
 		switch {

@@ -32,6 +32,11 @@ type Stats struct {
 	// DNSHits and DNSMisses count lookups answered from the resolver's
 	// cache and lookups that went to a server. Both zero shows as "—".
 	DNSHits, DNSMisses int64
+	// CacheHits and CacheMisses count response cache lookups answered
+	// from the cache (collapsed misses included) and those that went
+	// upstream; CacheSaved the body bytes the cache answered. Both
+	// counts zero (the cache off, or unused) shows as "—".
+	CacheHits, CacheMisses, CacheSaved int64
 	// UpstreamReused and UpstreamDialed count requests sent on a pooled
 	// upstream connection and on a newly dialed one. Both zero shows as
 	// "—".
@@ -107,6 +112,7 @@ func statsLines(s Stats) []string {
 		"↓ " + byteRate(s.DownPerSec) + " · ↑ " + byteRate(s.UpPerSec),
 		"Latency p50 " + latency(s.P50) + " · p95 " + latency(s.P95) + " · p99 " + latency(s.P99),
 		"DNS cache hits: " + ratio(s.DNSHits, s.DNSMisses),
+		"HTTP cache hits: " + cacheLine(s),
 		"Upstream reuse: " + ratio(s.UpstreamReused, s.UpstreamDialed),
 		"Errors: " + perSec(s.ErrorsPerSec),
 	}
@@ -265,4 +271,13 @@ func ratio(hits, misses int64) string {
 		return "—"
 	}
 	return fmt.Sprintf("%d%%", hits*100/total)
+}
+
+// cacheLine is the response cache's hit ratio and the bytes it saved.
+func cacheLine(s Stats) string {
+	r := ratio(s.CacheHits, s.CacheMisses)
+	if r == "—" {
+		return r
+	}
+	return r + " · " + strings.TrimSuffix(byteRate(float64(s.CacheSaved)), "/s") + " saved"
 }

@@ -214,6 +214,7 @@ func TestTrayMenuOverDBus(t *testing.T) {
   (disabled) ↓ 0 B/s · ↑ 0 B/s
   (disabled) Latency p50 — · p95 — · p99 —
   (disabled) DNS cache hits: —
+  (disabled) HTTP cache hits: —
   (disabled) Upstream reuse: —
   (disabled) Errors: 0.0/s
   ---

@@ -44,7 +44,7 @@ type Record struct {
 	// is direct unless a policy refused it (403: blocked); with routing
 	// the access record names the upstream (set in fromAccess).
 	Route string
-	// Cache is the HTTP cache's verdict ("hit", "miss", "stale", ...)
+	// Cache is the answer's Cache-Status ("Sluice; hit", ...)
 	// when a cache answered or stored the response; "" when no cache is
 	// configured or it had no say.
 	Cache string
@@ -63,7 +63,7 @@ func (r *Record) fromAccess(a *proxy.AccessRecord) {
 		BytesIn: a.BytesIn, BytesOut: a.BytesOut,
 		Duration: a.Duration, TTFB: a.TTFB, Connect: a.Connect, DNS: a.DNS,
 		Reused: a.Reused, DNSCached: a.DNSCached, Tunnel: a.Tunnel, Err: a.Err,
-		Route: "direct",
+		Route: "direct", Cache: a.CacheStatus,
 	}
 	switch {
 	case a.Upstream != "":

@@ -39,6 +39,8 @@ func (a *accessLog) LogAccess(rec *proxy.AccessRecord) { a.s.put(rec) }
 //	inspected   only when true: a decrypted CONNECT or an exchange in one
 //	client_proto, upstream_proto
 //	            only for inspected exchanges: HTTP/1.1 or HTTP/2.0 per leg
+//	cache       the Cache-Status (RFC 9211) when the response cache had a
+//	            part in the answer ("Sluice; hit"); absent otherwise
 //
 // tc caches the formatted time between records; nil formats it in full.
 func formatAccess(buf []byte, rec *proxy.AccessRecord, json bool, tc *timeCache) []byte {
@@ -67,6 +69,9 @@ func formatAccess(buf []byte, rec *proxy.AccessRecord, json bool, tc *timeCache)
 			w.str("client_proto", rec.ClientProto)
 			w.str("upstream_proto", rec.UpstreamProto)
 		}
+	}
+	if rec.CacheStatus != "" {
+		w.str("cache", rec.CacheStatus)
 	}
 	return w.end()
 }

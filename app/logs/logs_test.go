@@ -591,3 +591,19 @@ func TestCachedTimeAndMillisMatchFullFormatting(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheStatusField: the access record's Cache-Status is the cache
+// field, absent when the response cache had no part in the answer.
+func TestCacheStatusField(t *testing.T) {
+	rec := record(0)
+	if line := string(formatAccess(nil, &rec, true, nil)); strings.Contains(line, `"cache"`) {
+		t.Errorf("a record without CacheStatus has a cache field: %s", line)
+	}
+	rec.CacheStatus = "Sluice; hit"
+	if line := string(formatAccess(nil, &rec, true, nil)); !strings.Contains(line, `"cache":"Sluice; hit"`) {
+		t.Errorf("JSON record lacks the cache field: %s", line)
+	}
+	if line := string(formatAccess(nil, &rec, false, nil)); !strings.Contains(line, `cache="Sluice; hit"`) {
+		t.Errorf("text record lacks the cache field: %s", line)
+	}
+}

@@ -85,10 +85,11 @@ func TestMemoryReturnsAfterBurst(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	config := filepath.Join(dir, "config.toml")
-	// A pool of 2 idle upstream connections: what the pool keeps on
-	// purpose is not what this test is about.
+	// Idle upstream connections that expire after 2 s (the pool keeps as
+	// many as a burst had in use, for up to pool_idle_timeout): what the
+	// pool keeps on purpose is not what this test is about.
 	_, port, _ := net.SplitHostPort(target)
-	cfg := fmt.Sprintf("[proxy]\nlisten = %q\npool_max_idle_per_host = 2\nconnect_ports = [%s]\n\n[log]\ndir = %q\naccess_log = false\n", addr, port, filepath.Join(dir, "logs"))
+	cfg := fmt.Sprintf("[proxy]\nlisten = %q\npool_max_idle_per_host = 2\npool_idle_timeout = \"2s\"\nconnect_ports = [%s]\n\n[log]\ndir = %q\naccess_log = false\n", addr, port, filepath.Join(dir, "logs"))
 	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

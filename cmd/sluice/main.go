@@ -45,6 +45,7 @@ func init() {
 		{name: "route", subs: routeCommands},
 		{name: "ca", subs: caCommands},
 		{name: "capture", args: "--har FILE [--host PATTERN] [--duration D] [--config FILE]", help: "record the running proxy's inspected and plain-HTTP exchanges into a HAR file until D passes or Ctrl-C", run: cmdCapture},
+		{name: "cache", subs: cacheCommands},
 		{name: "access", args: "hash-password < password", help: "read a password from stdin, print its hash for [access.users]", run: cmdAccess},
 		{name: "version", help: "the version, commit and platform", run: cmdVersion},
 		{name: "help", help: "this text", run: cmdHelp},

@@ -107,6 +107,9 @@ func writeStatsTable(w io.Writer, s *stats.Snapshot) error {
 		}
 		row("dns\t%.0f%% from cache\t%d lookups, %d entries\tquery p50 %s, p99 %s", hit, d.Lookups, d.Entries, ms(d.QueryP50), ms(d.QueryP99))
 	}
+	if c := s.Cache; c != nil {
+		row("http cache\t%.0f%% hits\t%d objects, %s\t%s saved", 100*c.HitRatio, c.Objects, byteSize(float64(c.Bytes)), byteSize(float64(c.BytesSaved)))
+	}
 	row("log drops\t%d", s.LogsDropped)
 	return tw.Flush()
 }

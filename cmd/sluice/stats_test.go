@@ -36,6 +36,9 @@ func TestPrintStatsTableAndJSON(t *testing.T) {
 		c.UpstreamConn(i%4 != 0)
 	}
 	c.SetDNSFunc(func() stats.DNSStats { return stats.DNSStats{Lookups: 10, Hits: 9, Misses: 1, Entries: 3} })
+	c.SetCacheFunc(func() (stats.CacheStats, bool) {
+		return stats.CacheStats{Objects: 2, Bytes: 5_000_000, Hits: 3, Misses: 1, HitRatio: 0.75, BytesSaved: 7_000_000}, true
+	})
 	srv := httptest.NewServer(stats.Handler(c))
 	defer srv.Close()
 
@@ -46,6 +49,7 @@ func TestPrintStatsTableAndJSON(t *testing.T) {
 	for _, want := range []string{
 		"requests     40 total", "errors       4 total", "refused 4", "bytes out    100.0 MB total",
 		"latency      p50 12.0ms", "first byte   p50 3.0ms", "75% reused", "dns          90% from cache", "log drops    0",
+		"http cache   75% hits", "2 objects, 5.0 MB", "7.0 MB saved",
 	} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())

@@ -51,6 +51,22 @@ type DNSStats struct {
 	QueryP99 time.Duration `json:"query_p99_ns"`
 }
 
+// CacheStats are the response cache's figures, as the cache reports them.
+type CacheStats struct {
+	// Objects and Bytes are what is stored now.
+	Objects int64 `json:"objects"`
+	Bytes   int64 `json:"bytes"`
+	// Hits counts answers from the cache; Misses lookups that went
+	// upstream; Collapsed misses that followed another request's fetch.
+	Hits      int64 `json:"hits"`
+	Misses    int64 `json:"misses"`
+	Collapsed int64 `json:"collapsed"`
+	// HitRatio is (Hits+Collapsed) over every lookup, 0 with none.
+	HitRatio float64 `json:"hit_ratio"`
+	// BytesSaved counts body bytes answered without a fetch of their own.
+	BytesSaved int64 `json:"bytes_saved"`
+}
+
 // Collector is the set of live counters. The zero value is not usable;
 // call New. All methods are safe for concurrent use; the recording ones
 // take no lock and do not allocate.
@@ -79,6 +95,7 @@ type Collector struct {
 	poolIdle atomic.Pointer[func() int]
 	dns      atomic.Pointer[func() DNSStats]
 	route    atomic.Pointer[func() RouteStats]
+	cache    atomic.Pointer[func() (CacheStats, bool)]
 
 	started time.Time
 	// now is the clock; tests replace it to step through the windows.
@@ -244,4 +261,15 @@ func (c *Collector) SetRouteFunc(f func() RouteStats) {
 		return
 	}
 	c.route.Store(&f)
+}
+
+// SetCacheFunc makes Snapshot report f() as the response cache's
+// figures; f reports false, or f is nil, while the cache is off, and
+// Snapshot.Cache is then nil.
+func (c *Collector) SetCacheFunc(f func() (CacheStats, bool)) {
+	if f == nil {
+		c.cache.Store(nil)
+		return
+	}
+	c.cache.Store(&f)
 }

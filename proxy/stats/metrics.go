@@ -133,6 +133,16 @@ func sluiceMetrics(e *exposition, s Snapshot) {
 			f.sample("", float64(r.Hits), "rule", strconv.Itoa(r.Rule), "action", r.Action)
 		}
 	}
+	if cs := s.Cache; cs != nil {
+		f = e.add("sluice_cache_lookups_total", "Response cache lookups by outcome: a hit, a miss that went upstream, or a miss collapsed onto another request's fetch.", "counter")
+		f.sample("", float64(cs.Hits), "result", "hit")
+		f.sample("", float64(cs.Misses), "result", "miss")
+		f.sample("", float64(cs.Collapsed), "result", "collapsed")
+		gauge("sluice_cache_hit_ratio", "Response cache hits and collapsed misses over all lookups.", cs.HitRatio)
+		counter("sluice_cache_bytes_saved_total", "Body bytes answered by the response cache without a fetch of their own.", cs.BytesSaved)
+		gauge("sluice_cache_objects", "Objects in the response cache.", float64(cs.Objects))
+		gauge("sluice_cache_bytes", "Body bytes in the response cache.", float64(cs.Bytes))
+	}
 }
 
 // latencySummary writes a Latency as a summary; an empty window gives no

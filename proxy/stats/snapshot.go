@@ -72,6 +72,8 @@ type Snapshot struct {
 	// action last.
 	Upstreams []UpstreamStats `json:"upstreams,omitempty"`
 	Rules     []RuleStats     `json:"rules,omitempty"`
+	// Cache holds the response cache's figures; nil when it is off.
+	Cache *CacheStats `json:"cache,omitempty"`
 }
 
 // RouteStats are the routing figures, as the app adapts them from
@@ -208,6 +210,11 @@ func (c *Collector) Snapshot() Snapshot {
 	if f := c.route.Load(); f != nil {
 		r := (*f)()
 		s.RouteMode, s.Upstreams, s.Rules = r.Mode, r.Upstreams, r.Rules
+	}
+	if f := c.cache.Load(); f != nil {
+		if cs, on := (*f)(); on {
+			s.Cache = &cs
+		}
 	}
 	return s
 }
