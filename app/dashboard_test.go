@@ -140,4 +140,3 @@ func TestDashboardFollowsConfig(t *testing.T) {
 	for range lines { // the open stream ends
 	}
 }
-

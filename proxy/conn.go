@@ -88,7 +88,7 @@ type result struct {
 	// upstream is in cc.out (writeResponseHead, upgrade), until Sluice
 	// answers itself instead (failWith).
 	headOut bool
-	cache     string // Cache-Status, "" when the cache had no part
+	cache   string // Cache-Status, "" when the cache had no part
 }
 
 // serve runs one client connection, which holds a slot, from accept to
