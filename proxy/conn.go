@@ -76,6 +76,9 @@ type result struct {
 	// up is the upstream proxy the request goes through, nil for direct
 	// (set by route, parent.go).
 	up *Upstream
+	// downGroup names the group route found with every member down, for
+	// Proxy-Status's next-hop on the 502 (there is no member to name).
+	downGroup string
 }
 
 // serve runs one client connection, which holds a slot, from accept to

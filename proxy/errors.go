@@ -40,7 +40,7 @@ func (cc *clientConn) fail(code int, kind stats.ErrKind, reason string, keep boo
 // in CRLF (Proxy-Authenticate for a 407, Retry-After for a 429).
 func (cc *clientConn) failWith(code int, kind stats.ErrKind, reason string, keep bool, fields string) {
 	cc.res.status, cc.res.err = code, kind
-	var nextHop string
+	nextHop := cc.res.downGroup
 	if up := cc.res.up; up != nil {
 		nextHop = up.Name
 	}
