@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluiceproxy/sluice/internal/pactest"
 	"github.com/sluiceproxy/sluice/internal/parenttest"
 	"github.com/sluiceproxy/sluice/proxy/stats"
 	"github.com/sluiceproxy/sluice/route"
@@ -533,4 +534,76 @@ action = "corp"
 		}
 		return nil
 	})
+}
+
+// The PAC file a running app serves, evaluated by pacparser, sends each
+// rule kind's direct destinations DIRECT and the rest to Sluice's own
+// address, and never says DIRECT where the app's /route would not go
+// direct.
+func TestPACFromTheAppAgreesWithItsRoutes(t *testing.T) {
+	addr := freePort(t)
+	startAppWithConfig(t, configWithListen(addr, t.TempDir())+`
+[route]
+default = "corp"
+
+[[upstream]]
+name = "corp"
+url = "http://127.0.0.1:9"
+
+[[rule]]
+match = ["domain:ads.corp.example"]
+action = "block"
+
+[[rule]]
+match = ["domain-suffix:corp.example", "domain:intranet"]
+action = "direct"
+
+[[rule]]
+match = ["domain-keyword:local"]
+action = "direct"
+
+[[rule]]
+match = ["cidr:10.1.0.0/16"]
+action = "corp"
+
+[[rule]]
+match = ["cidr:10.0.0.0/8"]
+action = "direct"
+
+[[rule]]
+match = ["port:8443"]
+action = "direct"
+`)
+	_, pac := getLocal(t, addr, "/proxy.pac")
+	sluice := "PROXY " + addr
+	cases := []struct{ url, want string }{
+		{"https://ads.corp.example/", sluice}, // blocked: Sluice answers 403
+		{"https://wiki.corp.example/", "DIRECT"},
+		{"http://intranet/", "DIRECT"},
+		{"http://www.intranet/", sluice},
+		{"http://printer.local.example/", "DIRECT"},
+		{"http://10.1.2.3/", sluice},
+		{"http://10.9.8.7/", "DIRECT"},
+		{"https://example.com:8443/", "DIRECT"},
+		{"https://example.com/", sluice},
+	}
+	urls := make([]string, len(cases))
+	for i, c := range cases {
+		urls[i] = c.url
+	}
+	got := pactest.Eval(t, pac, urls)
+	for i, c := range cases {
+		if got[i] != c.want {
+			t.Errorf("%s: PAC says %q, want %q", c.url, got[i], c.want)
+		}
+		u := mustURL(t, c.url)
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		}
+		d := routeTest(t, addr, net.JoinHostPort(u.Hostname(), port))
+		if direct := d.Action == "direct" && d.Upstream == ""; direct != (got[i] == "DIRECT") {
+			t.Errorf("%s: PAC says %q, the app's /route says %+v", c.url, got[i], d)
+		}
+	}
 }
