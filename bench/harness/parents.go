@@ -42,7 +42,8 @@ const (
 	ChainBinSOCKS5 = "binary, SOCKS5 in" // ChainBin's port, spoken to in SOCKS5
 )
 
-// BinRules is how many rules the ChainBinRules config has.
+// BinRules is how many rules the ChainBinRules config has before the one
+// that matches.
 const BinRules = 10000
 
 // Chain metric keys.
@@ -227,8 +228,8 @@ func (e *env) startBinaryChains(ctx context.Context, squidAddr string) ([]chain,
 	if err != nil {
 		return nil, err
 	}
-	if n, err := ruleCount(rules.Addr); err != nil || n != BinRules+1 {
-		return nil, fmt.Errorf("the 10k-rules Sluice reports %d rules (want %d and the default): %v", n, BinRules, err)
+	if n, err := ruleCount(rules.Addr); err != nil || n != BinRules+2 {
+		return nil, fmt.Errorf("the 10k-rules Sluice reports %d rules (want %d, the matching one and the default): %v", n, BinRules, err)
 	}
 	squid, err := e.startSluiceWith(ctx, "binary-squid", SluiceConfig{Routing: fmt.Sprintf(
 		"\n[route]\ndefault = \"squid\"\n\n[[upstream]]\nname = \"squid\"\nurl = \"http://%s\"\n", squidAddr)}, false)
