@@ -141,11 +141,12 @@ func upstreamStats(t *testing.T, s stats.Snapshot, name string) stats.UpstreamSt
 }
 
 // (a), (d): the intranet goes direct by a domain-suffix rule, everything
-// else through squid; squid's log shows the routed request and tunnel,
-// not the direct one; /stats and /metrics count them per upstream and
+// else through squid, which asks for Basic credentials (from the
+// upstream's URL); squid's log shows the routed request and tunnel, by
+// user, and not the direct one; /stats and /metrics count them per upstream and
 // per rule.
 func TestRulesSendIntranetDirectAndTheRestThroughSquid(t *testing.T) {
-	sq := parenttest.StartSquid(t, parenttest.AllowLocalhost)
+	sq := parenttest.StartSquid(t, parenttest.BasicAuth(t, "alice", "s3cret"))
 	dns := startDNSServer(t)
 	port := viaOrigin(t)
 	tlsOrigin := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -159,7 +160,7 @@ default = "corp"
 
 [[upstream]]
 name = "corp"
-url = "http://%s"
+url = "http://alice:s3cret@%s"
 
 [[rule]]
 match = ["domain-suffix:intranet.reload.test"]
@@ -196,8 +197,8 @@ action = "direct"
 		t.Errorf("direct CONNECT: %s", direct.Status)
 	}
 
-	sq.WaitLogged(t, " GET http://127.0.0.1:"+port+"/e2e-a-routed ")
-	sq.WaitLogged(t, " CONNECT "+tlsOrigin.Listener.Addr().String()+" ")
+	sq.WaitLogged(t, " GET http://127.0.0.1:"+port+"/e2e-a-routed ", " alice ")
+	sq.WaitLogged(t, " CONNECT "+tlsOrigin.Listener.Addr().String()+" ", " alice ")
 	if log := sq.AccessLog(); strings.Contains(log, "e2e-a-direct") || strings.Contains(log, "intranet") {
 		t.Errorf("squid saw a direct request:\n%s", log)
 	}
