@@ -22,9 +22,10 @@ import (
 // The upstream-proxy stage (issue 13, "loadbench parents"): Sluice in a
 // chain, in front of squid as an HTTP parent and of microsocks as a
 // SOCKS5 one, against the client going to the parent directly. The
-// Sluices run inside the harness with a fixed Router (package proxy, as
-// the app runs it), since the route decision is not what is measured:
-// the relay through a parent is.
+// "sluice" columns run inside the harness with a fixed Router (package
+// proxy, as the app runs it): the relay through a parent alone. The
+// "binary" columns run the built program on generated config files:
+// rule matching (10k rules against none) and the app's wiring included.
 
 // Chain columns: where the client goes and what is behind it.
 const (
@@ -37,7 +38,7 @@ const (
 	// The Sluice binary, run on a generated config file: the chain as
 	// users run it, rule matching and the app's wiring included.
 	ChainBin       = "binary"            // no routing
-	ChainBinRules  = "binary, 10k rules" // BinRules rules, the last one matching
+	ChainBinRules  = "binary, 10k rules" // BinRules rules, then one that matches
 	ChainBinSquid  = "binary→squid"      // [[upstream]] squid as [route] default
 	ChainBinSOCKS5 = "binary, SOCKS5 in" // ChainBin's port, spoken to in SOCKS5
 )
