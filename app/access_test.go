@@ -27,7 +27,7 @@ func clearProxyEnv(t *testing.T) {
 
 // writeTestConfig writes body as config.toml in a temp dir and returns
 // its path.
-func writeTestConfig(t *testing.T, body string) string {
+func writeTestConfig(t testing.TB, body string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.toml")
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {

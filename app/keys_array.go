@@ -96,8 +96,9 @@ func decodeArrayTable(at *ArrayTable, c *Config, data []byte, v any) []*ConfigEr
 	for _, e := range list {
 		i := at.appendEntry(c)
 		for leaf, val := range e {
+			// entryLine scans the file: only for a problem, or a config
+			// of 10k rules takes a minute to load.
 			full := entryKey(at.Name, i, leaf)
-			line := entryLine(data, at.Name, i, leaf)
 			k := at.key(leaf)
 			if k == nil {
 				var keys []string
@@ -105,11 +106,11 @@ func decodeArrayTable(at *ArrayTable, c *Config, data []byte, v any) []*ConfigEr
 					_, l, _ := strings.Cut(k.Name, ".")
 					keys = append(keys, l)
 				}
-				add(full, line, fmt.Sprintf("unknown key (a [[%s]] has %s)", at.Name, strings.Join(keys, ", ")))
+				add(full, entryLine(data, at.Name, i, leaf), fmt.Sprintf("unknown key (a [[%s]] has %s)", at.Name, strings.Join(keys, ", ")))
 				continue
 			}
 			if msg := decodeValue(k.at(i), c, val); msg != "" {
-				add(full, line, msg)
+				add(full, entryLine(data, at.Name, i, leaf), msg)
 			}
 		}
 	}

@@ -41,9 +41,9 @@ bench-load: build loadbench
 bench: bench-micro bench-load
 
 # The upstream-proxy stage alone; BENCHFLAGS as for bench-load (-quick,
-# -rounds, -big-mb).
-bench-parents: loadbench
-	./$(LOADBENCH) parents $(BENCHFLAGS)
+# -rounds, -big-mb). The binary columns run the built Sluice.
+bench-parents: build loadbench
+	./$(LOADBENCH) parents -sluice $(BIN) $(BENCHFLAGS)
 
 bench-quick: build loadbench
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 100x $(BENCH_PKGS)

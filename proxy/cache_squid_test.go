@@ -5,11 +5,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"strings"
 	"testing"
 	"text/tabwriter"
 	"time"
+
+	"github.com/sluiceproxy/sluice/internal/parenttest"
 )
 
 // TestCacheSquidCrossCheck runs the cacheability table (cacheCases)
@@ -20,11 +21,7 @@ import (
 // Only a squid that caches nothing at all fails it: then the harness,
 // not the table, is wrong.
 func TestCacheSquidCrossCheck(t *testing.T) {
-	path, err := exec.LookPath("squid")
-	if err != nil {
-		t.Skip("squid is not on PATH (Debian package squid): the cross-check is skipped")
-	}
-	addr := startSquid(t, path, true)
+	addr := parenttest.StartCachingSquid(t, parenttest.AllowLocalhost).Addr
 	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: addr}), DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: patience,

@@ -89,6 +89,9 @@ type result struct {
 	// answers itself instead (failWith).
 	headOut bool
 	cache   string // Cache-Status, "" when the cache had no part
+	// downGroup names the group route found with every member down, for
+	// Proxy-Status's next-hop on the 502 (there is no member to name).
+	downGroup string
 }
 
 // serve runs one client connection, which holds a slot, from accept to

@@ -2,12 +2,13 @@ package proxy
 
 import (
 	"fmt"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"text/tabwriter"
 	"time"
+
+	"github.com/sluiceproxy/sluice/internal/parenttest"
 )
 
 // TestDesyncSquid runs the desync table through squid, as a reference.
@@ -20,11 +21,7 @@ import (
 // smuggled request) fails, loudly: a reference that desyncs, or a harness
 // that makes it look so, cannot be trusted.
 func TestDesyncSquid(t *testing.T) {
-	path, err := exec.LookPath("squid")
-	if err != nil {
-		t.Skip("squid is not on PATH (Debian package squid): the reference run is skipped")
-	}
-	addr := startSquid(t, path, false)
+	addr := parenttest.StartSquid(t, parenttest.AllowLocalhost).Addr
 	squid := desyncProxy{
 		// squid answers within milliseconds when it answers at all; where
 		// it waits for more of a malformed body, this is how long.
@@ -160,16 +157,4 @@ func (r *desyncResult) summary() string {
 		s += "; NEXT CLIENT GOT " + r.next.String()
 	}
 	return s
-}
-
-// startSquid runs squid in the foreground with a private configuration
-// on a free loopback port, and stops it when the test ends. With cacheOn
-// it keeps a memory cache (64 MB, collapsed forwarding on); otherwise it
-// caches nothing.
-func startSquid(t *testing.T, path string, cacheOn bool) string {
-	conf := "http_access allow localhost\nhttp_access deny all\n" + squidNoCache
-	if cacheOn {
-		conf = "http_access allow localhost\nhttp_access deny all\n" + squidMemoryCache
-	}
-	return runSquid(t, path, conf).addr
 }

@@ -41,7 +41,7 @@ func (cc *clientConn) fail(code int, kind stats.ErrKind, reason string, keep boo
 func (cc *clientConn) failWith(code int, kind stats.ErrKind, reason string, keep bool, fields string) {
 	cc.res.status, cc.res.err = code, kind
 	cc.res.headOut = false // cc.out's buffer is rewritten below
-	var nextHop string
+	nextHop := cc.res.downGroup
 	if up := cc.res.up; up != nil {
 		nextHop = up.Name
 	}

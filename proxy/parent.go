@@ -54,6 +54,7 @@ func (cc *clientConn) route(cfg *Config, host, port []byte) error {
 	case r.Block != "":
 		return &routeRefusal{http.StatusForbidden, stats.ErrForbidden, r.Block}
 	case r.Down != "":
+		cc.res.downGroup = r.Down
 		return &routeRefusal{http.StatusBadGateway, stats.ErrRefused, "every upstream of group " + r.Down + " is down"}
 	}
 	cc.res.up = r.Upstream

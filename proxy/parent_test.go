@@ -395,6 +395,9 @@ func TestRouteBlockAndDown(t *testing.T) {
 	if reason := checkError(t, resp, body, 502); reason != "sluice: every upstream of group work is down\n" {
 		t.Errorf("down reason %q", reason)
 	}
+	if got := proxyStatusNextHop(resp); got != "work" {
+		t.Errorf("Proxy-Status %q, want next-hop work (the group)", resp.Header.Get("Proxy-Status"))
+	}
 
 	for host, code := range map[string]int{"ads.example": 403, "work.example": 502} {
 		rc := dialRaw(t, p.addr)

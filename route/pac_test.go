@@ -1,62 +1,11 @@
 package route
 
 import (
-	"encoding/json"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
-)
 
-// pacEngine evaluates a PAC file with pacparser, the PAC engine many
-// tools embed, for each URL, and returns its answers.
-func pacEngine(t *testing.T, pac []byte, urls []string) []string {
-	t.Helper()
-	py := ""
-	for _, p := range []string{"python3", "/usr/bin/python3"} {
-		if exec.Command(p, "-c", "import pacparser").Run() == nil {
-			py = p
-			break
-		}
-	}
-	if py == "" {
-		t.Skip("pacparser is not installed (Debian package python3-pacparser)")
-	}
-	dir := t.TempDir()
-	pacPath := filepath.Join(dir, "proxy.pac")
-	if err := os.WriteFile(pacPath, pac, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	script := `
-import json, sys, pacparser
-from urllib.parse import urlsplit
-pacparser.init()
-pacparser.parse_pac_file(sys.argv[1])
-out = []
-for u in json.load(sys.stdin):
-    out.append(pacparser.find_proxy(u, urlsplit(u).hostname))
-pacparser.cleanup()
-json.dump(out, sys.stdout)
-`
-	in, _ := json.Marshal(urls)
-	cmd := exec.Command(py, "-c", script, pacPath)
-	cmd.Stdin = strings.NewReader(string(in))
-	out, err := cmd.Output()
-	if err != nil {
-		var stderr []byte
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = ee.Stderr
-		}
-		t.Fatalf("pacparser: %v\n%s\n%s", err, stderr, pac)
-	}
-	var answers []string
-	if err := json.Unmarshal(out, &answers); err != nil {
-		t.Fatalf("pacparser output %q: %v", out, err)
-	}
-	return answers
-}
+	"github.com/sluiceproxy/sluice/internal/pactest"
+)
 
 // The PAC file, run by a real PAC engine, sends each rule kind's direct
 // destinations DIRECT and everything else to Sluice, and never sends
@@ -98,7 +47,7 @@ func TestPACAgreesWithTheRules(t *testing.T) {
 	for i, c := range cases {
 		urls[i] = c.url
 	}
-	got := pacEngine(t, r.PAC("127.0.0.1:8877"), urls)
+	got := pactest.Eval(t, r.PAC("127.0.0.1:8877"), urls)
 	for i, c := range cases {
 		if got[i] != c.want {
 			t.Errorf("%s: PAC says %q, want %q", c.url, got[i], c.want)
@@ -116,7 +65,7 @@ func TestPACOutsideRulesModeSendsEverythingToSluice(t *testing.T) {
 	if err := r.SetMode(ModeDirect); err != nil {
 		t.Fatal(err)
 	}
-	got := pacEngine(t, r.PAC("[::1]:8877"), []string{"http://intranet/", "https://example.com/"})
+	got := pactest.Eval(t, r.PAC("[::1]:8877"), []string{"http://intranet/", "https://example.com/"})
 	for _, g := range got {
 		if g != "PROXY [::1]:8877" {
 			t.Errorf("direct mode: PAC says %q", g)

@@ -1,46 +1,17 @@
 package route
 
 import (
-	"net"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
-)
 
-// startMicrosocks runs microsocks on a loopback port, asking for user
-// "sluice" and password "secret" (RFC 1929), and returns its address.
-func startMicrosocks(t *testing.T) string {
-	path, err := exec.LookPath("microsocks")
-	if err != nil {
-		t.Skip("microsocks is not installed (Debian package microsocks)")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(path, "-i", "127.0.0.1", "-p", port, "-u", "sluice", "-P", "secret")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitFor(t, 5*time.Second, "microsocks listening", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return addr
-}
+	"github.com/sluiceproxy/sluice/internal/parenttest"
+)
 
 // Health checks reach a SOCKS5 parent (socks5 and socks5h) with the
 // credentials from the URL; a wrong password makes it down.
 func TestHealthCheckThroughSOCKS5(t *testing.T) {
-	addr := startMicrosocks(t)
+	addr := parenttest.StartMicrosocks(t, "sluice", "secret")
 	origin := newOrigin(t)
 	r := mustNew(t, Config{
 		Upstreams: []UpstreamConfig{

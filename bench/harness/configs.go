@@ -163,6 +163,9 @@ type SluiceConfig struct {
 	LogDir string
 	// AccessLog turns the access log on.
 	AccessLog bool
+	// Routing is appended to the file: [route], [[upstream]] and
+	// [[rule]] tables ("" for none).
+	Routing string
 }
 
 // sluiceConfig writes config.toml for c. Keys as in assets/config.toml;
@@ -178,5 +181,5 @@ access_log = %t
 
 [metrics]
 enabled = true
-`, c.Port, c.LogDir, c.AccessLog)
+`, c.Port, c.LogDir, c.AccessLog) + c.Routing
 }

@@ -4,13 +4,16 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sluiceproxy/sluice/proxy"
@@ -19,9 +22,10 @@ import (
 // The upstream-proxy stage (issue 13, "loadbench parents"): Sluice in a
 // chain, in front of squid as an HTTP parent and of microsocks as a
 // SOCKS5 one, against the client going to the parent directly. The
-// Sluices run inside the harness with a fixed Router (package proxy, as
-// the app runs it), since the route decision is not what is measured:
-// the relay through a parent is.
+// "sluice" columns run inside the harness with a fixed Router (package
+// proxy, as the app runs it): the relay through a parent alone. The
+// "binary" columns run the built program on generated config files:
+// rule matching (10k rules against none) and the app's wiring included.
 
 // Chain columns: where the client goes and what is behind it.
 const (
@@ -30,7 +34,18 @@ const (
 	ChainSluiceSquid      = "sluice→squid"      // client → Sluice → squid
 	ChainMicrosocks       = "microsocks"        // client → microsocks (SOCKS5)
 	ChainSluiceMicrosocks = "sluice→microsocks" // client → Sluice → microsocks
+
+	// The Sluice binary, run on a generated config file: the chain as
+	// users run it, rule matching and the app's wiring included.
+	ChainBin       = "binary"            // no routing
+	ChainBinRules  = "binary, 10k rules" // BinRules rules, then one that matches
+	ChainBinSquid  = "binary→squid"      // [[upstream]] squid as [route] default
+	ChainBinSOCKS5 = "binary, SOCKS5 in" // ChainBin's port, spoken to in SOCKS5
 )
+
+// BinRules is how many rules the ChainBinRules config has before the one
+// that matches.
+const BinRules = 10000
 
 // Chain metric keys.
 const (
@@ -48,6 +63,9 @@ type ParentOptions struct {
 	Warmup    time.Duration
 	BigSize   int64
 	NoInstall bool
+	// SluiceBin is the Sluice binary for the binary columns; empty means
+	// "bin/sluice". When it is missing those columns are left out.
+	SluiceBin string
 	// Self is the loadbench executable, run as "Self sink".
 	Self string
 	Log  io.Writer
@@ -85,7 +103,7 @@ type chain struct {
 // start (microsocks missing) is left out with a note.
 func RunParents(ctx context.Context, po ParentOptions) (*ParentResults, error) {
 	o := Options{Rounds: po.Rounds, Duration: po.Duration, Warmup: po.Warmup, BigSize: po.BigSize,
-		NoInstall: po.NoInstall, Self: po.Self, Log: po.Log, Targets: []string{Direct}}
+		NoInstall: po.NoInstall, Self: po.Self, SluiceBin: po.SluiceBin, Log: po.Log, Targets: []string{Direct}}
 	if err := o.fill(); err != nil {
 		return nil, err
 	}
@@ -128,6 +146,11 @@ func RunParents(ctx context.Context, po ParentOptions) (*ParentResults, error) {
 		defer sm.Close()
 		chains = append(chains, chain{ChainMicrosocks, ms, false}, chain{ChainSluiceMicrosocks, sm.addr, true})
 	}
+	bin, err := e.startBinaryChains(ctx, sq.Addr)
+	if err != nil {
+		res.Errors = append(res.Errors, "binary columns: "+err.Error())
+	}
+	chains = append(chains, bin...)
 	for _, c := range chains {
 		res.Columns = append(res.Columns, c.name)
 	}
@@ -190,6 +213,70 @@ func RunParents(ctx context.Context, po ParentOptions) (*ParentResults, error) {
 		}
 	}
 	return res, nil
+}
+
+// startBinaryChains starts the Sluice binary three times, on generated
+// config files: with no routing, with BinRules rules, and with squid at
+// squidAddr as its default upstream. The first also serves the SOCKS5
+// column. The rules config is checked to be in force (/stats counts its
+// rules) so the figure cannot be the no-rules one by mistake.
+func (e *env) startBinaryChains(ctx context.Context, squidAddr string) ([]chain, error) {
+	plain, err := e.startSluiceWith(ctx, ChainBin, SluiceConfig{}, false)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := e.startSluiceWith(ctx, "binary-rules", SluiceConfig{Routing: manyRules(BinRules)}, false)
+	if err != nil {
+		return nil, err
+	}
+	if n, err := ruleCount(rules.Addr); err != nil || n != BinRules+2 {
+		return nil, fmt.Errorf("the 10k-rules Sluice reports %d rules (want %d, the matching one and the default): %v", n, BinRules, err)
+	}
+	squid, err := e.startSluiceWith(ctx, "binary-squid", SluiceConfig{Routing: fmt.Sprintf(
+		"\n[route]\ndefault = \"squid\"\n\n[[upstream]]\nname = \"squid\"\nurl = \"http://%s\"\n", squidAddr)}, false)
+	if err != nil {
+		return nil, err
+	}
+	return []chain{{ChainBin, plain.Addr, true}, {ChainBinRules, rules.Addr, true},
+		{ChainBinSquid, squid.Addr, true}, {ChainBinSOCKS5, plain.Addr, false}}, nil
+}
+
+// manyRules is n [[rule]] tables that block what no benchmark request
+// asks for (domain-suffix, domain, domain-keyword and cidr rules in
+// equal parts), then one that sends 127.0.0.0/8 direct: every request
+// to the origin goes through the whole rule set to match the last.
+func manyRules(n int) string {
+	var b strings.Builder
+	kinds := []string{"domain-suffix:s%d.bench.example", "domain:d%d.bench.example", "domain-keyword:kw%dzq", "cidr:10.%d.%d.0/24"}
+	for i := range n {
+		m := kinds[i%len(kinds)]
+		var match string
+		if strings.HasPrefix(m, "cidr:") {
+			match = fmt.Sprintf(m, i/256%256, i%256)
+		} else {
+			match = fmt.Sprintf(m, i)
+		}
+		fmt.Fprintf(&b, "\n[[rule]]\nmatch = [%q]\naction = \"block\"\n", match)
+	}
+	b.WriteString("\n[[rule]]\nmatch = [\"cidr:127.0.0.0/8\"]\naction = \"direct\"\n")
+	return b.String()
+}
+
+// ruleCount asks the Sluice at addr how many rules it has, the default
+// included.
+func ruleCount(addr string) (int, error) {
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + addr + "/stats")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var s struct {
+		Rules []json.RawMessage `json:"rules"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		return 0, fmt.Errorf("/stats: %w", err)
+	}
+	return len(s.Rules), nil
 }
 
 // warmWrk runs l for o.Warmup unmeasured, then for o.Duration.
@@ -292,6 +379,11 @@ func (r *ParentResults) Report(w io.Writer) {
 	ratio("CONNECT tunnel with Sluice in the chain", ChainSluiceSquid, ChainSquid, CTunnel)
 	ratio("SOCKS5 tunnel with Sluice in the chain", ChainSluiceMicrosocks, ChainMicrosocks, CTunnel)
 	ratio("Sluice's tunnel through SOCKS5 against through CONNECT", ChainSluiceMicrosocks, ChainSluiceSquid, CTunnel)
+	ratio("binary: keep-alive rps with 10k rules against none (issue 13: ≥ 0.95)", ChainBinRules, ChainBin, CRPS64)
+	ratio("binary: keep-alive rps with Sluice in the chain (issue 13: ≥ 0.90)", ChainBinSquid, ChainSquid, CRPS64)
+	ratio("binary: download with Sluice in the chain", ChainBinSquid, ChainSquid, CGet)
+	ratio("binary: CONNECT tunnel with Sluice in the chain", ChainBinSquid, ChainSquid, CTunnel)
+	ratio("binary: tunnel opened by a SOCKS5 client against by CONNECT (both direct)", ChainBinSOCKS5, ChainBin, CTunnel)
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "- %s\n", n)
 	}

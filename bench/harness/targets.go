@@ -181,6 +181,12 @@ func (e *env) startTarget(ctx context.Context, name string) (*Target, error) {
 }
 
 func (e *env) startSluice(ctx context.Context, name string, accessLog, slow bool) (*Target, error) {
+	return e.startSluiceWith(ctx, name, SluiceConfig{AccessLog: accessLog}, slow)
+}
+
+// startSluiceWith starts the Sluice binary on c (its Port and LogDir are
+// filled in here).
+func (e *env) startSluiceWith(ctx context.Context, name string, c SluiceConfig, slow bool) (*Target, error) {
 	if _, err := os.Stat(e.sluiceBin); err != nil {
 		return nil, fmt.Errorf("%w: %s not built (make build): %v", errSkipped, e.sluiceBin, err)
 	}
@@ -203,7 +209,8 @@ func (e *env) startSluice(ctx context.Context, name string, accessLog, slow bool
 		return nil, err
 	}
 	conf := filepath.Join(dir, "config.toml")
-	if err := writeFile(conf, sluiceConfig(SluiceConfig{Port: port, LogDir: logDir, AccessLog: accessLog})); err != nil {
+	c.Port, c.LogDir = port, logDir
+	if err := writeFile(conf, sluiceConfig(c)); err != nil {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)

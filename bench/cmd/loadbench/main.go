@@ -132,6 +132,7 @@ func runParents(args []string) error {
 	fs.DurationVar(&o.Duration, "duration", 5*time.Second, "length of each measured wrk run")
 	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "length of the unmeasured wrk run before each measured one")
 	fs.BoolVar(&o.NoInstall, "no-install", false, "do not apt-get install missing tools")
+	fs.StringVar(&o.SluiceBin, "sluice", "bin/sluice", "the Sluice binary, for the binary columns (left out when missing)")
 	bigMB := fs.Int64("big-mb", 1024, "size of the large body in MiB")
 	out := fs.String("out", "bench/results/parents.md", "also write the report here (empty: don't)")
 	if err := fs.Parse(args); err != nil {
