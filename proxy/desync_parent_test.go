@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/sluiceproxy/sluice/cache"
 )
 
 // TestDesyncParent runs the desync table (desync_test.go) through an
@@ -30,7 +32,7 @@ func TestDesyncParent(t *testing.T) {
 			if c.ipv6 && !ipv6 {
 				t.Skip("no IPv6 loopback (::1) on this machine")
 			}
-			r, err := runDesyncCase(&c, sluiceWithParent(t))
+			r, err := runDesyncCase(&c, sluiceWithParent(t, &c))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -46,11 +48,20 @@ func TestDesyncParent(t *testing.T) {
 const parentAuth = "Basic dTpw"
 
 // sluiceWithParent runs each case through a Sluice of its own that sends
-// everything to the case's origin as an http parent.
-func sluiceWithParent(t *testing.T) desyncProxy {
+// everything to the case's origin as an http parent; a cached case's
+// Sluice has a response cache in front of the parent.
+func sluiceWithParent(t *testing.T, c *desyncCase) desyncProxy {
 	return desyncProxy{wait: desyncWait, grace: desyncOriginEnd, start: func(o *desyncOrigin) (string, func(), error) {
 		up := &Upstream{Name: "parent", Scheme: "http", Addr: o.addr, Username: "u", Password: "p", ProxyAuthorization: parentAuth}
-		p := startProxy(t, Config{NoVia: true, ResponseHeaderTimeout: desyncWait, Router: via(up)})
+		cfg := Config{NoVia: true, ResponseHeaderTimeout: desyncWait, Router: via(up)}
+		if c.cached {
+			ch, err := cache.Open(cache.Config{MemoryBytes: 1 << 20})
+			if err != nil {
+				return "", nil, err
+			}
+			cfg.Cache = ch
+		}
+		p := startProxy(t, cfg)
 		return p.addr, func() { p.srv.Close() }, nil
 	}}
 }
