@@ -1,8 +1,12 @@
 # Benchmarks. Included by the top-level Makefile.
 #
-#   make bench        Go micro-benchmarks, then the full load test (~15 min, root)
+#   make bench        Go micro-benchmarks, the full load test, then the feature
+#                     stages below (~25 min, root)
 #   make bench-quick  micro-benchmarks at 100 iterations, then a one-round load test (~3 min)
-#   make bench-parents  Sluice in front of squid and microsocks against each alone (issue 13, ~2 min)
+#   make bench-parents  Sluice in front of squid and microsocks against each alone,
+#                     10k rules against none (issue 13, ~3 min)
+#   make bench-cache  cache hits against nginx proxy_cache and squid; a collapsed miss (~3 min)
+#   make bench-inspect  inspected HTTPS against mitmproxy and a blind tunnel (~2 min)
 #   make soak         10 minutes of mixed load with faults through Sluice (not in CI);
 #                     SOAK_DURATION=2m shortens it, SOAKFLAGS passes flags to bin/soak
 #
@@ -20,7 +24,7 @@ SOAK           ?= bin/soak
 SOAK_DURATION  ?= 10m
 SOAKFLAGS      ?=
 
-.PHONY: bench bench-quick bench-micro bench-load bench-parents bench-profile loadbench soak soakbin
+.PHONY: bench bench-quick bench-micro bench-load bench-parents bench-cache bench-inspect bench-profile loadbench soak soakbin
 
 loadbench:
 	$(GO) build -o $(LOADBENCH) ./bench/cmd/loadbench
@@ -38,12 +42,18 @@ bench-micro:
 bench-load: build loadbench
 	./$(LOADBENCH) -sluice $(BIN) $(BENCHFLAGS)
 
-bench: bench-micro bench-load
+bench: bench-micro bench-load bench-parents bench-cache bench-inspect
 
 # The upstream-proxy stage alone; BENCHFLAGS as for bench-load (-quick,
 # -rounds, -big-mb). The binary columns run the built Sluice.
 bench-parents: build loadbench
 	./$(LOADBENCH) parents -sluice $(BIN) $(BENCHFLAGS)
+
+bench-cache: build
+	$(GO) run ./bench/cmd/cachebench -sluice $(BIN)
+
+bench-inspect:
+	$(GO) run ./bench/cmd/inspectbench
 
 bench-quick: build loadbench
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 100x $(BENCH_PKGS)
