@@ -58,6 +58,15 @@ func (a *App) newInspector(cfg *Config, up *upstream) (*inspect.Inspector, error
 		HTTP2:            ic.HTTP2,
 		InsecureUpstream: !ic.VerifyUpstream,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			// As routed, through the proxy in force (a reload may have
+			// swapped its dialer and router since this inspector was made).
+			if srv := a.live.Load(); srv != nil {
+				host, port, err := net.SplitHostPort(addr)
+				if err != nil {
+					return nil, err
+				}
+				return srv.DialRouted(ctx, host, port)
+			}
 			c, _, err := up.Dial(ctx, network, addr)
 			return c, err
 		},

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,6 +143,24 @@ type rig struct {
 // when empty) behind a proxy on loopback.
 func startRig(t testing.TB, cfg Config, originCA *testCA) *rig {
 	t.Helper()
+	return startRoutedRig(t, cfg, originCA, nil)
+}
+
+// startRoutedRig is startRig with a router in the proxy; the inspector
+// then dials origins as routed (proxy.Server.DialRouted), as the app's
+// does.
+func startRoutedRig(t testing.TB, cfg Config, originCA *testCA, router proxy.Router) *rig {
+	t.Helper()
+	var routed atomic.Pointer[proxy.Server]
+	if router != nil {
+		cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			return routed.Load().DialRouted(ctx, host, port)
+		}
+	}
 	dir := t.TempDir()
 	if cfg.CA == nil {
 		ca, err := LoadOrCreateCA(dir)
@@ -167,7 +186,7 @@ func startRig(t testing.TB, cfg Config, originCA *testCA) *rig {
 	r := &rig{in: in, access: &recorder{}, caFile: cfg.CA.CertPath(), caPool: x509.NewCertPool(), capture: cfg.Capture}
 	r.caPool.AddCert(cfg.CA.Cert)
 	srv, err := proxy.New(proxy.Config{
-		Inspect: in, Access: teeAccess{r.access, cfg.Capture},
+		Inspect: in, Access: teeAccess{r.access, cfg.Capture}, Router: router,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, bool, error) {
 			c, err := testDial(ctx, network, addr)
 			return c, false, err
@@ -181,6 +200,7 @@ func startRig(t testing.TB, cfg Config, originCA *testCA) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	routed.Store(srv)
 	cfg.Capture.OnRunning(srv.CaptureHeads)
 	go srv.Serve(ln)
 	r.srv, r.addr = srv, ln.Addr().String()

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"net/http"
 	"time"
@@ -89,4 +90,26 @@ func (c *bufferedConn) Read(p []byte) (int, error) {
 		c.br = nil
 	}
 	return c.Conn.Read(p)
+}
+
+// DialRouted opens a connection to host:port the way a CONNECT from this
+// machine would go: refused when the router blocks host or finds its
+// group down, through the upstream proxy it names (with one reroute if
+// that proxy cannot be reached), else direct through Config.Dial; within
+// connect_timeout, not ctx. The Inspector's origin leg dials with it, so
+// decrypted exchanges follow the same rules as blind tunnels; each conn
+// through an upstream counts as one of its requests.
+func (s *Server) DialRouted(_ context.Context, host, port string) (net.Conn, error) {
+	cfg := s.cfg.Load()
+	cc := &clientConn{s: s, loopback: true} // only this machine's clients are inspected
+	h, p := []byte(host), []byte(port)
+	cc.key = appendKey(nil, h, p)
+	if err := cc.route(cfg, h, p); err != nil {
+		return nil, err
+	}
+	conn, err := cc.dialRouted(cfg, h, p)
+	if err == nil && cc.res.up != nil {
+		cc.res.up.Requests.Add(1) // the conn, which carries the exchanges
+	}
+	return conn, err
 }

@@ -27,11 +27,9 @@ func (cc *clientConn) connect(cfg *Config) bool {
 		err = cc.route(cfg, req.host, req.port)
 	}
 	// Only this machine's clients are inspected: the inspector's shared
-	// pool cannot apply checkReached's per-client destination rules. Nor
-	// is a tunnel the router sends through an upstream proxy: the
-	// inspector dials origins directly, which such a route exists to
-	// avoid, so that one stays blind.
-	if err == nil && cfg.Inspect != nil && cc.loopback && cc.res.up == nil && cfg.Inspect.Match(string(req.host)) {
+	// pool cannot apply checkReached's per-client destination rules. Its
+	// origin leg goes the way the router says (Server.DialRouted).
+	if err == nil && cfg.Inspect != nil && cc.loopback && cfg.Inspect.Match(string(req.host)) {
 		return cc.inspect(cfg)
 	}
 	var up net.Conn
