@@ -270,10 +270,15 @@ func (w *recordWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// Flush sends what Write buffered, under Write's deadline, then clears
+// it: a deadline left set while the origin is silent would cut the
+// client's stream (HTTP/2 resets it) for the origin's stall, which
+// stallBody answers on the origin's side.
 func (w *recordWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+	w.rc.SetWriteDeadline(time.Time{})
 }
 
 func (w *recordWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
