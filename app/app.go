@@ -505,6 +505,11 @@ func (a *App) stopAll() error {
 	return errors.Join(a.Stop(context.Background()), a.logs.Close())
 }
 
+// Close is Stop, then the logs closed, for a caller that started the app
+// with Start rather than Run (Run does both); on Windows, files still
+// open cannot be removed.
+func (a *App) Close() error { return a.stopAll() }
+
 // printListening tells the user where the proxy listens and how to try it.
 func (a *App) printListening(how string) {
 	addr := a.ListenAddr()

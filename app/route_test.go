@@ -359,7 +359,11 @@ global = "corp"
 	if g := a2.SelectGroups(); len(g) != 1 || g[0].Selected != "backup" {
 		t.Errorf("after a restart: %+v", g)
 	}
-	if _, err := os.Stat(filepath.Join(os.Getenv("XDG_STATE_HOME"), "sluice", routeStateName)); err != nil {
+	state, err := StateDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(state, routeStateName)); err != nil {
 		t.Errorf("state file: %v", err)
 	}
 }

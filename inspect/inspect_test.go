@@ -38,6 +38,7 @@ func protoOrigin(t testing.TB, ca *testCA) (string, func() []string) {
 // origin sees HTTP/2 on the upstream leg, and the access records show
 // each exchange with its full URL and both legs' protocols.
 func TestCurlThroughInspection(t *testing.T) {
+	needTool(t, "curl", "curl")
 	ca := newTestCA(t, "origin CA")
 	port, seen := protoOrigin(t, ca)
 	r := startRig(t, Config{Hosts: []string{"inspected.test"}, HTTP2: true}, ca)

@@ -7,14 +7,20 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sluiceproxy/sluice/app"
 )
 
 // TestCAPathAndExport: ca path names the file even before the CA exists
 // (and says so); export makes the CA and prints its certificate, in PEM
 // or DER, never the key.
 func TestCAPathAndExport(t *testing.T) {
-	dir := isolate(t)
-	want := filepath.Join(dir, "state", "sluice", "ca", "sluice-ca.pem")
+	isolate(t)
+	caDir, err := app.CADir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(caDir, "sluice-ca.pem")
 	stdout, stderr, err := capture(t, func() error { return caPath(nil) })
 	if err != nil || strings.TrimSpace(stdout) != want || !strings.Contains(stderr, "no CA yet") {
 		t.Fatalf("ca path: %q %q %v", stdout, stderr, err)

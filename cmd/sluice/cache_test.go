@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -45,7 +44,7 @@ func TestCacheCommands(t *testing.T) {
 	stop := func() {
 		if !stopped {
 			stopped = true
-			a.Stop(context.Background())
+			a.Close()
 		}
 	}
 	defer stop()

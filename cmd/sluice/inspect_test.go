@@ -103,7 +103,7 @@ verify_upstream = false
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer a.Stop(context.Background())
+	defer a.Close()
 
 	stdout, stderr, err := capture(t, func() error { return caInstall(nil) })
 	if err != nil {

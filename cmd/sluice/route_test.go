@@ -98,7 +98,7 @@ func TestRouteTestAndUpstreams(t *testing.T) {
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer a.Stop(t.Context())
+	defer a.Close()
 	// The dead member's first check fails at once (nothing listens).
 	deadline := time.Now().Add(5 * time.Second)
 	for {

@@ -3,6 +3,7 @@ package parenttest
 import (
 	"net"
 	"os/exec"
+	"runtime"
 	"testing"
 )
 
@@ -12,6 +13,9 @@ import (
 // not installed.
 func StartMicrosocks(t testing.TB, user, pass string) string {
 	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("microsocks runs on Linux only here (Debian package microsocks)")
+	}
 	path, err := exec.LookPath("microsocks")
 	if err != nil {
 		t.Skip("microsocks is not installed (Debian package microsocks)")
