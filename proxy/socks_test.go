@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -463,8 +462,8 @@ func TestSOCKSDialErrors(t *testing.T) {
 		rep  byte
 		kind stats.ErrKind
 	}{
-		{"network unreachable", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ENETUNREACH)}, repNetUnreachable, stats.ErrRefused},
-		{"host unreachable", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.EHOSTUNREACH)}, repHostUnreachable, stats.ErrRefused},
+		{"network unreachable", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", errNetUnreachable)}, repNetUnreachable, stats.ErrRefused},
+		{"host unreachable", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", errHostUnreachable)}, repHostUnreachable, stats.ErrRefused},
 		{"unknown name", &net.DNSError{Err: "no such host", Name: "nowhere.test", IsNotFound: true}, repHostUnreachable, stats.ErrDNS},
 		{"connect timeout", nil, repTTLExpired, stats.ErrConnectTimeout},
 	} {
