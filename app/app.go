@@ -70,8 +70,11 @@ type App struct {
 
 	feed   *ui.Feed       // the dashboard's records and page
 	alerts *alert.Watcher // [alerts]
-	// live is srv for setHeads, which cannot take mu.
-	live atomic.Pointer[proxy.Server]
+	// live is srv for setHeads and the inspector's dials, which cannot
+	// take mu; liveCache is cache for the inspector, which asks per
+	// request.
+	live      atomic.Pointer[proxy.Server]
+	liveCache atomic.Pointer[cache.Cache]
 	// dashHeads and captureHeads say who wants the request and response
 	// heads in access records: an open dashboard page, a running HAR
 	// capture (see setHeads).
@@ -308,6 +311,7 @@ func (a *App) start() error {
 	if a.cache, err = a.openCache(a.cfg); err != nil {
 		return err
 	}
+	a.liveCache.Store(a.cache)
 	a.stats.SetCacheFunc(a.cacheFigures)
 	rt, err := a.newRouter(a.cfg, up)
 	if err != nil {

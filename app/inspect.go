@@ -81,6 +81,7 @@ func (a *App) newInspector(cfg *Config, up *upstream) (*inspect.Inspector, error
 		MaxHeaderBytes:        p.MaxHeaderBytes,
 		BodyTimeout:           p.BodyTimeout.Duration,
 		Capture:               a.captures,
+		Cache:                 a.liveCache.Load,
 		Logger:                a.log,
 	})
 }

@@ -134,6 +134,7 @@ func (a *App) apply(cfg *Config) error {
 			go prev.Close()
 		}
 		a.cache = ch
+		a.liveCache.Store(ch)
 	}
 	if up != a.up {
 		a.up.retire()

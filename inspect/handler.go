@@ -126,7 +126,13 @@ func (in *Inspector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(context.WithValue(r.Context(), exchangeKey{}, ex))
 	defer cancel()
 	ex.cancel = cancel
-	in.rp.ServeHTTP(rw, r.WithContext(ctx))
+	var h http.Handler = in.rp
+	if in.cfg.Cache != nil {
+		if c := in.cfg.Cache(); c != nil {
+			h = c.Handler("https", "Sluice", in.rp)
+		}
+	}
+	h.ServeHTTP(rw, r.WithContext(ctx))
 }
 
 // finish reports an exchange to the counters, the access log and a

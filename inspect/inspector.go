@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluiceproxy/sluice/cache"
 	"github.com/sluiceproxy/sluice/proxy"
 )
 
@@ -78,6 +79,11 @@ type Config struct {
 	// Capture receives exchanges while a HAR capture runs. Nil means
 	// none are captured.
 	Capture *Captures
+	// Cache returns the response cache decrypted GET and HEAD requests
+	// are answered from and stored into, as plain HTTP ones are (package
+	// cache), or nil for none; asked per request, since a reload may
+	// replace the cache. Nil means no cache.
+	Cache func() *cache.Cache
 	// Logger receives warnings. Nil means slog.Default().
 	Logger *slog.Logger
 }
