@@ -9,6 +9,10 @@ import (
 	"github.com/godbus/dbus/v5"
 )
 
+// lookBeforeRun: the title, icon and tooltip are set before systray
+// starts (see presetLook).
+const lookBeforeRun = true
+
 // watcherName is the well-known name a tray host (a panel's
 // StatusNotifier plugin, or a standalone watcher) owns on the session bus;
 // an item registers with it to be shown.

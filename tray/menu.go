@@ -71,6 +71,7 @@ func runSystray(ctrl Controller, opts Options) error {
 	// systray runs onReady on its own goroutine and serves the menu only
 	// after it returns, so onReady builds the items and hands over to the
 	// loop.
+	m.presetLook()
 	systray.Run(func() {
 		m.build()
 		go m.loop()
@@ -80,7 +81,7 @@ func runSystray(ctrl Controller, opts Options) error {
 
 // build adds the items, top to bottom, as the issue lays them out.
 func (m *menu) build() {
-	if runtime.GOOS != "darwin" {
+	if runtime.GOOS != "darwin" && !lookBeforeRun {
 		// On Linux this is the item's accessible name; on macOS it would
 		// be text beside the icon in the menu bar, which Sluice does not
 		// want.
@@ -343,15 +344,36 @@ func (m *menu) refresh() {
 	m.setVisible(m.dashboard, m.dashboardURL() != "")
 
 	st := stateOf(listenErr, configErr, on)
+	m.setLook(st, tooltip(st, addr, listenErr, s.RequestsPerSec))
+}
+
+// setLook sets the icon for st and the tooltip tip, each only when it
+// changed.
+func (m *menu) setLook(st State, tip string) {
 	if !m.stateSet || st != m.state {
 		ic := iconFor(st)
 		systray.SetTemplateIcon(ic.template, ic.regular)
 		m.state, m.stateSet = st, true
 	}
-	if tip := tooltip(st, addr, listenErr, s.RequestsPerSec); tip != m.tip {
+	if tip != m.tip {
 		systray.SetTooltip(tip)
 		m.tip = tip
 	}
+}
+
+// presetLook sets the title, icon and tooltip before systray starts, where
+// it keeps them for the item it then exports (lookBeforeRun). Set from
+// onReady instead, they race that export, which runs on another
+// goroutine, and one set in between is dropped: the panel would show no
+// icon (fyne.io/systray v1.12 on Linux).
+func (m *menu) presetLook() {
+	if !lookBeforeRun {
+		return
+	}
+	systray.SetTitle(appName)
+	addr, listenErr := m.ctrl.ListenAddr(), m.ctrl.ListenErr()
+	st := stateOf(listenErr, m.ctrl.ConfigError(), m.ctrl.SystemProxyPointsAtSluice())
+	m.setLook(st, tooltip(st, addr, listenErr, m.ctrl.Stats().RequestsPerSec))
 }
 
 // refreshRouting shows the mode and each select group's choice.

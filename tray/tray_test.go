@@ -232,7 +232,12 @@ func TestTrayMenuOverDBus(t *testing.T) {
 	if stripIDs(got) != "  (disabled) Sluice — 127.0.0.1:8877\n"+want {
 		t.Fatalf("menu:\n%s\nwant:\n  (disabled) Sluice — 127.0.0.1:8877\n%s", stripIDs(got), want)
 	}
+	// The icon is set beside the menu, not before it: wait for it.
 	offIcon, err := w.IconPixmap(item)
+	for deadline := time.Now().Add(10 * time.Second); err == nil && offIcon.W == 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		offIcon, err = w.IconPixmap(item)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
