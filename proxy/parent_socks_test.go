@@ -14,7 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/sluiceproxy/sluice/internal/parenttest"
 )
 
 // SOCKS5 parents for real: microsocks and dante-server's danted, each
@@ -40,22 +41,7 @@ func runServer(t testing.TB, addr, path string, args ...string) {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
 	})
-	deadline := time.Now().Add(patience)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-exited:
-			t.Fatalf("%s exited at start:\n%s", path, out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not listening on %s after %v:\n%s", path, addr, patience, out.String())
-		}
-	}
+	parenttest.WaitListening(t, path, addr, exited, out)
 }
 
 // startMicrosocks runs microsocks, with a user and password unless user

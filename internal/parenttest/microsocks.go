@@ -38,6 +38,6 @@ func StartMicrosocks(t testing.TB, user, pass string) string {
 		cmd.Process.Kill()
 		<-exited
 	})
-	waitListening(t, "microsocks", addr, exited, out)
+	WaitListening(t, "microsocks", addr, exited, out)
 	return addr
 }

@@ -98,7 +98,7 @@ shutdown_lifetime 0 seconds
 	// 0, and this one holds nothing to save: a memory cache at most, logs
 	// in a directory about to go.
 	t.Cleanup(s.Kill)
-	waitListening(t, "squid", addr, s.exited, s.out)
+	WaitListening(t, "squid", addr, s.exited, s.out)
 	return s
 }
 
@@ -181,9 +181,9 @@ func FreeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-// waitListening waits until addr accepts, failing the test with the
+// WaitListening waits until addr accepts, failing the test with the
 // program's output if it exits first or takes longer than Patience.
-func waitListening(t testing.TB, name, addr string, exited <-chan struct{}, out *lockedBuffer) {
+func WaitListening(t testing.TB, name, addr string, exited <-chan struct{}, out fmt.Stringer) {
 	t.Helper()
 	deadline := time.Now().Add(Patience)
 	for {
