@@ -26,6 +26,16 @@ type AccessLogger interface {
 	LogAccess(rec *AccessRecord)
 }
 
+// AccessIdler is an AccessLogger that is at times not listening: while
+// Idle reports true, no record is built for it, so a sink that wants
+// records only now and then (the dashboard's feed, while a page watches)
+// costs the relay nothing otherwise. Idle is called per request: one
+// atomic load, no more.
+type AccessIdler interface {
+	AccessLogger
+	Idle() bool
+}
+
 // AccessRecord describes one finished request or tunnel.
 type AccessRecord struct {
 	// Time is when the request head started to arrive.
@@ -221,6 +231,9 @@ type Config struct {
 
 	// gate is Clients ready for use, built by withDefaults.
 	gate *gate
+	// accessIdle is Access when it can be idle (AccessIdler), found once
+	// by withDefaults rather than per request.
+	accessIdle AccessIdler
 
 	// Local serves origin-form requests ("GET /healthz") addressed to the
 	// proxy itself, to loopback clients only, for a Host that names this

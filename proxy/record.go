@@ -23,7 +23,7 @@ func (cc *clientConn) finish(cfg *Config) {
 		up.BytesIn.Add(r.bytesIn)
 		up.BytesOut.Add(r.bytesOut)
 	}
-	if cfg.Access == nil {
+	if cfg.Access == nil || cfg.accessIdle != nil && cfg.accessIdle.Idle() {
 		return
 	}
 	if cc.remote == "" {

@@ -113,6 +113,7 @@ func withDefaults(cfg Config) (*Config, error) {
 		return nil, fmt.Errorf("access: %w", err)
 	}
 	c.gate = g
+	c.accessIdle, _ = c.Access.(AccessIdler)
 	if c.Dial == nil {
 		c.Dial = netDial(c.ConnectTimeout)
 	}

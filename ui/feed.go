@@ -113,6 +113,10 @@ func (f *Feed) SetHistory(n int) {
 // app stops routing /ui to the feed for new requests).
 func (f *Feed) SetEnabled(on bool) { f.off.Store(!on) }
 
+// Idle reports that no page watches: the relay then builds no record for
+// the feed (proxy.AccessIdler).
+func (f *Feed) Idle() bool { return f.watchers.Load() == 0 }
+
 // LogAccess records a finished request while a page watches. It does not
 // block for long (one short lock) and keeps nothing of rec but its
 // strings, which are immutable.
